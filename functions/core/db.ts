@@ -1,0 +1,151 @@
+/**
+ * Postgres access for the runtime. One postgres.js client per container; every piece of tenant work runs
+ * in `withTenant`: one transaction whose first statement sets the tenant, the user, the role and the
+ * request id with `set_config(…, true)` (transaction-local, never session-level), pipelined with the
+ * work that follows so that a read costs three round trips (BEGIN, context + work, COMMIT).
+ */
+import { Signer } from '@aws-sdk/rds-signer';
+import postgres from 'postgres';
+import type { AwsConfig, DatabaseConfig } from './config';
+import { config } from './config';
+import { AppError, ServiceUnavailableError, UnauthorizedError } from './errors';
+import { assertTenantId, isRole, isUuid, type Role } from './tenant';
+
+export type Sql = postgres.Sql;
+export type Tx = postgres.TransactionSql;
+
+/** Who is acting, for whom, in which request: set into every transaction. */
+export interface RequestContext {
+  readonly tenantId: string;
+  readonly userId: string;
+  readonly role: Role;
+  readonly requestId: string;
+}
+
+/** A platform operation (superadmin) that is not scoped to one tenant. */
+export type PlatformContext = Omit<RequestContext, 'tenantId' | 'role'> & { readonly role: 'superadmin' };
+
+/** Creates a client from configuration. Extra postgres.js options (e.g. `debug`) win over config. */
+export function createSql(
+  database: DatabaseConfig,
+  aws: Pick<AwsConfig, 'region'>,
+  overrides: postgres.Options<{}> = {},
+): Sql {
+  const base: postgres.Options<{}> = {
+    max: database.poolMax,
+    prepare: database.prepare,
+    connect_timeout: database.connectTimeoutSeconds,
+    idle_timeout: 60,
+    max_lifetime: 60 * 14, // IAM tokens last 15 minutes; a connection never outlives its token.
+    onnotice: () => undefined,
+    ssl:
+      database.ssl === 'disable'
+        ? false
+        : database.ssl === 'require'
+          ? 'require'
+          : { rejectUnauthorized: true, servername: database.host },
+  };
+  if (database.iamAuth) {
+    const signer = new Signer({
+      hostname: database.host,
+      port: database.port,
+      username: database.user,
+      region: aws.region,
+    });
+    // One fresh token per new connection: postgres.js calls the password function on connect.
+    base.password = () => signer.getAuthToken();
+  }
+  const options = { ...base, ...overrides };
+  return database.url
+    ? postgres(database.url, options)
+    : postgres({ ...options, host: database.host, port: database.port, database: database.database, username: database.user });
+}
+
+let containerSql: Sql | undefined;
+
+/** The container's client, created on first use from `config()`. */
+export function sql(): Sql {
+  containerSql ??= createSql(config().database, config().aws);
+  return containerSql;
+}
+
+const CONNECTION_ERROR_CODES = new Set([
+  'CONNECTION_CLOSED',
+  'CONNECTION_ENDED',
+  'CONNECTION_DESTROYED',
+  'CONNECT_TIMEOUT',
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'EPIPE',
+]);
+
+/** True for errors that mean "the database cannot be reached or is overloaded", not "the query is wrong". */
+export function isConnectionError(error: unknown): boolean {
+  if (typeof error !== 'object' || error === null) return false;
+  const code = (error as { code?: unknown }).code;
+  if (typeof code !== 'string') return false;
+  return (
+    CONNECTION_ERROR_CODES.has(code) ||
+    code.startsWith('08') || // connection exception
+    code.startsWith('53') || // insufficient resources (too many connections)
+    code === '57P01' || // admin shutdown
+    code === '57P02' || // crash shutdown
+    code === '57P03' // cannot connect now
+  );
+}
+
+function toAppError(error: unknown): unknown {
+  if (error instanceof AppError) return error;
+  if (isConnectionError(error)) {
+    return new ServiceUnavailableError('The database is not reachable; try again shortly.', { cause: error });
+  }
+  return error;
+}
+
+async function inContext<T>(
+  db: Sql,
+  tenantId: string,
+  ctx: Omit<RequestContext, 'tenantId'>,
+  fn: (tx: Tx) => Promise<T>,
+): Promise<T> {
+  if (!isUuid(ctx.userId) || !isRole(ctx.role)) throw new UnauthorizedError('The caller is not valid.');
+  try {
+    return await db.begin(async (tx) => {
+      // Sent first, before any query of `fn`, on the same connection: nothing can run without the context.
+      const context = tx`
+        select set_config('app.tenant_id', ${tenantId}, true),
+               set_config('app.user_id', ${ctx.userId}, true),
+               set_config('app.role', ${ctx.role}, true),
+               set_config('app.request_id', ${ctx.requestId}, true)`.execute();
+      const [, result] = await Promise.all([context, fn(tx as Tx)]);
+      return result;
+    }) as T;
+  } catch (error) {
+    throw toAppError(error);
+  }
+}
+
+/**
+ * Runs `fn` in one transaction scoped to `ctx.tenantId` by row-level security. A tenant id that breaks
+ * the slug rule is refused before any SQL. Rolls back when `fn` throws.
+ */
+export function withTenant<T>(db: Sql, ctx: RequestContext, fn: (tx: Tx) => Promise<T>): Promise<T> {
+  try {
+    assertTenantId(ctx.tenantId);
+  } catch (error) {
+    return Promise.reject(error);
+  }
+  return inContext(db, ctx.tenantId, ctx, fn);
+}
+
+/**
+ * Runs `fn` as a platform operator: no tenant is set, so tenant tables show no rows; only the
+ * platform policies that test `app.role = 'superadmin'` (the tenants list) apply.
+ */
+export function withPlatform<T>(db: Sql, ctx: PlatformContext, fn: (tx: Tx) => Promise<T>): Promise<T> {
+  return inContext(db, '', ctx, fn);
+}

@@ -1,0 +1,22 @@
+/**
+ * One Jest run for every tier under test/ (unit, db, integration, e2e, infra). The global setup starts
+ * what the tiers need (embedded Postgres 17 and the AWS emulator) unless DATABASE_URL /
+ * AWS_ENDPOINT_URL point elsewhere. TypeScript is compiled by ts-jest (TypeScript 5.9, transpile only;
+ * `tsc --noEmit` type-checks the whole project first in `npm test`).
+ */
+/** @type {import('jest').Config} */
+module.exports = {
+  testEnvironment: 'node',
+  roots: ['<rootDir>/test'],
+  testMatch: ['<rootDir>/test/{unit,db,integration,e2e,infra}/**/*.test.ts'],
+  transform: {
+    '^.+\\.ts$': ['ts-jest', { tsconfig: '<rootDir>/tsconfig.json', diagnostics: false }],
+  },
+  moduleFileExtensions: ['ts', 'js', 'json'],
+  globalSetup: '<rootDir>/test/setup/global-setup.ts',
+  globalTeardown: '<rootDir>/test/setup/global-teardown.ts',
+  setupFiles: ['<rootDir>/test/setup/env.ts'],
+  testTimeout: 60_000,
+  maxWorkers: 2,
+  reporters: ['default', '<rootDir>/test/setup/summary-reporter.js'],
+};

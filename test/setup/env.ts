@@ -1,0 +1,9 @@
+/**
+ * Per-worker environment: the emulator needs some credentials and a region; these are not secrets.
+ * Data-access tests read TEST_RUNTIME_DATABASE_URL (app_runtime), set by the global setup.
+ */
+process.env.AWS_ACCESS_KEY_ID ??= 'testing';
+process.env.AWS_SECRET_ACCESS_KEY ??= 'testing';
+process.env.AWS_REGION ??= 'us-east-1';
+process.env.POWERTOOLS_DEV ??= 'false';
+process.env.POWERTOOLS_LOG_LEVEL ??= 'SILENT';

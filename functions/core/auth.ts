@@ -1,0 +1,120 @@
+/**
+ * Verifies the Cognito ID token again inside the function (API Gateway's authorizer checked it first)
+ * and turns its claims into a typed caller. Secure by default: signature, issuer, audience (the app
+ * client), `token_use: id` and `exp` are all required; claims that break the tenant slug rule or name an
+ * unknown role are refused.
+ */
+import { CognitoJwtVerifier } from 'aws-jwt-verify';
+import { FetchError, JwksNotAvailableInCacheError, JwtBaseError } from 'aws-jwt-verify/error';
+import type { Fetcher } from 'aws-jwt-verify/https';
+import { SimpleFetcher } from 'aws-jwt-verify/https';
+import { SimpleJwksCache, type Jwks } from 'aws-jwt-verify/jwk';
+import { config, required } from './config';
+import { ServiceUnavailableError, UnauthorizedError } from './errors';
+import { isRole, isTenantId, isUuid, type Role, type TenantRole } from './tenant';
+
+/** The authenticated caller. Platform operators (`superadmin`) carry no tenant. */
+export type Caller =
+  | { readonly userId: string; readonly role: TenantRole; readonly tenantId: string }
+  | { readonly userId: string; readonly role: 'superadmin'; readonly tenantId?: undefined };
+
+export interface Authenticator {
+  /** Verifies `Authorization: Bearer <ID token>`; throws UnauthorizedError or ServiceUnavailableError. */
+  authenticate(authorization: string | undefined): Promise<Caller>;
+}
+
+export interface AuthenticatorOptions {
+  readonly userPoolId: string;
+  readonly clientId: string;
+  /**
+   * Where the JWKS really lives when it is not Cognito's public endpoint (the local emulator). The
+   * verifier still checks the Cognito issuer; only the key download is redirected.
+   */
+  readonly jwksUrl?: string;
+}
+
+const BEARER = /^Bearer ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*)$/;
+
+/** A fetcher that downloads the JWKS from `jwksUrl` instead of the issuer's URL. */
+function redirectingFetcher(jwksUrl: string): Fetcher {
+  const inner = new SimpleFetcher();
+  return { fetch: (_uri, options, data) => inner.fetch(jwksUrl, options, data) };
+}
+
+export function claimsToCaller(payload: Record<string, unknown>): Caller {
+  const userId = payload.sub;
+  const role: unknown = payload['custom:role'];
+  const tenantId: unknown = payload['custom:tenant_id'];
+  if (!isUuid(userId)) throw new UnauthorizedError('The token has no valid subject.');
+  if (!isRole(role)) throw new UnauthorizedError('The token carries no known role.');
+  if (role === 'superadmin') return { userId, role };
+  if (!isTenantId(tenantId)) throw new UnauthorizedError('The token carries no valid tenant.');
+  return { userId, role: role as Exclude<Role, 'superadmin'>, tenantId };
+}
+
+export function createAuthenticator(options: AuthenticatorOptions): Authenticator {
+  const verifier = CognitoJwtVerifier.create(
+    {
+      userPoolId: options.userPoolId,
+      tokenUse: 'id',
+      clientId: options.clientId,
+      // aws-jwt-verify accepts a token without `exp`; we do not.
+      customJwtCheck: ({ payload }) => {
+        if (typeof payload.exp !== 'number') throw new UnauthorizedError('The token has no expiry.');
+      },
+    },
+    options.jwksUrl ? { jwksCache: new SimpleJwksCache({ fetcher: redirectingFetcher(options.jwksUrl) }) } : undefined,
+  );
+  let jwksLoaded: Promise<void> | undefined;
+
+  async function loadLocalJwks(url: string): Promise<void> {
+    const response = await fetch(url, { signal: AbortSignal.timeout(3000) });
+    if (!response.ok) throw new Error(`JWKS answered ${response.status}`);
+    verifier.cacheJwks((await response.json()) as Jwks);
+  }
+
+  return {
+    async authenticate(authorization) {
+      const match = authorization === undefined ? null : BEARER.exec(authorization.trim());
+      if (!match) throw new UnauthorizedError('A bearer ID token is required.');
+      if (options.jwksUrl) {
+        jwksLoaded ??= loadLocalJwks(options.jwksUrl).catch((error: unknown) => {
+          jwksLoaded = undefined; // a failed load is retried by the next request, never cached
+          throw error;
+        });
+        try {
+          await jwksLoaded;
+        } catch (error) {
+          throw new ServiceUnavailableError('The token keys cannot be loaded; try again shortly.', { cause: error });
+        }
+      }
+      let payload: Record<string, unknown>;
+      try {
+        payload = (await verifier.verify(match[1]!)) as Record<string, unknown>;
+      } catch (error) {
+        if (error instanceof UnauthorizedError) throw error;
+        if (error instanceof FetchError || error instanceof JwksNotAvailableInCacheError) {
+          throw new ServiceUnavailableError('The token keys cannot be loaded; try again shortly.', { cause: error });
+        }
+        if (error instanceof JwtBaseError) throw new UnauthorizedError('The token is not valid.', { cause: error });
+        throw new UnauthorizedError('The token is not valid.', { cause: error });
+      }
+      return claimsToCaller(payload);
+    },
+  };
+}
+
+let containerAuthenticator: Authenticator | undefined;
+
+/** The container's authenticator, created on first use from configuration. */
+export function authenticator(): Authenticator {
+  if (!containerAuthenticator) {
+    const { auth } = config();
+    containerAuthenticator = createAuthenticator({
+      userPoolId: required(auth.userPoolId, 'USER_POOL_ID'),
+      clientId: required(auth.clientId, 'USER_POOL_CLIENT_ID'),
+      jwksUrl: auth.jwksUrl,
+    });
+  }
+  return containerAuthenticator;
+}

@@ -1,0 +1,201 @@
+/**
+ * The one wrapper every route goes through. In order: request id → token verified again
+ * (aws-jwt-verify) → path tenant must equal the token's tenant (403) → role from the manifest (403) →
+ * input parsed → ONE transaction holding: the tenant context, the member/tenant status check, the
+ * route's work and, for mutating routes (and every platform-operator use of a tenant route), the audit
+ * event → JSON or problem+json. Logs, trace annotations and metrics are added here once.
+ */
+import { randomUUID } from 'node:crypto';
+import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
+import { routes, type LambdaHandler, type RouteId, type RouteSpec } from '../routes';
+import { authenticator as containerAuthenticator, type Authenticator, type Caller } from './auth';
+import { sql as containerSql, withPlatform, withTenant, type RequestContext, type Sql, type Tx } from './db';
+import { AppError, ForbiddenError, NotFoundError, UnauthorizedError } from './errors';
+import { header, parseJsonBody, problem, toResult, type Reply } from './http';
+import { logger, metrics, MetricUnit, tracer } from './observability';
+import { isTenantId } from './tenant';
+
+/** What a route's work receives: who, for which tenant, inside which transaction, with which input. */
+export interface RouteContext extends RequestContext {
+  readonly tx: Tx;
+  readonly routeId: RouteId;
+  /** Path parameters other than tenantId, URL-decoded by API Gateway. */
+  readonly params: Readonly<Record<string, string>>;
+  readonly query: Readonly<Record<string, string | undefined>>;
+  /** The parsed JSON body for routes that declare one; `{}` otherwise. */
+  readonly body: Readonly<Record<string, unknown>>;
+  /** Names the resource the audit event is about (mutating routes). */
+  audit(resource: { type: string; id?: string; detail?: Record<string, unknown> }): void;
+}
+
+/** A platform route's work: no tenant, only platform-scoped reads. */
+export interface PlatformRouteContext extends Omit<RouteContext, 'tenantId' | 'audit'> {
+  readonly role: 'superadmin';
+}
+
+export interface HandlerDependencies {
+  readonly sql: () => Sql;
+  readonly authenticator: () => Authenticator;
+}
+
+const defaults: HandlerDependencies = { sql: containerSql, authenticator: containerAuthenticator };
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+function requestIdOf(event: APIGatewayProxyEvent): string {
+  const id = event.requestContext?.requestId;
+  return typeof id === 'string' && REQUEST_ID.test(id) ? id : randomUUID();
+}
+
+/** Maps the request guard's SQLSTATEs (see migration 0003) to typed errors. */
+function guardError(error: unknown): unknown {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (code === 'TS401') return new UnauthorizedError('The caller is not known.');
+  if (code === 'TS403') return new ForbiddenError('The caller may not act in this tenant now.');
+  if (code === 'TS404') return new NotFoundError('Not found.');
+  return error;
+}
+
+async function guarded<T>(tx: Tx, work: () => Promise<T>): Promise<T> {
+  // Pipelined right behind the context; if it raises, the transaction is aborted and no work can run.
+  const guard = tx`select app.assert_request_allowed()`.execute();
+  guard.catch(() => undefined);
+  let result: T;
+  try {
+    result = await work();
+  } catch (error) {
+    await guard.catch((guardFailure: unknown) => {
+      throw guardError(guardFailure);
+    });
+    throw error;
+  }
+  await guard.catch((guardFailure: unknown) => {
+    throw guardError(guardFailure);
+  });
+  return result;
+}
+
+function inputOf(spec: RouteSpec, event: APIGatewayProxyEvent) {
+  const params: Record<string, string> = {};
+  for (const [key, value] of Object.entries(event.pathParameters ?? {})) {
+    if (key !== 'tenantId' && value !== undefined) params[key] = value;
+  }
+  const query: Record<string, string | undefined> = { ...(event.queryStringParameters ?? {}) };
+  const body = spec.body ? parseJsonBody(event) : {};
+  return { params, query, body };
+}
+
+/** The tenant this request acts in, after checking the path against the token. */
+function tenantOf(event: APIGatewayProxyEvent, caller: Caller): string {
+  const pathTenant = event.pathParameters?.tenantId;
+  if (!isTenantId(pathTenant)) throw new NotFoundError('Not found.');
+  if (caller.role !== 'superadmin' && caller.tenantId !== pathTenant) {
+    throw new ForbiddenError('The token is not valid for this tenant.');
+  }
+  return pathTenant;
+}
+
+async function serve(
+  routeId: RouteId,
+  spec: RouteSpec,
+  event: APIGatewayProxyEvent,
+  requestId: string,
+  work: (ctx: never) => Promise<Reply>,
+  deps: HandlerDependencies,
+): Promise<Reply> {
+  if (spec.auth === 'public') return (work as (ctx: { requestId: string; event: APIGatewayProxyEvent }) => Promise<Reply>)({ requestId, event });
+
+  const caller = await deps.authenticator().authenticate(header(event, 'authorization'));
+  logger.appendKeys({ user_id: caller.userId, role: caller.role });
+  if (!(spec.roles as readonly string[]).includes(caller.role)) {
+    throw new ForbiddenError('Your role may not use this route.');
+  }
+
+  if (spec.auth === 'platform') {
+    const input = inputOf(spec, event);
+    const ctx = { userId: caller.userId, role: 'superadmin' as const, requestId };
+    return withPlatform(deps.sql(), ctx, (tx) =>
+      guarded(tx, () => (work as (c: PlatformRouteContext) => Promise<Reply>)({ ...ctx, ...input, tx, routeId })),
+    );
+  }
+
+  const tenantId = tenantOf(event, caller);
+  logger.appendKeys({ tenant_id: tenantId });
+  tracer.putAnnotation('tenant_id', tenantId);
+  const input = inputOf(spec, event);
+  const context: RequestContext = { tenantId, userId: caller.userId, role: caller.role, requestId };
+  // Every platform-operator use of a tenant route leaves a trace in that tenant.
+  const audited = spec.mutating || caller.role === 'superadmin';
+  let resource: { type: string; id?: string; detail?: Record<string, unknown> } = {
+    type: spec.path.split('/')[3] ?? 'tenant',
+    id: Object.values(input.params)[0],
+  };
+
+  return withTenant(deps.sql(), context, (tx) =>
+    guarded(tx, async () => {
+      const reply = await (work as (c: RouteContext) => Promise<Reply>)({
+        ...context,
+        ...input,
+        tx,
+        routeId,
+        audit: (r) => (resource = r),
+      });
+      if (audited) {
+        await tx`
+          insert into app.audit_events
+            (tenant_id, actor_user_id, actor_role, action, resource_type, resource_id, request_id, detail)
+          values
+            (${tenantId}, ${caller.userId}, ${caller.role}, ${routeId}, ${resource.type}, ${resource.id ?? null},
+             ${requestId}, ${tx.json((resource.detail ?? {}) as never)})`;
+      }
+      return reply;
+    }),
+  );
+}
+
+function record(routeId: RouteId, status: number, started: number, error?: unknown): void {
+  const durationMs = Math.round((performance.now() - started) * 1000) / 1000;
+  metrics.addDimension('route', routeId);
+  metrics.addMetric('Requests', MetricUnit.Count, 1);
+  metrics.addMetric('Latency', MetricUnit.Milliseconds, durationMs);
+  if (status >= 500) metrics.addMetric('ServerErrors', MetricUnit.Count, 1);
+  if (status === 429) metrics.addMetric('QuotaRejections', MetricUnit.Count, 1);
+  metrics.publishStoredMetrics();
+  if (status >= 500) logger.error('request failed', { status, duration_ms: durationMs, error: error as Error });
+  else if (error instanceof AppError) logger.warn('request refused', { status, duration_ms: durationMs, reason: error.detail });
+  else logger.info('request served', { status, duration_ms: durationMs });
+}
+
+/**
+ * Wraps a route's work into a Lambda handler for the API Gateway REST proxy integration. Public routes
+ * receive `{ requestId, event }`; platform routes a `PlatformRouteContext`; tenant routes a `RouteContext`.
+ */
+export function route<Id extends RouteId>(
+  routeId: Id,
+  work: (typeof routes)[Id]['auth'] extends 'public'
+    ? (ctx: { requestId: string; event: APIGatewayProxyEvent }) => Promise<Reply>
+    : (typeof routes)[Id]['auth'] extends 'platform'
+      ? (ctx: PlatformRouteContext) => Promise<Reply>
+      : (ctx: RouteContext) => Promise<Reply>,
+  deps: Partial<HandlerDependencies> = {},
+): LambdaHandler {
+  const spec = routes[routeId] as RouteSpec;
+  const dependencies: HandlerDependencies = { ...defaults, ...deps };
+  return async (event: APIGatewayProxyEvent): Promise<APIGatewayProxyResult> => {
+    const started = performance.now();
+    const requestId = requestIdOf(event);
+    logger.appendKeys({ request_id: requestId, route: `${spec.method} ${spec.path}`, action_type: routeId });
+    tracer.putAnnotation('route', routeId);
+    try {
+      const reply = await serve(routeId, spec, event, requestId, work as (ctx: never) => Promise<Reply>, dependencies);
+      record(routeId, reply.status, started);
+      return toResult(reply, requestId);
+    } catch (error) {
+      const result = problem(error, requestId);
+      record(routeId, result.statusCode, started, error);
+      return result;
+    } finally {
+      logger.removeKeys(['request_id', 'route', 'action_type', 'tenant_id', 'user_id', 'role']);
+    }
+  };
+}

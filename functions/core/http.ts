@@ -1,0 +1,112 @@
+/**
+ * HTTP shapes: parsing the API Gateway REST proxy event and building proxy results, including
+ * `application/problem+json` (RFC 9457) from typed errors. Pure functions, no I/O.
+ */
+import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
+import {
+  AppError,
+  BadRequestError,
+  PayloadTooLargeError,
+  UnsupportedMediaTypeError,
+} from './errors';
+
+export const MAX_BODY_BYTES = 64 * 1024;
+
+/** A route's answer before it becomes a proxy result. */
+export interface Reply {
+  readonly status: number;
+  readonly body?: unknown;
+  readonly headers?: Record<string, string>;
+}
+
+export const ok = (body: unknown): Reply => ({ status: 200, body });
+export const created = (body: unknown): Reply => ({ status: 201, body });
+export const accepted = (body: unknown): Reply => ({ status: 202, body });
+export const noContent = (): Reply => ({ status: 204 });
+
+const BASE_HEADERS = {
+  'cache-control': 'no-store',
+  'x-content-type-options': 'nosniff',
+};
+
+export function header(event: Pick<APIGatewayProxyEvent, 'headers'>, name: string): string | undefined {
+  const wanted = name.toLowerCase();
+  for (const [key, value] of Object.entries(event.headers ?? {})) {
+    if (key.toLowerCase() === wanted && value !== undefined) return value;
+  }
+  return undefined;
+}
+
+export function toResult(reply: Reply, requestId: string): APIGatewayProxyResult {
+  const headers: Record<string, string> = { ...BASE_HEADERS, ...reply.headers, 'x-request-id': requestId };
+  if (reply.body === undefined) return { statusCode: reply.status, headers, body: '' };
+  headers['content-type'] = 'application/json';
+  return { statusCode: reply.status, headers, body: JSON.stringify(reply.body) };
+}
+
+/** The one mapping from errors to problem+json. Unknown errors become a 500 that reveals nothing. */
+export function problem(error: unknown, requestId: string): APIGatewayProxyResult {
+  const known = error instanceof AppError;
+  const status = known ? error.status : 500;
+  const body = {
+    type: known ? error.type : 'about:blank',
+    title: known ? error.title : 'Internal Server Error',
+    status,
+    detail: known ? error.detail : 'The request could not be completed.',
+    instance: requestId,
+  };
+  return {
+    statusCode: status,
+    headers: {
+      ...BASE_HEADERS,
+      ...(known ? error.headers : {}),
+      'content-type': 'application/problem+json',
+      'x-request-id': requestId,
+    },
+    body: JSON.stringify(body),
+  };
+}
+
+/** Reads and parses a JSON body: 415 unless application/json, 413 above 64 KiB, 400 if not an object. */
+export function parseJsonBody(event: Pick<APIGatewayProxyEvent, 'headers' | 'body' | 'isBase64Encoded'>): Record<string, unknown> {
+  const contentType = header(event, 'content-type');
+  if (!contentType || !/^application\/json\s*(;\s*charset=utf-8\s*)?$/i.test(contentType.trim())) {
+    throw new UnsupportedMediaTypeError('Send the body as application/json.');
+  }
+  const raw = event.body ?? '';
+  const bytes = event.isBase64Encoded ? Buffer.from(raw, 'base64') : Buffer.from(raw, 'utf8');
+  if (bytes.length > MAX_BODY_BYTES) throw new PayloadTooLargeError(`The body is larger than ${MAX_BODY_BYTES} bytes.`);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(bytes.toString('utf8'));
+  } catch {
+    throw new BadRequestError('The body is not valid JSON.');
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw new BadRequestError('The body must be a JSON object.');
+  }
+  return parsed as Record<string, unknown>;
+}
+
+/** Refuses fields that the route does not know, so typos never pass silently. */
+export function onlyFields(body: Record<string, unknown>, allowed: readonly string[]): void {
+  const unknown = Object.keys(body).filter((key) => !allowed.includes(key));
+  if (unknown.length > 0) throw new BadRequestError(`Unknown field: ${unknown[0]!.slice(0, 40)}.`);
+}
+
+export function requireString(body: Record<string, unknown>, field: string, min: number, max: number): string {
+  const value = body[field];
+  if (typeof value !== 'string') throw new BadRequestError(`${field} must be a string.`);
+  if (value.length < min || value.length > max) {
+    throw new BadRequestError(`${field} must be ${min} to ${max} characters long.`);
+  }
+  return value;
+}
+
+export function requireInteger(body: Record<string, unknown>, field: string, min: number, max: number): number {
+  const value = body[field];
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min || value > max) {
+    throw new BadRequestError(`${field} must be an integer from ${min} to ${max}.`);
+  }
+  return value;
+}

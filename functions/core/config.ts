@@ -47,12 +47,20 @@ export interface AuthConfig {
   readonly jwksUrl?: string;
 }
 
+export interface PiiConfig {
+  /** The KMS key that wraps each tenant's PII data key (encryption context {tenant_id}). */
+  readonly kmsKeyId?: string;
+  /** How long an unwrapped tenant data key stays in the container's memory. */
+  readonly dataKeyCacheSeconds: number;
+}
+
 export interface AppConfig {
   readonly environment: string;
   readonly database: DatabaseConfig;
   readonly aws: AwsConfig;
   readonly storage: StorageConfig;
   readonly auth: AuthConfig;
+  readonly pii: PiiConfig;
 }
 
 export class ConfigError extends Error {
@@ -128,6 +136,10 @@ export function parseConfig(env: Env): AppConfig {
       userPoolId: optional(env, 'USER_POOL_ID'),
       clientId: optional(env, 'USER_POOL_CLIENT_ID'),
       jwksUrl: optional(env, 'JWKS_URL'),
+    },
+    pii: {
+      kmsKeyId: optional(env, 'PII_KMS_KEY_ID'),
+      dataKeyCacheSeconds: integer(env, 'PII_DATA_KEY_CACHE_SECONDS', 300, 0, 3600),
     },
   };
 }

@@ -12,6 +12,7 @@ import { authenticator as containerAuthenticator, type Authenticator, type Calle
 import { sql as containerSql, withPlatform, withTenant, type RequestContext, type Sql, type Tx } from './db';
 import { AppError, ForbiddenError, NotFoundError, UnauthorizedError } from './errors';
 import { header, parseJsonBody, problem, toResult, type Reply } from './http';
+import { meterRequest, quotaError, rateLimitHeaders, type MeterReading } from './metering';
 import { logger, metrics, MetricUnit, tracer } from './observability';
 import { isTenantId } from './tenant';
 
@@ -47,8 +48,10 @@ function requestIdOf(event: APIGatewayProxyEvent): string {
   return typeof id === 'string' && REQUEST_ID.test(id) ? id : randomUUID();
 }
 
-/** Maps the request guard's SQLSTATEs (see migration 0003) to typed errors. */
-function guardError(error: unknown): unknown {
+/** Maps the SQLSTATEs of the request guard and metering (migrations 0003, 0005) to typed errors. */
+function requestError(error: unknown): unknown {
+  const quota = quotaError(error);
+  if (quota) return quota;
   const code = (error as { code?: unknown } | null)?.code;
   if (code === 'TS401') return new UnauthorizedError('The caller is not known.');
   if (code === 'TS403') return new ForbiddenError('The caller may not act in this tenant now.');
@@ -56,23 +59,33 @@ function guardError(error: unknown): unknown {
   return error;
 }
 
-async function guarded<T>(tx: Tx, work: () => Promise<T>): Promise<T> {
-  // Pipelined right behind the context; if it raises, the transaction is aborted and no work can run.
+/**
+ * Runs the route's work behind the request's prelude: the status guard and, for metered routes, the
+ * request meter. Both are sent at once, pipelined right behind the tenant context, so they cost no round
+ * trip of their own; if either raises, the transaction is aborted and no work can run. Their errors win
+ * over the work's (which then only says "transaction aborted").
+ */
+async function guarded<T>(tx: Tx, metered: boolean, work: () => Promise<T>): Promise<{ result: T; meter?: MeterReading }> {
   const guard = tx`select app.assert_request_allowed()`.execute();
-  guard.catch(() => undefined);
+  const meter = metered ? meterRequest(tx) : undefined;
+  const prelude: Promise<unknown>[] = meter ? [guard, meter] : [guard];
+  for (const p of prelude) p.catch(() => undefined);
+  const checkPrelude = async () => {
+    for (const p of prelude) {
+      await p.catch((failure: unknown) => {
+        throw requestError(failure);
+      });
+    }
+  };
   let result: T;
   try {
     result = await work();
   } catch (error) {
-    await guard.catch((guardFailure: unknown) => {
-      throw guardError(guardFailure);
-    });
-    throw error;
+    await checkPrelude();
+    throw requestError(error);
   }
-  await guard.catch((guardFailure: unknown) => {
-    throw guardError(guardFailure);
-  });
-  return result;
+  await checkPrelude();
+  return { result, meter: meter ? await meter : undefined };
 }
 
 function inputOf(spec: RouteSpec, event: APIGatewayProxyEvent) {
@@ -114,9 +127,10 @@ async function serve(
   if (spec.auth === 'platform') {
     const input = inputOf(spec, event);
     const ctx = { userId: caller.userId, role: 'superadmin' as const, requestId };
-    return withPlatform(deps.sql(), ctx, (tx) =>
-      guarded(tx, () => (work as (c: PlatformRouteContext) => Promise<Reply>)({ ...ctx, ...input, tx, routeId })),
+    const { result } = await withPlatform(deps.sql(), ctx, (tx) =>
+      guarded(tx, false, () => (work as (c: PlatformRouteContext) => Promise<Reply>)({ ...ctx, ...input, tx, routeId })),
     );
+    return result;
   }
 
   const tenantId = tenantOf(event, caller);
@@ -131,8 +145,8 @@ async function serve(
     id: Object.values(input.params)[0],
   };
 
-  return withTenant(deps.sql(), context, (tx) =>
-    guarded(tx, async () => {
+  const { result, meter } = await withTenant(deps.sql(), context, (tx) =>
+    guarded(tx, (spec.meters as readonly string[]).includes('api_requests'), async () => {
       const reply = await (work as (c: RouteContext) => Promise<Reply>)({
         ...context,
         ...input,
@@ -151,6 +165,7 @@ async function serve(
       return reply;
     }),
   );
+  return meter ? { ...result, headers: { ...rateLimitHeaders(meter), ...result.headers } } : result;
 }
 
 function record(routeId: RouteId, status: number, started: number, error?: unknown): void {

@@ -13,7 +13,11 @@ export interface Page {
 
 const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$/;
 
-export function parsePage(query: Record<string, string | undefined> | null | undefined): Page {
+/** Parses `limit` and `cursor`; `isId` validates the id part of a cursor (UUID by default). */
+export function parsePage(
+  query: Record<string, string | undefined> | null | undefined,
+  isId: (value: unknown) => value is string = isUuid,
+): Page {
   const rawLimit = query?.limit;
   let limit = 20;
   if (rawLimit !== undefined) {
@@ -24,7 +28,7 @@ export function parsePage(query: Record<string, string | undefined> | null | und
   }
   const cursor = query?.cursor;
   if (cursor === undefined) return { limit };
-  return { limit, after: decodeCursor(cursor) };
+  return { limit, after: decodeCursor(cursor, isId) };
 }
 
 export function encodeCursor(at: Date | string, id: string): string {
@@ -32,7 +36,7 @@ export function encodeCursor(at: Date | string, id: string): string {
   return Buffer.from(JSON.stringify([iso, id]), 'utf8').toString('base64url');
 }
 
-function decodeCursor(cursor: string): { at: string; id: string } {
+function decodeCursor(cursor: string, isId: (value: unknown) => value is string): { at: string; id: string } {
   const invalid = new BadRequestError('cursor is not valid.');
   if (cursor.length === 0 || cursor.length > 512 || !/^[A-Za-z0-9_-]+$/.test(cursor)) throw invalid;
   let parsed: unknown;
@@ -43,7 +47,7 @@ function decodeCursor(cursor: string): { at: string; id: string } {
   }
   if (!Array.isArray(parsed) || parsed.length !== 2) throw invalid;
   const [at, id] = parsed as unknown[];
-  if (typeof at !== 'string' || !ISO.test(at) || Number.isNaN(Date.parse(at)) || !isUuid(id)) throw invalid;
+  if (typeof at !== 'string' || !ISO.test(at) || Number.isNaN(Date.parse(at)) || !isId(id)) throw invalid;
   return { at, id };
 }
 

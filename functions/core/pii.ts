@@ -1,0 +1,116 @@
+/**
+ * PII (a member's email and name) is stored only as ciphertext: AES-256-GCM under a per-tenant data key
+ * that KMS wraps with the encryption context `{ tenant_id }`, so a wrapped key copied to another tenant
+ * cannot be unwrapped. Lookups use a keyed blind index (HMAC-SHA-256 under a key derived from the data
+ * key), never the plaintext. Offboarding destroys the wrapped key, and with it every copy of the PII.
+ *
+ * Ciphertext layout: version (1 byte) | IV (12) | tag (16) | ciphertext. The AAD binds each value to its
+ * tenant and field, so a ciphertext moved to another row or field does not decrypt.
+ */
+import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes } from 'node:crypto';
+import { DecryptCommand, GenerateDataKeyCommand, KMSClient } from '@aws-sdk/client-kms';
+import { config, required } from './config';
+import { ServiceUnavailableError } from './errors';
+import { assertTenantId } from './tenant';
+
+export type PiiField = 'email' | 'name';
+
+export interface TenantKeys {
+  encrypt(field: PiiField, plaintext: string): Buffer;
+  decrypt(field: PiiField, ciphertext: Buffer): string;
+  /** Deterministic, keyed: equal inputs (after normalisation) give equal indexes within one tenant. */
+  blindIndex(field: PiiField, value: string): Buffer;
+}
+
+export interface Pii {
+  /** A new data key for a tenant: store `wrapped` in tenants.data_key_ciphertext. */
+  newTenantKey(tenantId: string): Promise<{ wrapped: Buffer; keys: TenantKeys }>;
+  /** Unwraps (cached per container) and returns the tenant's keys. */
+  tenantKeys(tenantId: string, wrapped: Buffer): Promise<TenantKeys>;
+}
+
+const VERSION = 1;
+
+function normalise(field: PiiField, value: string): string {
+  return field === 'email' ? value.trim().toLowerCase() : value.trim();
+}
+
+export function keysFrom(tenantId: string, dataKey: Buffer): TenantKeys {
+  const indexKey = Buffer.from(hkdfSync('sha256', dataKey, Buffer.alloc(0), 'blind-index-v1', 32));
+  const aad = (field: PiiField) => Buffer.from(`${tenantId}\u0000${field}`, 'utf8');
+  return {
+    encrypt(field, plaintext) {
+      const iv = randomBytes(12);
+      const cipher = createCipheriv('aes-256-gcm', dataKey, iv);
+      cipher.setAAD(aad(field));
+      const body = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
+      return Buffer.concat([Buffer.from([VERSION]), iv, cipher.getAuthTag(), body]);
+    },
+    decrypt(field, ciphertext) {
+      if (ciphertext.length < 29 || ciphertext[0] !== VERSION) throw new Error('unknown ciphertext format');
+      const decipher = createDecipheriv('aes-256-gcm', dataKey, ciphertext.subarray(1, 13));
+      decipher.setAAD(aad(field));
+      decipher.setAuthTag(ciphertext.subarray(13, 29));
+      return Buffer.concat([decipher.update(ciphertext.subarray(29)), decipher.final()]).toString('utf8');
+    },
+    blindIndex(field, value) {
+      return createHmac('sha256', indexKey).update(`${field}\u0000${normalise(field, value)}`).digest();
+    },
+  };
+}
+
+export function createPii(options: { kms: KMSClient; keyId: string; cacheSeconds: number; now?: () => number }): Pii {
+  const now = options.now ?? Date.now;
+  const cache = new Map<string, { wrapped: string; keys: TenantKeys; until: number }>();
+  const context = (tenantId: string) => ({ tenant_id: tenantId });
+
+  async function kms<T>(call: () => Promise<T>): Promise<T> {
+    try {
+      return await call();
+    } catch (error) {
+      const name = (error as { name?: string }).name ?? '';
+      if (/AccessDenied|InvalidCiphertext|IncorrectKey/.test(name)) throw error;
+      throw new ServiceUnavailableError('The key service is not reachable; try again shortly.', { cause: error });
+    }
+  }
+
+  return {
+    async newTenantKey(tenantId) {
+      assertTenantId(tenantId);
+      const out = await kms(() =>
+        options.kms.send(
+          new GenerateDataKeyCommand({ KeyId: options.keyId, KeySpec: 'AES_256', EncryptionContext: context(tenantId) }),
+        ),
+      );
+      if (!out.Plaintext || !out.CiphertextBlob) throw new Error('KMS returned no data key');
+      return { wrapped: Buffer.from(out.CiphertextBlob), keys: keysFrom(tenantId, Buffer.from(out.Plaintext)) };
+    },
+    async tenantKeys(tenantId, wrapped) {
+      assertTenantId(tenantId);
+      const id = wrapped.toString('base64');
+      const hit = cache.get(tenantId);
+      if (hit && hit.wrapped === id && hit.until > now()) return hit.keys;
+      const out = await kms(() =>
+        options.kms.send(new DecryptCommand({ CiphertextBlob: wrapped, KeyId: options.keyId, EncryptionContext: context(tenantId) })),
+      );
+      if (!out.Plaintext) throw new Error('KMS returned no plaintext');
+      const keys = keysFrom(tenantId, Buffer.from(out.Plaintext));
+      cache.set(tenantId, { wrapped: id, keys, until: now() + options.cacheSeconds * 1000 });
+      return keys;
+    },
+  };
+}
+
+let containerPii: Pii | undefined;
+
+export function pii(): Pii {
+  if (!containerPii) {
+    const { aws, pii: settings } = config();
+    containerPii = createPii({
+      kms: new KMSClient({ region: aws.region, endpoint: aws.endpoint }),
+      keyId: required(settings.kmsKeyId, 'PII_KMS_KEY_ID'),
+      cacheSeconds: settings.dataKeyCacheSeconds,
+    });
+  }
+  return containerPii;
+}

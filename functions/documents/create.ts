@@ -1,0 +1,31 @@
+import { randomUUID } from 'node:crypto';
+import { route } from '../core/handler';
+import { created, onlyFields, requireInteger } from '../core/http';
+import { consume } from '../core/metering';
+import { MAX_UPLOAD_BYTES, storage } from '../core/storage';
+import { documentName, mediaType, toDocument, type DocumentRow } from './document';
+
+/**
+ * Creates the document row (status pending) and answers a presigned PUT bound to its content type and
+ * size. The document and storage quotas are taken in the same transaction: over quota, nothing is written.
+ */
+export const handler = route('createDocument', async ({ tx, body, tenantId, userId, audit }) => {
+  onlyFields(body, ['name', 'contentType', 'sizeBytes']);
+  const name = documentName(body);
+  const contentType = mediaType(body);
+  const sizeBytes = requireInteger(body, 'sizeBytes', 1, MAX_UPLOAD_BYTES);
+  const id = randomUUID();
+  audit({ type: 'document', id });
+
+  // Pipelined: both quota moves and the insert travel together; a TS429 aborts the insert too.
+  const [, , [row]] = await Promise.all([
+    consume(tx, 'documents', 1),
+    consume(tx, 'storage_bytes', sizeBytes),
+    tx<DocumentRow[]>`
+      insert into app.documents (tenant_id, id, name, content_type, size_bytes, created_by)
+      values (${tenantId}, ${id}, ${name}, ${contentType}, ${sizeBytes}, ${userId})
+      returning id, tenant_id, name, content_type, size_bytes, status, created_by, created_at`,
+  ]);
+  const upload = await storage().forTenant(tenantId, userId).presignUpload(id, { contentType, sizeBytes });
+  return created({ document: toDocument(row!), upload });
+});

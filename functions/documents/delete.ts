@@ -1,0 +1,30 @@
+import { route } from '../core/handler';
+import { ForbiddenError, NotFoundError } from '../core/errors';
+import { noContent } from '../core/http';
+import { consume } from '../core/metering';
+import { storage } from '../core/storage';
+import { isUuid } from '../core/tenant';
+
+/**
+ * Deletes a document (org_admin; a user only what they created), gives its quota back, and deletes the
+ * object last, so that a refused or failed request leaves both in place.
+ */
+export const handler = route('deleteDocument', async ({ tx, params, tenantId, userId, role, audit }) => {
+  const documentId = params.documentId;
+  if (!isUuid(documentId)) throw new NotFoundError('Not found.');
+  const [doc] = await tx<{ created_by: string; size_bytes: string }[]>`
+    select created_by, size_bytes from app.documents
+     where tenant_id = ${tenantId} and id = ${documentId} for update`;
+  if (!doc) throw new NotFoundError('Not found.');
+  if (role !== 'org_admin' && doc.created_by !== userId) {
+    throw new ForbiddenError('Only an org_admin or the document\'s creator may delete it.');
+  }
+  audit({ type: 'document', id: documentId });
+  await Promise.all([
+    tx`delete from app.documents where tenant_id = ${tenantId} and id = ${documentId}`,
+    consume(tx, 'documents', -1),
+    consume(tx, 'storage_bytes', -Number(doc.size_bytes)),
+  ]);
+  await storage().forTenant(tenantId, userId).delete(documentId);
+  return noContent();
+});

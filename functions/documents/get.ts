@@ -1,0 +1,37 @@
+import { route } from '../core/handler';
+import { NotFoundError } from '../core/errors';
+import { ok } from '../core/http';
+import { storage } from '../core/storage';
+import { isUuid } from '../core/tenant';
+import { toDocument, type DocumentRow } from './document';
+
+/**
+ * A document and, once its bytes have arrived, a presigned download. A pending document is checked
+ * against storage (HEAD) and marked available when the object is there with the promised size.
+ */
+export const handler = route('getDocument', async ({ tx, params, tenantId, userId }) => {
+  const documentId = params.documentId;
+  if (!isUuid(documentId)) throw new NotFoundError('Not found.');
+  const [found] = await tx<DocumentRow[]>`
+    select id, tenant_id, name, content_type, size_bytes, status, created_by, created_at
+      from app.documents where tenant_id = ${tenantId} and id = ${documentId}`;
+  if (!found) throw new NotFoundError('Not found.');
+
+  const files = storage().forTenant(tenantId, userId);
+  let row = found;
+  if (row.status === 'pending') {
+    const object = await files.head(documentId);
+    if (object && object.sizeBytes === Number(row.size_bytes)) {
+      const [updated] = await tx<DocumentRow[]>`
+        update app.documents set status = 'available', uploaded_at = now()
+         where tenant_id = ${tenantId} and id = ${documentId} and status = 'pending'
+        returning id, tenant_id, name, content_type, size_bytes, status, created_by, created_at`;
+      row = updated ?? { ...row, status: 'available' };
+    }
+  }
+  const download =
+    row.status === 'available'
+      ? await files.presignDownload(documentId, { fileName: row.name, contentType: row.content_type })
+      : null;
+  return ok({ document: toDocument(row), download });
+});

@@ -1,0 +1,5 @@
+import { route } from '../core/handler';
+import { ok } from '../core/http';
+
+/** Liveness: answers without touching any dependency, so a database outage does not hide the function. */
+export const handler = route('health', async () => ok({ status: 'ok' }));

@@ -1,0 +1,45 @@
+import { createHash } from 'node:crypto';
+import { route } from '../core/handler';
+import { BadRequestError, ConflictError } from '../core/errors';
+import { accepted, onlyFields, requireInteger, requireString } from '../core/http';
+import { consume } from '../core/metering';
+import type { Metric } from '../routes';
+
+/** Metrics a client reports as events; documents and storage are metered by the document routes. */
+const EVENT_METRICS: readonly Metric[] = ['api_requests', 'ai_tokens'];
+const KEY = /^[\x21-\x7e]{1,255}$/;
+
+/**
+ * Records metered usage once per idempotency key (unique per tenant). The same key with the same
+ * payload answers 202 again and counts nothing; with another payload, 409. Over quota: 429, nothing kept.
+ */
+export const handler = route('recordUsageEvent', async ({ tx, body, tenantId, userId, audit }) => {
+  onlyFields(body, ['metric', 'quantity', 'idempotencyKey']);
+  const metric = requireString(body, 'metric', 1, 40) as Metric;
+  if (!EVENT_METRICS.includes(metric)) {
+    throw new BadRequestError(`metric must be one of ${EVENT_METRICS.join(', ')}.`);
+  }
+  const quantity = requireInteger(body, 'quantity', 1, 1_000_000_000);
+  const idempotencyKey = requireString(body, 'idempotencyKey', 1, 255);
+  if (!KEY.test(idempotencyKey)) throw new BadRequestError('idempotencyKey must be printable ASCII without spaces.');
+  const payload = createHash('sha256').update(JSON.stringify([metric, quantity])).digest();
+
+  // A concurrent request with the same key waits on the unique index, then finds the committed row.
+  const [inserted] = await tx<{ id: string }[]>`
+    insert into app.usage_events (tenant_id, metric, quantity, period, idempotency_key, payload_sha256, created_by)
+    values (${tenantId}, ${metric}, ${quantity}, app.metric_period(${metric}, now()), ${idempotencyKey}, ${payload}, ${userId})
+    on conflict (tenant_id, idempotency_key) do nothing
+    returning id`;
+  if (inserted) {
+    audit({ type: 'usage_event', id: inserted.id, detail: { metric, quantity } });
+    const reading = await consume(tx, metric, quantity);
+    return accepted({ id: inserted.id, metric, quantity, duplicate: false, used: reading.used, limit: reading.limit });
+  }
+  const [existing] = await tx<{ id: string; payload_sha256: Buffer }[]>`
+    select id, payload_sha256 from app.usage_events where tenant_id = ${tenantId} and idempotency_key = ${idempotencyKey}`;
+  if (!existing || !existing.payload_sha256.equals(payload)) {
+    throw new ConflictError('This idempotencyKey was already used with another payload.');
+  }
+  audit({ type: 'usage_event', id: existing.id, detail: { duplicate: true } });
+  return accepted({ id: existing.id, metric, quantity, duplicate: true });
+});

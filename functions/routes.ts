@@ -50,6 +50,8 @@ interface RouteBase {
   readonly meters: readonly Metric[];
   /** The route reaches S3 through STS-scoped tenant credentials. */
   readonly usesStorage: boolean;
+  /** The route unwraps tenant PII data keys with KMS (kms:Decrypt on the PII key). */
+  readonly usesPii?: boolean;
   /** JSON body schema, when the route takes a body. */
   readonly body?: JsonSchema;
   /** Query parameters, by name. */
@@ -213,7 +215,7 @@ export const routes = {
   },
   listMembers: {
     method: 'GET', path: '/api/{tenantId}/members', handler: 'members/list', summary: 'List members', auth: 'tenant',
-    roles: ['org_admin'], mutating: false, meters: ['api_requests'], usesStorage: false, query: listQuery,
+    roles: ['org_admin'], mutating: false, meters: ['api_requests'], usesStorage: false, usesPii: true, query: listQuery,
     response: {
       status: 200,
       schema: page({

@@ -5,12 +5,14 @@
  *    server in DATABASE_URL (migrated here too). Workers get TEST_ADMIN_DATABASE_URL (fixtures only),
  *    TEST_RUNTIME_DATABASE_URL (app_runtime: what data-access tests must use) and TEST_CONTROL_DATABASE_URL.
  *  - moto_server on a free port, or the emulator in AWS_ENDPOINT_URL. Missing moto fails the run with
- *    one clear line.
+ *    one clear line. The tenant bucket and the tenant-access role are provisioned in it; workers get
+ *    TEST_TENANT_BUCKET and TEST_TENANT_ACCESS_ROLE_ARN.
  */
 import { chmod, mkdtemp } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { migrate } from '../../db/migrate';
+import { provisionStorage } from '../../bin/stack/aws';
 import { startEmulator } from '../../bin/stack/moto';
 import { freePort } from '../../bin/stack/ports';
 import { setRolePasswords, startEmbeddedPostgres } from '../../bin/stack/postgres';
@@ -51,4 +53,21 @@ export default async function globalSetup(): Promise<void> {
   process.env.TEST_RUNTIME_DATABASE_URL = database.roleUrl('app_runtime');
   process.env.TEST_CONTROL_DATABASE_URL = database.roleUrl('app_control');
   process.env.TEST_AWS_ENDPOINT_URL = emulator.endpoint;
+  const tenantStorage = await provisionStorage({
+    endpoint: emulator.endpoint,
+    region: process.env.AWS_REGION ?? 'us-east-1',
+    bucket: 'tenant-documents-test',
+    roleName: 'tenant-access-test',
+    // The per-worker env (test/setup/env.ts) does not run in this process; an emulator needs some keys.
+    credentials: {
+      accessKeyId: process.env.AWS_ACCESS_KEY_ID ?? 'testing',
+      secretAccessKey: process.env.AWS_SECRET_ACCESS_KEY ?? 'testing',
+    },
+  }).catch(async (error: unknown) => {
+    // Jest skips the teardown when the setup fails: stop what was started before failing.
+    await handles.stop?.();
+    throw error;
+  });
+  process.env.TEST_TENANT_BUCKET = tenantStorage.bucket;
+  process.env.TEST_TENANT_ACCESS_ROLE_ARN = tenantStorage.roleArn;
 }

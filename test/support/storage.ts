@@ -1,0 +1,107 @@
+/**
+ * Storage helpers for tests: the emulator's bucket and role (provisioned by the global setup), an STS
+ * client that records every AssumeRole request at the SDK middleware level (what actually goes on the
+ * wire, not what our code meant to send), and a TCP proxy that can take "the emulator" down and up.
+ */
+import net from 'node:net';
+import { STSClient } from '@aws-sdk/client-sts';
+import type { TenantStorageOptions } from '../../functions/core/storage';
+
+function required(name: string): string {
+  const value = process.env[name];
+  if (!value) throw new Error(`${name} is not set: the Jest global setup did not run`);
+  return value;
+}
+
+/** Settings of the emulator's tenant storage, as the global setup provisioned it. */
+export function emulatorStorage(): { endpoint: string; region: string; bucket: string; roleArn: string } {
+  return {
+    endpoint: required('TEST_AWS_ENDPOINT_URL'),
+    region: process.env.AWS_REGION ?? 'us-east-1',
+    bucket: required('TEST_TENANT_BUCKET'),
+    roleArn: required('TEST_TENANT_ACCESS_ROLE_ARN'),
+  };
+}
+
+/** The form parameters of one STS request as serialized by the SDK (awsQuery: `Action=AssumeRole&…`). */
+export type StsRequest = Record<string, string>;
+
+export interface RecordingSts {
+  readonly sts: STSClient;
+  /** Every STS operation sent, in order (one entry per operation, not per retry). */
+  readonly requests: StsRequest[];
+}
+
+/** An STS client for `endpoint` that records each serialized request body. */
+export function recordingSts(endpoint: string, region = 'us-east-1', clientOptions: { maxAttempts?: number } = {}): RecordingSts {
+  const sts = new STSClient({ region, endpoint, ...clientOptions });
+  const requests: StsRequest[] = [];
+  sts.middlewareStack.add(
+    (next) => async (args) => {
+      const body = (args.request as { body?: unknown }).body;
+      requests.push(Object.fromEntries(new URLSearchParams(typeof body === 'string' ? body : '')));
+      return next(args);
+    },
+    // The build step runs once per operation, after serialization and before retries.
+    { step: 'build', name: 'recordStsRequests' },
+  );
+  return { sts, requests };
+}
+
+/** Options for `createTenantStorage` against the emulator, with a recording STS client. */
+export function emulatorStorageOptions(overrides: Partial<TenantStorageOptions> = {}): TenantStorageOptions & {
+  requests: StsRequest[];
+} {
+  const env = emulatorStorage();
+  const { sts, requests } = recordingSts(overrides.endpoint ?? env.endpoint, env.region);
+  return { ...env, sts, requests, ...overrides };
+}
+
+/** A TCP forwarder to `target` that can be taken down (connections refused and cut) and brought back. */
+export class SwitchableProxy {
+  private server: net.Server | undefined;
+  private readonly sockets = new Set<net.Socket>();
+
+  private constructor(
+    readonly port: number,
+    private readonly target: { host: string; port: number },
+  ) {}
+
+  /** A proxy on a free port, initially down: nothing listens there. */
+  static async create(targetEndpoint: string): Promise<SwitchableProxy> {
+    const url = new URL(targetEndpoint);
+    const probe = net.createServer();
+    const port = await new Promise<number>((resolve) =>
+      probe.listen(0, '127.0.0.1', () => {
+        const address = probe.address() as net.AddressInfo;
+        probe.close(() => resolve(address.port));
+      }),
+    );
+    return new SwitchableProxy(port, { host: url.hostname, port: Number(url.port) });
+  }
+
+  get endpoint(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  async up(): Promise<void> {
+    const server = net.createServer((client) => {
+      const upstream = net.connect(this.target);
+      for (const socket of [client, upstream]) {
+        this.sockets.add(socket);
+        socket.once('close', () => this.sockets.delete(socket));
+        socket.on('error', () => undefined);
+      }
+      client.pipe(upstream).pipe(client);
+    });
+    await new Promise<void>((resolve) => server.listen(this.port, '127.0.0.1', resolve));
+    this.server = server;
+  }
+
+  async down(): Promise<void> {
+    const server = this.server;
+    this.server = undefined;
+    for (const socket of this.sockets) socket.destroy();
+    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+}

@@ -1,5 +1,5 @@
-import { route } from '../core/handler';
-import { ok } from '../core/http';
+import { route, type RouteContext } from '../core/handler';
+import { ok, type Reply } from '../core/http';
 import { pageOf, parsePage } from '../core/pagination';
 
 interface AuditRow {
@@ -16,7 +16,7 @@ interface AuditRow {
 }
 
 /** The tenant's audit trail, newest first. Row-level security limits it to the caller's tenant. */
-export const handler = route('listAuditEvents', async ({ tx, query, tenantId }) => {
+export async function work({ tx, query, tenantId }: RouteContext): Promise<Reply> {
   const page = parsePage(query);
   const rows = await tx<AuditRow[]>`
     select id, occurred_at, actor_user_id, actor_role, action, resource_type, resource_id, request_id, outcome,
@@ -44,4 +44,6 @@ export const handler = route('listAuditEvents', async ({ tx, query, tenantId }) 
       }),
     ),
   );
-});
+}
+
+export const handler = route('listAuditEvents', work);

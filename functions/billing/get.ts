@@ -1,6 +1,6 @@
-import { route } from '../core/handler';
+import { route, type RouteContext } from '../core/handler';
 import { NotFoundError } from '../core/errors';
-import { ok } from '../core/http';
+import { ok, type Reply } from '../core/http';
 import { METRICS, type Metric } from '../routes';
 import { chargeLines, formatAmount, isMonthly, monthOf, totalMicros, type PlanPrices } from './charges';
 
@@ -13,7 +13,7 @@ interface PlanRow {
 }
 
 /** Plan, current period (UTC calendar month), usage against limits, and the estimated charges so far. */
-export const handler = route('getBilling', async ({ tx, tenantId }) => {
+export async function work({ tx, tenantId }: RouteContext): Promise<Reply> {
   const period = monthOf(new Date());
   const [[plan], counters] = await Promise.all([
     tx<PlanRow[]>`
@@ -36,4 +36,6 @@ export const handler = route('getBilling', async ({ tx, tenantId }) => {
     monthlyMetrics: METRICS.filter(isMonthly),
     estimatedCharges: { currency: plan.currency, amount: formatAmount(totalMicros(lines)) },
   });
-});
+}
+
+export const handler = route('getBilling', work);

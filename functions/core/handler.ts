@@ -19,7 +19,7 @@ import { isTenantId } from './tenant';
 /** What a route's work receives: who, for which tenant, inside which transaction, with which input. */
 export interface RouteContext extends RequestContext {
   readonly tx: Tx;
-  readonly routeId: RouteId;
+  readonly routeId: string;
   /** Path parameters other than tenantId, URL-decoded by API Gateway. */
   readonly params: Readonly<Record<string, string>>;
   readonly query: Readonly<Record<string, string | undefined>>;
@@ -109,7 +109,7 @@ function tenantOf(event: APIGatewayProxyEvent, caller: Caller): string {
 }
 
 async function serve(
-  routeId: RouteId,
+  routeId: string,
   spec: RouteSpec,
   event: APIGatewayProxyEvent,
   requestId: string,
@@ -168,7 +168,7 @@ async function serve(
   return meter ? { ...result, headers: { ...rateLimitHeaders(meter), ...result.headers } } : result;
 }
 
-function record(routeId: RouteId, status: number, started: number, error?: unknown): void {
+function record(routeId: string, status: number, started: number, error?: unknown): void {
   const durationMs = Math.round((performance.now() - started) * 1000) / 1000;
   metrics.addDimension('route', routeId);
   metrics.addMetric('Requests', MetricUnit.Count, 1);
@@ -194,7 +194,19 @@ export function route<Id extends RouteId>(
       : (ctx: RouteContext) => Promise<Reply>,
   deps: Partial<HandlerDependencies> = {},
 ): LambdaHandler {
-  const spec = routes[routeId] as RouteSpec;
+  return wrap(routeId, routes[routeId] as RouteSpec, work as (ctx: never) => Promise<Reply>, deps);
+}
+
+/**
+ * The wrapper for any route spec. `route()` is what handlers use; this exists so that tests can wrap a
+ * spec that is not in the manifest (e.g. a tenant route opened to `superadmin`).
+ */
+export function wrap(
+  routeId: string,
+  spec: RouteSpec,
+  work: (ctx: never) => Promise<Reply>,
+  deps: Partial<HandlerDependencies> = {},
+): LambdaHandler {
   const dependencies: HandlerDependencies = { ...defaults, ...deps };
   return async (event: APIGatewayProxyEvent): Promise<APIGatewayProxyResult> => {
     const started = performance.now();
@@ -202,7 +214,7 @@ export function route<Id extends RouteId>(
     logger.appendKeys({ request_id: requestId, route: `${spec.method} ${spec.path}`, action_type: routeId });
     tracer.putAnnotation('route', routeId);
     try {
-      const reply = await serve(routeId, spec, event, requestId, work as (ctx: never) => Promise<Reply>, dependencies);
+      const reply = await serve(routeId, spec, event, requestId, work, dependencies);
       record(routeId, reply.status, started);
       return toResult(reply, requestId);
     } catch (error) {

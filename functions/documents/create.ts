@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { route } from '../core/handler';
-import { created, onlyFields, requireInteger } from '../core/http';
+import { route, type RouteContext } from '../core/handler';
+import { created, onlyFields, requireInteger, type Reply } from '../core/http';
 import { consume } from '../core/metering';
 import { MAX_UPLOAD_BYTES, storage } from '../core/storage';
 import { documentName, mediaType, toDocument, type DocumentRow } from './document';
@@ -9,7 +9,7 @@ import { documentName, mediaType, toDocument, type DocumentRow } from './documen
  * Creates the document row (status pending) and answers a presigned PUT bound to its content type and
  * size. The document and storage quotas are taken in the same transaction: over quota, nothing is written.
  */
-export const handler = route('createDocument', async ({ tx, body, tenantId, userId, audit }) => {
+export async function work({ tx, body, tenantId, userId, audit }: RouteContext): Promise<Reply> {
   onlyFields(body, ['name', 'contentType', 'sizeBytes']);
   const name = documentName(body);
   const contentType = mediaType(body);
@@ -28,4 +28,6 @@ export const handler = route('createDocument', async ({ tx, body, tenantId, user
   ]);
   const upload = await storage().forTenant(tenantId, userId).presignUpload(id, { contentType, sizeBytes });
   return created({ document: toDocument(row!), upload });
-});
+}
+
+export const handler = route('createDocument', work);

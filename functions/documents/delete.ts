@@ -1,6 +1,6 @@
-import { route } from '../core/handler';
+import { route, type RouteContext } from '../core/handler';
 import { ForbiddenError, NotFoundError } from '../core/errors';
-import { noContent } from '../core/http';
+import { noContent, type Reply } from '../core/http';
 import { consume } from '../core/metering';
 import { storage } from '../core/storage';
 import { isUuid } from '../core/tenant';
@@ -9,7 +9,7 @@ import { isUuid } from '../core/tenant';
  * Deletes a document (org_admin; a user only what they created), gives its quota back, and deletes the
  * object last, so that a refused or failed request leaves both in place.
  */
-export const handler = route('deleteDocument', async ({ tx, params, tenantId, userId, role, audit }) => {
+export async function work({ tx, params, tenantId, userId, role, audit }: RouteContext): Promise<Reply> {
   const documentId = params.documentId;
   if (!isUuid(documentId)) throw new NotFoundError('Not found.');
   const [doc] = await tx<{ created_by: string; size_bytes: string }[]>`
@@ -27,4 +27,6 @@ export const handler = route('deleteDocument', async ({ tx, params, tenantId, us
   ]);
   await storage().forTenant(tenantId, userId).delete(documentId);
   return noContent();
-});
+}
+
+export const handler = route('deleteDocument', work);

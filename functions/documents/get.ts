@@ -1,6 +1,6 @@
-import { route } from '../core/handler';
+import { route, type RouteContext } from '../core/handler';
 import { NotFoundError } from '../core/errors';
-import { ok } from '../core/http';
+import { ok, type Reply } from '../core/http';
 import { storage } from '../core/storage';
 import { isUuid } from '../core/tenant';
 import { toDocument, type DocumentRow } from './document';
@@ -9,7 +9,7 @@ import { toDocument, type DocumentRow } from './document';
  * A document and, once its bytes have arrived, a presigned download. A pending document is checked
  * against storage (HEAD) and marked available when the object is there with the promised size.
  */
-export const handler = route('getDocument', async ({ tx, params, tenantId, userId }) => {
+export async function work({ tx, params, tenantId, userId }: RouteContext): Promise<Reply> {
   const documentId = params.documentId;
   if (!isUuid(documentId)) throw new NotFoundError('Not found.');
   const [found] = await tx<DocumentRow[]>`
@@ -34,4 +34,6 @@ export const handler = route('getDocument', async ({ tx, params, tenantId, userI
       ? await files.presignDownload(documentId, { fileName: row.name, contentType: row.content_type })
       : null;
   return ok({ document: toDocument(row), download });
-});
+}
+
+export const handler = route('getDocument', work);

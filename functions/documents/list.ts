@@ -1,10 +1,10 @@
-import { route } from '../core/handler';
-import { ok } from '../core/http';
+import { route, type RouteContext } from '../core/handler';
+import { ok, type Reply } from '../core/http';
 import { pageOf, parsePage } from '../core/pagination';
 import { toDocument, type DocumentRow } from './document';
 
 /** The tenant's documents, newest first, a keyset page at a time. */
-export const handler = route('listDocuments', async ({ tx, query, tenantId }) => {
+export async function work({ tx, query, tenantId }: RouteContext): Promise<Reply> {
   const page = parsePage(query);
   // The explicit tenant predicate lets the planner use the (tenant_id, created_at, id) index directly;
   // row-level security enforces the same condition regardless.
@@ -17,4 +17,6 @@ export const handler = route('listDocuments', async ({ tx, query, tenantId }) =>
      order by created_at desc, id desc
      limit ${page.limit + 1}`;
   return ok(pageOf(rows, page.limit, (r) => ({ at: r.cursor_at, id: r.id }), toDocument));
-});
+}
+
+export const handler = route('listDocuments', work);

@@ -1,5 +1,5 @@
-import { route } from '../core/handler';
-import { ok } from '../core/http';
+import { route, type RouteContext } from '../core/handler';
+import { ok, type Reply } from '../core/http';
 import { pageOf, parsePage } from '../core/pagination';
 import { pii } from '../core/pii';
 
@@ -14,7 +14,7 @@ interface MemberRow {
 }
 
 /** Members with their email, decrypted with the tenant's own data key (unwrapped by KMS, cached). */
-export const handler = route('listMembers', async ({ tx, query, tenantId }) => {
+export async function work({ tx, query, tenantId }: RouteContext): Promise<Reply> {
   const page = parsePage(query);
   const rows = await tx<MemberRow[]>`
     select m.user_id, m.role, m.status, m.email_ciphertext, m.created_at,
@@ -42,4 +42,6 @@ export const handler = route('listMembers', async ({ tx, query, tenantId }) => {
       }),
     ),
   );
-});
+}
+
+export const handler = route('listMembers', work);

@@ -1,5 +1,5 @@
-import { route } from '../core/handler';
-import { ok } from '../core/http';
+import { route, type PlatformRouteContext } from '../core/handler';
+import { ok, type Reply } from '../core/http';
 import { pageOf, parsePage } from '../core/pagination';
 import { isTenantId } from '../core/tenant';
 
@@ -16,7 +16,7 @@ interface TenantRow {
  * Platform operators list every tenant. Runs with no tenant set: only the `platform_operator_read`
  * policy on app.tenants (app.role = 'superadmin') lets these rows through; tenant tables stay empty.
  */
-export const handler = route('listTenants', async ({ tx, query }) => {
+export async function work({ tx, query }: PlatformRouteContext): Promise<Reply> {
   const page = parsePage(query, isTenantId);
   const rows = await tx<TenantRow[]>`
     select id, name, plan_id, status, created_at,
@@ -33,4 +33,6 @@ export const handler = route('listTenants', async ({ tx, query }) => {
       (r) => ({ id: r.id, name: r.name, planId: r.plan_id, status: r.status, createdAt: r.created_at.toISOString() }),
     ),
   );
-});
+}
+
+export const handler = route('listTenants', work);

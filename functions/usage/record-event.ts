@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
-import { route } from '../core/handler';
+import { route, type RouteContext } from '../core/handler';
 import { BadRequestError, ConflictError } from '../core/errors';
-import { accepted, onlyFields, requireInteger, requireString } from '../core/http';
+import { accepted, onlyFields, requireInteger, requireString, type Reply } from '../core/http';
 import { consume } from '../core/metering';
 import type { Metric } from '../routes';
 
@@ -13,7 +13,7 @@ const KEY = /^[\x21-\x7e]{1,255}$/;
  * Records metered usage once per idempotency key (unique per tenant). The same key with the same
  * payload answers 202 again and counts nothing; with another payload, 409. Over quota: 429, nothing kept.
  */
-export const handler = route('recordUsageEvent', async ({ tx, body, tenantId, userId, audit }) => {
+export async function work({ tx, body, tenantId, userId, audit }: RouteContext): Promise<Reply> {
   onlyFields(body, ['metric', 'quantity', 'idempotencyKey']);
   const metric = requireString(body, 'metric', 1, 40) as Metric;
   if (!EVENT_METRICS.includes(metric)) {
@@ -42,4 +42,6 @@ export const handler = route('recordUsageEvent', async ({ tx, body, tenantId, us
   }
   audit({ type: 'usage_event', id: existing.id, detail: { duplicate: true } });
   return accepted({ id: existing.id, metric, quantity, duplicate: true });
-});
+}
+
+export const handler = route('recordUsageEvent', work);

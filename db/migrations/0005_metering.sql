@@ -49,6 +49,7 @@ $$;
 CREATE FUNCTION app.consume(p_metric text, p_quantity bigint)
   RETURNS TABLE (used bigint, quota bigint, period text)
   LANGUAGE plpgsql SECURITY INVOKER SET search_path = pg_catalog AS $$
+#variable_conflict use_column
 DECLARE
   v_tenant text := nullif(current_setting('app.tenant_id', true), '');
   v_limit  bigint;
@@ -96,6 +97,7 @@ GRANT EXECUTE ON FUNCTION app.consume(text, bigint) TO app_runtime;
 CREATE FUNCTION app.meter_request()
   RETURNS TABLE (used bigint, quota bigint, period text)
   LANGUAGE plpgsql SECURITY INVOKER SET search_path = pg_catalog AS $$
+#variable_conflict use_column
 DECLARE
   v_tenant text := nullif(current_setting('app.tenant_id', true), '');
   v_rps    integer;

@@ -7,3 +7,4 @@ process.env.AWS_SECRET_ACCESS_KEY ??= 'testing';
 process.env.AWS_REGION ??= 'us-east-1';
 process.env.POWERTOOLS_DEV ??= 'false';
 process.env.POWERTOOLS_LOG_LEVEL ??= 'SILENT';
+process.env.POWERTOOLS_METRICS_DISABLED ??= 'true';

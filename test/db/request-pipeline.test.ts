@@ -1,0 +1,187 @@
+/**
+ * The handler wrapper against a real Postgres, as app_runtime: the status guard, the tenant and role
+ * guards, the audit trail, platform-operator access, metering headers, and quota and rate rejections.
+ */
+import { randomUUID } from 'node:crypto';
+import { route, wrap, type HandlerDependencies, type RouteContext } from '../../functions/core/handler';
+import type { Sql } from '../../functions/core/db';
+import { ok } from '../../functions/core/http';
+import { work as listDocuments } from '../../functions/documents/list';
+import { work as listAuditEvents } from '../../functions/audit/list';
+import { work as listTenants } from '../../functions/platform/list-tenants';
+import { work as recordUsageEvent } from '../../functions/usage/record-event';
+import { routes, type RouteSpec } from '../../functions/routes';
+import { eventFor, json, trustingAuthenticator } from '../support/api';
+import { adminSql, createTenant, runtimeSql, uniqueTenantId, type TenantFixture } from '../support/db';
+
+describe('the request pipeline', () => {
+  let admin: Sql;
+  let db: Sql;
+  let deps: HandlerDependencies;
+  let a: TenantFixture;
+  let b: TenantFixture;
+  let operator: string;
+
+  const list = () => route('listDocuments', listDocuments, deps);
+  const caller = (t: TenantFixture, role: 'org_admin' | 'user' | 'readonly' = 'user') => ({
+    userId: t.members[role],
+    role,
+    tenantId: t.tenantId,
+  });
+
+  beforeAll(async () => {
+    admin = adminSql();
+    db = runtimeSql({ max: 10 });
+    deps = { sql: () => db, authenticator: () => trustingAuthenticator };
+    await admin`
+      insert into app.plans (id, name, limits, rate_limit_rps)
+      values ('test-tight', 'Tight', '{"ai_tokens": 10, "api_requests": null}', 100000),
+             ('test-slow', 'Slow', '{"api_requests": null}', 2)
+      on conflict (id) do nothing`;
+    a = await createTenant(admin, uniqueTenantId('pipe-a'), 'pro');
+    b = await createTenant(admin, uniqueTenantId('pipe-b'), 'pro');
+    operator = randomUUID();
+    await admin`insert into app.platform_operators (user_id) values (${operator})`;
+  });
+  afterAll(async () => {
+    await Promise.all([admin.end(), db.end()]);
+  });
+
+  it('serves an active member of an active tenant and sends RateLimit headers', async () => {
+    const result = await list()(eventFor(routes.listDocuments, { pathParameters: { tenantId: a.tenantId }, caller: caller(a) }));
+    expect(result.statusCode).toBe(200);
+    expect(json(result)).toEqual({ items: [], nextCursor: null });
+    expect(result.headers?.['RateLimit-Limit']).toBe('1000000');
+    expect(Number(result.headers?.['RateLimit-Remaining'])).toBeLessThan(1000000);
+    expect(result.headers?.['x-request-id']).toEqual(expect.any(String));
+  });
+
+  it('refuses a path tenant that is not the token tenant with 403', async () => {
+    const own = await list()(eventFor(routes.listDocuments, { pathParameters: { tenantId: a.tenantId }, caller: caller(a) }));
+    const other = await list()(eventFor(routes.listDocuments, { pathParameters: { tenantId: b.tenantId }, caller: caller(a) }));
+    const unknown = await list()(eventFor(routes.listDocuments, { pathParameters: { tenantId: 'no-such-tenant' }, caller: caller(a) }));
+    expect(own.statusCode).toBe(200);
+    expect(other.statusCode).toBe(403);
+    expect(unknown.statusCode).toBe(403);
+    expect(other.headers?.['content-type']).toBe('application/problem+json');
+    expect(json(other)).toMatchObject({ status: 403, title: 'Forbidden', instance: other.headers?.['x-request-id'] });
+  });
+
+  it('refuses a role the manifest does not allow with 403', async () => {
+    const h = route('listAuditEvents', listAuditEvents, deps);
+    const admitted = await h(eventFor(routes.listAuditEvents, { pathParameters: { tenantId: a.tenantId }, caller: caller(a, 'org_admin') }));
+    const refused = await h(eventFor(routes.listAuditEvents, { pathParameters: { tenantId: a.tenantId }, caller: caller(a, 'readonly') }));
+    expect(admitted.statusCode).toBe(200);
+    expect(refused.statusCode).toBe(403);
+  });
+
+  it('refuses, at the next request, a member set inactive, a changed role and a suspended tenant', async () => {
+    const t = await createTenant(admin, uniqueTenantId('revoke'), 'pro');
+    const event = () => eventFor(routes.listDocuments, { pathParameters: { tenantId: t.tenantId }, caller: caller(t, 'user') });
+    expect((await list()(event())).statusCode).toBe(200);
+
+    await admin`update app.members set status = 'inactive' where tenant_id = ${t.tenantId} and user_id = ${t.members.user}`;
+    expect((await list()(event())).statusCode).toBe(403);
+    await admin`update app.members set status = 'active', role = 'readonly' where tenant_id = ${t.tenantId} and user_id = ${t.members.user}`;
+    expect((await list()(event())).statusCode).toBe(403);
+    await admin`update app.members set role = 'user' where tenant_id = ${t.tenantId} and user_id = ${t.members.user}`;
+    expect((await list()(event())).statusCode).toBe(200);
+
+    await admin`update app.tenants set status = 'suspended' where id = ${t.tenantId}`;
+    expect((await list()(event())).statusCode).toBe(403);
+  });
+
+  it('writes an audit event with the request id in the same transaction as a mutation', async () => {
+    const h = route('recordUsageEvent', recordUsageEvent, deps);
+    const event = eventFor(routes.recordUsageEvent, {
+      pathParameters: { tenantId: a.tenantId },
+      caller: caller(a, 'user'),
+      body: { metric: 'ai_tokens', quantity: 5, idempotencyKey: randomUUID() },
+    });
+    const result = await h(event);
+    expect(result.statusCode).toBe(202);
+    const rows = await admin`
+      select actor_user_id, actor_role, action, resource_type from app.audit_events
+       where tenant_id = ${a.tenantId} and request_id = ${result.headers!['x-request-id']!}`;
+    expect(rows).toEqual([{ actor_user_id: a.members.user, actor_role: 'user', action: 'recordUsageEvent', resource_type: 'usage_event' }]);
+  });
+
+  it('lets a platform operator use only routes opened to superadmin, and audits each use in that tenant', async () => {
+    const superadmin = { userId: operator, role: 'superadmin' as const };
+    // The shipped manifest opens no tenant route to superadmin (API.md); a spec that does shows the mechanism.
+    const spec: RouteSpec = { ...routes.listDocuments, roles: ['org_admin', 'superadmin'] };
+    const opened = wrap('supportListDocuments', spec, listDocuments as unknown as (ctx: never) => Promise<never>, deps);
+    const result = await opened(eventFor(spec, { pathParameters: { tenantId: b.tenantId }, caller: superadmin }));
+    expect(result.statusCode).toBe(200);
+    const audit = await admin`
+      select actor_role, action from app.audit_events where tenant_id = ${b.tenantId} and request_id = ${result.headers!['x-request-id']!}`;
+    expect(audit).toEqual([{ actor_role: 'superadmin', action: 'supportListDocuments' }]);
+
+    const closed = await list()(eventFor(routes.listDocuments, { pathParameters: { tenantId: b.tenantId }, caller: superadmin }));
+    expect(closed.statusCode).toBe(403);
+    const unknownTenant = await opened(eventFor(spec, { pathParameters: { tenantId: 'no-such-tenant' }, caller: superadmin }));
+    expect(unknownTenant.statusCode).toBe(404);
+  });
+
+  it('lists tenants for an active platform operator only', async () => {
+    const h = route('listTenants', listTenants, deps);
+    const result = await h(eventFor(routes.listTenants, { query: { limit: '100' }, caller: { userId: operator, role: 'superadmin' } }));
+    expect(result.statusCode).toBe(200);
+    const ids = (json(result).items as { id: string }[]).map((t) => t.id);
+    expect(ids).toEqual(expect.arrayContaining([a.tenantId, b.tenantId]));
+
+    const stranger = await h(eventFor(routes.listTenants, { caller: { userId: randomUUID(), role: 'superadmin' } }));
+    expect(stranger.statusCode).toBe(403);
+    const member = await h(eventFor(routes.listTenants, { caller: caller(a, 'org_admin') }));
+    expect(member.statusCode).toBe(403);
+  });
+
+  it('runs no work when the guard refuses: a refused mutation leaves nothing behind', async () => {
+    const t = await createTenant(admin, uniqueTenantId('refused'), 'pro');
+    await admin`update app.tenants set status = 'suspended' where id = ${t.tenantId}`;
+    const key = randomUUID();
+    const h = route('recordUsageEvent', recordUsageEvent, deps);
+    const result = await h(
+      eventFor(routes.recordUsageEvent, {
+        pathParameters: { tenantId: t.tenantId },
+        caller: caller(t, 'user'),
+        body: { metric: 'ai_tokens', quantity: 1, idempotencyKey: key },
+      }),
+    );
+    expect(result.statusCode).toBe(403);
+    expect(await admin`select 1 from app.usage_events where tenant_id = ${t.tenantId}`).toHaveLength(0);
+    expect(await admin`select 1 from app.usage_counters where tenant_id = ${t.tenantId}`).toHaveLength(0);
+  });
+
+  it('answers 429 with Retry-After and RateLimit headers when a tenant exceeds its requests per second', async () => {
+    const t = await createTenant(admin, uniqueTenantId('slow'), 'test-slow');
+    const h = route('listDocuments', listDocuments, deps);
+    const statuses: number[] = [];
+    let limited: Awaited<ReturnType<typeof h>> | undefined;
+    for (let i = 0; i < 6; i++) {
+      const r = await h(eventFor(routes.listDocuments, { pathParameters: { tenantId: t.tenantId }, caller: caller(t) }));
+      statuses.push(r.statusCode);
+      if (r.statusCode === 429) limited = r;
+    }
+    // A bucket of 2 tokens refilled at 2/s: the first two pass, a burst right after is refused.
+    expect(statuses.slice(0, 2)).toEqual([200, 200]);
+    expect(statuses).toContain(429);
+    expect(limited?.headers?.['Retry-After']).toBe('1');
+    expect(limited?.headers?.['RateLimit-Limit']).toBe('2');
+    // Another tenant on the same plan has its own budget.
+    const u = await createTenant(admin, uniqueTenantId('slow-other'), 'test-slow');
+    const other = await h(eventFor(routes.listDocuments, { pathParameters: { tenantId: u.tenantId }, caller: caller(u) }));
+    expect(other.statusCode).toBe(200);
+  });
+
+  it('maps a work function error to problem+json without internals', async () => {
+    const failing = wrap('failing', routes.listDocuments as RouteSpec, (async (ctx: RouteContext) => {
+      await ctx.tx`select * from app.no_such_table`;
+      return ok({});
+    }) as unknown as (ctx: never) => Promise<never>, deps);
+    const result = await failing(eventFor(routes.listDocuments, { pathParameters: { tenantId: a.tenantId }, caller: caller(a) }));
+    expect(result.statusCode).toBe(500);
+    expect(result.body).not.toMatch(/no_such_table|relation|stack|at /);
+    expect(json(result)).toMatchObject({ title: 'Internal Server Error', detail: 'The request could not be completed.' });
+  });
+});

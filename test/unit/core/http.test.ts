@@ -1,0 +1,92 @@
+import { BadRequestError, NotFoundError, QuotaExceededError, UnauthorizedError } from '../../../functions/core/errors';
+import { MAX_BODY_BYTES, onlyFields, parseJsonBody, problem, requireInteger, requireString, toResult } from '../../../functions/core/http';
+
+const event = (body: string | null, contentType?: string) => ({
+  headers: contentType ? { 'Content-Type': contentType } : {},
+  body,
+  isBase64Encoded: false,
+});
+
+describe('parseJsonBody', () => {
+  it('parses a JSON object sent as application/json', () => {
+    expect(parseJsonBody(event('{"a":1}', 'application/json'))).toEqual({ a: 1 });
+    expect(parseJsonBody(event('{"a":1}', 'application/json; charset=utf-8'))).toEqual({ a: 1 });
+  });
+
+  it('refuses another content type with 415', () => {
+    expect(() => parseJsonBody(event('{"a":1}', 'text/plain'))).toThrow(expect.objectContaining({ status: 415 }));
+    expect(() => parseJsonBody(event('{"a":1}'))).toThrow(expect.objectContaining({ status: 415 }));
+  });
+
+  it('refuses a body over 64 KiB with 413', () => {
+    const big = JSON.stringify({ a: 'x'.repeat(MAX_BODY_BYTES) });
+    expect(() => parseJsonBody(event(big, 'application/json'))).toThrow(expect.objectContaining({ status: 413 }));
+    const fits = JSON.stringify({ a: 'x'.repeat(MAX_BODY_BYTES - 20) });
+    expect(parseJsonBody(event(fits, 'application/json'))).toHaveProperty('a');
+  });
+
+  it.each(['{', 'null', '[1]', '"text"', '42', ''])('refuses %j with 400', (body) => {
+    expect(() => parseJsonBody(event(body, 'application/json'))).toThrow(BadRequestError);
+  });
+
+  it('reads base64-encoded bodies', () => {
+    const encoded = { headers: { 'content-type': 'application/json' }, body: Buffer.from('{"b":2}').toString('base64'), isBase64Encoded: true };
+    expect(parseJsonBody(encoded)).toEqual({ b: 2 });
+  });
+});
+
+describe('field validation', () => {
+  it('checks strings by type and length', () => {
+    expect(requireString({ n: 'abc' }, 'n', 1, 3)).toBe('abc');
+    expect(() => requireString({ n: 'abcd' }, 'n', 1, 3)).toThrow(BadRequestError);
+    expect(() => requireString({ n: 1 }, 'n', 1, 3)).toThrow(BadRequestError);
+    expect(() => requireString({}, 'n', 1, 3)).toThrow(BadRequestError);
+  });
+
+  it('accepts only safe integers within bounds', () => {
+    expect(requireInteger({ n: 5 }, 'n', 1, 10)).toBe(5);
+    for (const bad of [0, -1, 11, 1.5, '5', 1e20, Number.NaN, null]) {
+      expect(() => requireInteger({ n: bad }, 'n', 1, 10)).toThrow(BadRequestError);
+    }
+  });
+
+  it('refuses unknown fields', () => {
+    expect(() => onlyFields({ a: 1, b: 2 }, ['a'])).toThrow(/Unknown field: b/);
+    expect(() => onlyFields({ a: 1 }, ['a', 'b'])).not.toThrow();
+  });
+});
+
+describe('responses', () => {
+  it('maps typed errors to problem+json with the request id and no internals', () => {
+    const result = problem(new NotFoundError('Not found.'), 'req-1');
+    expect(result.statusCode).toBe(404);
+    expect(result.headers).toMatchObject({ 'content-type': 'application/problem+json', 'x-request-id': 'req-1' });
+    expect(JSON.parse(result.body)).toEqual({
+      type: expect.stringContaining('not-found'),
+      title: 'Not Found',
+      status: 404,
+      detail: 'Not found.',
+      instance: 'req-1',
+    });
+  });
+
+  it('adds WWW-Authenticate to 401 and the quota headers to 429', () => {
+    expect(problem(new UnauthorizedError('no'), 'r').headers).toHaveProperty('WWW-Authenticate');
+    const quota = problem(new QuotaExceededError('full', { 'Retry-After': '30' }), 'r');
+    expect(quota.statusCode).toBe(429);
+    expect(quota.headers).toHaveProperty('Retry-After', '30');
+  });
+
+  it('turns an unknown error into a 500 that reveals nothing', () => {
+    const error = new Error('connection string postgres://secret@db');
+    const result = problem(error, 'r');
+    expect(result.statusCode).toBe(500);
+    expect(result.body).not.toContain('secret');
+    expect(result.body).not.toContain('at ');
+  });
+
+  it('serialises replies as JSON with x-request-id, or empty for 204', () => {
+    expect(toResult({ status: 200, body: { a: 1 } }, 'r')).toMatchObject({ statusCode: 200, body: '{"a":1}', headers: { 'x-request-id': 'r' } });
+    expect(toResult({ status: 204 }, 'r')).toMatchObject({ statusCode: 204, body: '' });
+  });
+});

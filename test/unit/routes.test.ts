@@ -1,0 +1,62 @@
+/**
+ * The manifest is the single source of truth; these checks keep it coherent as routes are added.
+ */
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { openApiDocument } from '../../functions/platform/openapi-document';
+import { routeList } from '../../functions/routes';
+import { ROLES } from '../../functions/core/tenant';
+
+describe('the route manifest', () => {
+  it('points every route at a handler file that exists', () => {
+    for (const route of routeList) {
+      expect({ route: route.id, exists: existsSync(path.join(__dirname, '../../functions', `${route.handler}.ts`)) }).toEqual({
+        route: route.id,
+        exists: true,
+      });
+    }
+  });
+
+  it('has one route per method and path', () => {
+    const keys = routeList.map((r) => `${r.method} ${r.path}`);
+    expect(new Set(keys).size).toBe(keys.length);
+  });
+
+  it('scopes every tenant route by a {tenantId} path parameter and gives it roles', () => {
+    const tenantRoutes = routeList.filter((r) => r.auth === 'tenant');
+    expect(tenantRoutes.length).toBeGreaterThan(5);
+    for (const route of tenantRoutes) {
+      expect(route.path.startsWith('/api/{tenantId}/')).toBe(true);
+      expect(route.roles.length).toBeGreaterThan(0);
+      expect(route.roles.every((role) => (ROLES as readonly string[]).includes(role))).toBe(true);
+    }
+  });
+
+  it('keeps public routes to health and the API description', () => {
+    expect(routeList.filter((r) => r.auth === 'public').map((r) => r.path).sort()).toEqual(['/health', '/openapi.json']);
+  });
+
+  it('meters every tenant route by api_requests and audits every mutating one', () => {
+    for (const route of routeList.filter((r) => r.auth === 'tenant')) {
+      expect({ route: route.id, metered: route.meters.includes('api_requests') }).toEqual({ route: route.id, metered: true });
+    }
+    expect(routeList.filter((r) => r.method !== 'GET').every((r) => r.mutating)).toBe(true);
+  });
+});
+
+describe('the OpenAPI document', () => {
+  const document = openApiDocument() as { openapi: string; paths: Record<string, Record<string, { operationId: string; security: unknown[] }>> };
+
+  it('is OpenAPI 3.1 and lists every manifest route once', () => {
+    expect(document.openapi).toBe('3.1.0');
+    const operations = Object.values(document.paths).flatMap((methods) => Object.values(methods).map((op) => op.operationId));
+    expect(operations.sort()).toEqual(routeList.map((r) => r.id).sort());
+  });
+
+  it('requires the bearer ID token on every non-public route', () => {
+    for (const route of routeList) {
+      const op = document.paths[route.path]![route.method.toLowerCase()]!;
+      expect(op.security.length).toBe(route.auth === 'public' ? 0 : 1);
+    }
+  });
+});

@@ -1,0 +1,59 @@
+/**
+ * Per-tenant PII data keys against the emulator's KMS: wrapped with the tenant as encryption context,
+ * unwrapped once per container, and useless to any other tenant.
+ */
+import { CreateKeyCommand, KMSClient } from '@aws-sdk/client-kms';
+import { createPii } from '../../functions/core/pii';
+import { ServiceUnavailableError } from '../../functions/core/errors';
+
+describe('tenant PII keys with KMS', () => {
+  const endpoint = process.env.TEST_AWS_ENDPOINT_URL!;
+  let kms: KMSClient;
+  let keyId: string;
+  let decrypts = 0;
+
+  beforeAll(async () => {
+    kms = new KMSClient({ region: 'us-east-1', endpoint });
+    kms.middlewareStack.add(
+      (next, context) => async (args) => {
+        if (context.commandName === 'DecryptCommand') decrypts++;
+        return next(args);
+      },
+      { step: 'initialize', name: 'countDecrypts' },
+    );
+    const key = await kms.send(new CreateKeyCommand({ Description: 'pii test key' }));
+    keyId = key.KeyMetadata!.KeyId!;
+  });
+
+  it('wraps a new tenant key and unwraps it for the same tenant, once per container', async () => {
+    const pii = createPii({ kms, keyId, cacheSeconds: 300 });
+    const { wrapped, keys } = await pii.newTenantKey('acme');
+    const ciphertext = keys.encrypt('email', 'org_admin@acme.example');
+    decrypts = 0;
+    const unwrapped = await pii.tenantKeys('acme', wrapped);
+    expect(unwrapped.decrypt('email', ciphertext)).toBe('org_admin@acme.example');
+    await pii.tenantKeys('acme', wrapped);
+    expect(decrypts).toBe(1);
+  });
+
+  it('refuses to unwrap one tenant\'s key for another tenant', async () => {
+    const pii = createPii({ kms, keyId, cacheSeconds: 300 });
+    const { wrapped } = await pii.newTenantKey('acme');
+    // Positive control: the owner unwraps it.
+    await expect(pii.tenantKeys('acme', wrapped)).resolves.toBeDefined();
+    await expect(pii.tenantKeys('globex', wrapped)).rejects.toThrow();
+  });
+
+  it('refuses a tenant id that breaks the slug rule before calling KMS', async () => {
+    const pii = createPii({ kms, keyId, cacheSeconds: 300 });
+    decrypts = 0;
+    await expect(pii.tenantKeys('ACME', Buffer.from('x'))).rejects.toMatchObject({ status: 400 });
+    expect(decrypts).toBe(0);
+  });
+
+  it('answers service unavailable when KMS cannot be reached', async () => {
+    const down = new KMSClient({ region: 'us-east-1', endpoint: 'http://127.0.0.1:1', maxAttempts: 1 });
+    const pii = createPii({ kms: down, keyId, cacheSeconds: 300 });
+    await expect(pii.newTenantKey('acme')).rejects.toBeInstanceOf(ServiceUnavailableError);
+  });
+});

@@ -129,7 +129,9 @@ async function serve(
     const ctx = { userId: caller.userId, role: 'superadmin' as const, requestId };
     const { result } = await withPlatform(deps.sql(), ctx, (tx) =>
       guarded(tx, false, () => (work as (c: PlatformRouteContext) => Promise<Reply>)({ ...ctx, ...input, tx, routeId })),
-    );
+    ).catch((error: unknown) => {
+      throw requestError(error);
+    });
     return result;
   }
 
@@ -145,6 +147,8 @@ async function serve(
     id: Object.values(input.params)[0],
   };
 
+  // postgres.js rethrows the first failed statement of an aborted transaction (e.g. a TS429 raised by a
+  // pipelined quota move) at the end of begin(): map it here as well as inside the work.
   const { result, meter } = await withTenant(deps.sql(), context, (tx) =>
     guarded(tx, (spec.meters as readonly string[]).includes('api_requests'), async () => {
       const reply = await (work as (c: RouteContext) => Promise<Reply>)({
@@ -164,7 +168,9 @@ async function serve(
       }
       return reply;
     }),
-  );
+  ).catch((error: unknown) => {
+    throw requestError(error);
+  });
   return meter ? { ...result, headers: { ...rateLimitHeaders(meter), ...result.headers } } : result;
 }
 

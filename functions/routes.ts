@@ -52,7 +52,7 @@ interface RouteBase {
   readonly usesStorage: boolean;
   /** The route unwraps tenant PII data keys with KMS (kms:Decrypt on the PII key). */
   readonly usesPii?: boolean;
-  /** JSON body schema, when the route takes a body. */
+  /** JSON body schema, when the route takes a body; its first `examples` entry must be a valid body. */
   readonly body?: JsonSchema;
   /** Query parameters, by name. */
   readonly query?: { readonly [name: string]: JsonSchema };
@@ -143,6 +143,7 @@ export const routes = {
         contentType: { type: 'string', minLength: 3, maxLength: 255 },
         sizeBytes: { type: 'integer', minimum: 1, maximum: 5368709120 },
       },
+      examples: [{ name: 'Q3 report.pdf', contentType: 'application/pdf', sizeBytes: 1024 }],
     },
     response: {
       status: 201,
@@ -210,6 +211,7 @@ export const routes = {
         quantity: { type: 'integer', minimum: 1, maximum: 1000000000 },
         idempotencyKey: { type: 'string', minLength: 1, maxLength: 255 },
       },
+      examples: [{ metric: 'ai_tokens', quantity: 1200, idempotencyKey: 'completion-7f3a' }],
     },
     response: { status: 202, schema: { type: 'object' } },
   },

@@ -60,3 +60,14 @@ describe('the OpenAPI document', () => {
     }
   });
 });
+
+describe('body examples', () => {
+  it('gives every route that takes a body a valid example', () => {
+    for (const route of routeList.filter((r) => r.body)) {
+      const example = (route.body!.examples as unknown[] | undefined)?.[0] as Record<string, unknown> | undefined;
+      expect({ route: route.id, hasExample: example !== undefined }).toEqual({ route: route.id, hasExample: true });
+      const required = (route.body!.required as string[]) ?? [];
+      expect(Object.keys(example!).sort()).toEqual(expect.arrayContaining(required));
+    }
+  });
+});

@@ -1,0 +1,105 @@
+/**
+ * The local API Gateway's own answers over HTTP, before any handler runs: unknown route, wrong method,
+ * refused token, oversized body, and a crashing handler. A stub authenticator and stub handlers stand in
+ * for Cognito and the routes (those are covered by happy-path.test.ts against the real stack).
+ */
+import type http from 'node:http';
+import type { APIGatewayProxyEvent } from 'aws-lambda';
+import { close, createLocalApiServer, listen } from '../../bin/stack/http-server';
+import { UnauthorizedError } from '../../functions/core/errors';
+
+let server: http.Server;
+let url: string;
+const events: APIGatewayProxyEvent[] = [];
+const crashes: unknown[] = [];
+
+beforeAll(async () => {
+  server = createLocalApiServer({
+    authenticator: {
+      async authenticate(authorization) {
+        if (authorization !== `Bearer ${good}`) throw new UnauthorizedError('The token is not valid.');
+        return { userId: '00000000-0000-4000-8000-000000000000', role: 'org_admin', tenantId: 'acme' };
+      },
+    },
+    loadHandler: (route) => async (event) => {
+      if (route.id === 'getBilling') throw new Error('secret internals at /srv/app.ts:42');
+      events.push(event);
+      return { statusCode: 200, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ route: route.id }) };
+    },
+    onError: (error) => crashes.push(error),
+    maxBodyBytes: 1024,
+  });
+  url = await listen(server, 0);
+});
+
+afterAll(async () => {
+  await close(server);
+});
+
+// A syntactically valid JWT whose payload the server turns into claims.
+const good = `e30.${Buffer.from(JSON.stringify({ sub: 'u1', 'custom:role': 'org_admin', exp: 1 })).toString('base64url')}.sig`;
+
+async function problemOf(response: Response) {
+  expect(response.headers.get('content-type')).toBe('application/problem+json');
+  const body = (await response.json()) as { status: number; instance: string; detail: string };
+  expect(body.instance).toBe(response.headers.get('x-request-id'));
+  return body;
+}
+
+describe('the local API server', () => {
+  it('answers an unknown path with a 404 problem', async () => {
+    const response = await fetch(`${url}/api/acme/nothing-here`);
+    expect(response.status).toBe(404);
+    expect((await problemOf(response)).status).toBe(404);
+  });
+
+  it('answers a known path with another method with a 405 problem and Allow', async () => {
+    const response = await fetch(`${url}/api/acme/documents`, { method: 'PUT' });
+    expect(response.status).toBe(405);
+    expect(response.headers.get('allow')).toBe('GET, POST');
+    await problemOf(response);
+  });
+
+  it('refuses a tenant route without a valid token with a 401 problem before the handler runs', async () => {
+    const before = events.length;
+    const response = await fetch(`${url}/api/acme/documents`, { headers: { authorization: 'Bearer nope' } });
+    expect(response.status).toBe(401);
+    expect(response.headers.get('www-authenticate')).toMatch(/^Bearer/);
+    await problemOf(response);
+    expect(events.length).toBe(before);
+  });
+
+  it('passes the authorizer claims as strings and the body to the handler', async () => {
+    const response = await fetch(`${url}/api/acme/documents?limit=2`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${good}`, 'content-type': 'application/json' },
+      body: '{"name":"x"}',
+    });
+    expect(response.status).toBe(200);
+    expect(await response.json()).toEqual({ route: 'createDocument' });
+    const event = events[events.length - 1]!;
+    expect(event.requestContext.authorizer).toEqual({ claims: { sub: 'u1', 'custom:role': 'org_admin', exp: '1' } });
+    expect(event.body).toBe('{"name":"x"}');
+    expect(event.queryStringParameters).toEqual({ limit: '2' });
+    expect(event.requestContext.requestId).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
+  it('answers a body over the cap with a 413 problem', async () => {
+    const response = await fetch(`${url}/api/acme/documents`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${good}`, 'content-type': 'application/json' },
+      body: 'x'.repeat(4096),
+    });
+    expect(response.status).toBe(413);
+    await problemOf(response);
+  });
+
+  it('turns a crashing handler into a generic 500 problem without its message or stack', async () => {
+    const response = await fetch(`${url}/api/acme/billing`, { headers: { authorization: `Bearer ${good}` } });
+    expect(response.status).toBe(500);
+    const text = await response.text();
+    expect(text).not.toMatch(/secret|internals|\.ts|at /);
+    expect(JSON.parse(text)).toMatchObject({ status: 500, detail: 'The request could not be completed.' });
+    expect(crashes).toHaveLength(1);
+  });
+});

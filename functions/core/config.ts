@@ -21,6 +21,11 @@ export interface DatabaseConfig {
   /** Named prepared statements; kept configurable because RDS Proxy pinning must be measured. */
   readonly prepare: boolean;
   readonly connectTimeoutSeconds: number;
+  /**
+   * How long a request waits for a row lock (e.g. its tenant's hot usage-counter row) before it is
+   * refused with 429: a tenant over its throughput ceiling fails fast instead of queueing.
+   */
+  readonly lockTimeoutMs: number;
 }
 
 export interface AwsConfig {
@@ -120,6 +125,7 @@ export function parseConfig(env: Env): AppConfig {
       poolMax: integer(env, 'DB_POOL_MAX', 2, 1, 100),
       prepare: boolean(env, 'DB_PREPARE', true),
       connectTimeoutSeconds: integer(env, 'DB_CONNECT_TIMEOUT_SECONDS', 5, 1, 60),
+      lockTimeoutMs: integer(env, 'DB_LOCK_TIMEOUT_MS', 2000, 1, 60000),
     },
     aws: {
       region: optional(env, 'AWS_REGION') ?? optional(env, 'AWS_DEFAULT_REGION') ?? 'us-east-1',

@@ -4,7 +4,6 @@
  * request id with `set_config(…, true)` (transaction-local, never session-level), pipelined with the
  * work that follows so that a read costs three round trips (BEGIN, context + work, COMMIT).
  */
-import { Signer } from '@aws-sdk/rds-signer';
 import postgres from 'postgres';
 import type { AwsConfig, DatabaseConfig } from './config';
 import { config } from './config';
@@ -46,6 +45,8 @@ export function createSql(
           : { rejectUnauthorized: true, servername: database.host },
   };
   if (database.iamAuth) {
+    // Loaded only where IAM auth is on (RDS Proxy): everywhere else it costs neither import time nor memory.
+    const { Signer } = require('@aws-sdk/rds-signer') as typeof import('@aws-sdk/rds-signer');
     const signer = new Signer({
       hostname: database.host,
       port: database.port,
@@ -56,9 +57,18 @@ export function createSql(
     base.password = () => signer.getAuthToken();
   }
   const options = { ...base, ...overrides };
-  return database.url
+  const client = database.url
     ? postgres(database.url, options)
     : postgres({ ...options, host: database.host, port: database.port, database: database.database, username: database.user });
+  lockTimeouts.set(client, `${database.lockTimeoutMs}ms`);
+  return client;
+}
+
+const lockTimeouts = new WeakMap<object, string>();
+
+/** The lock timeout a client was created with (transaction-local, set with the context). */
+function lockTimeoutOf(db: Sql): string {
+  return lockTimeouts.get(db) ?? '2000ms';
 }
 
 let containerSql: Sql | undefined;
@@ -120,7 +130,8 @@ async function inContext<T>(
         select set_config('app.tenant_id', ${tenantId}, true),
                set_config('app.user_id', ${ctx.userId}, true),
                set_config('app.role', ${ctx.role}, true),
-               set_config('app.request_id', ${ctx.requestId}, true)`.execute();
+               set_config('app.request_id', ${ctx.requestId}, true),
+               set_config('lock_timeout', ${lockTimeoutOf(db)}, true)`.execute();
       const [, result] = await Promise.all([context, fn(tx as Tx)]);
       return result;
     }) as T;

@@ -10,7 +10,7 @@ import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { routes, type LambdaHandler, type RouteId, type RouteSpec } from '../routes';
 import { authenticator as containerAuthenticator, type Authenticator, type Caller } from './auth';
 import { sql as containerSql, withPlatform, withTenant, type RequestContext, type Sql, type Tx } from './db';
-import { AppError, ForbiddenError, NotFoundError, UnauthorizedError } from './errors';
+import { AppError, ForbiddenError, NotFoundError, QuotaExceededError, UnauthorizedError } from './errors';
 import { header, parseJsonBody, problem, toResult, type Reply } from './http';
 import { meterRequest, quotaError, rateLimitHeaders, type MeterReading } from './metering';
 import { logger, metrics, MetricUnit, tracer } from './observability';
@@ -53,6 +53,10 @@ function requestError(error: unknown): unknown {
   const quota = quotaError(error);
   if (quota) return quota;
   const code = (error as { code?: unknown } | null)?.code;
+  if (code === '55P03') {
+    // lock_timeout: the tenant's rows are busier than its share of throughput; refuse fast, retry soon.
+    return new QuotaExceededError('Too many concurrent requests for this tenant; retry shortly.', { 'Retry-After': '1' });
+  }
   if (code === 'TS401') return new UnauthorizedError('The caller is not known.');
   if (code === 'TS403') return new ForbiddenError('The caller may not act in this tenant now.');
   if (code === 'TS404') return new NotFoundError('Not found.');

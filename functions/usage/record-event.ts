@@ -5,8 +5,11 @@ import { accepted, onlyFields, requireInteger, requireString, type Reply } from 
 import { consume } from '../core/metering';
 import type { Metric } from '../routes';
 
-/** Metrics a client reports as events; documents and storage are metered by the document routes. */
-const EVENT_METRICS: readonly Metric[] = ['api_requests', 'ai_tokens'];
+/**
+ * Metrics a client reports as events. api_requests are counted by the wrapper itself (a client must not
+ * move its own request count), documents and storage by the document routes.
+ */
+const EVENT_METRICS: readonly Metric[] = ['ai_tokens'];
 const KEY = /^[\x21-\x7e]{1,255}$/;
 
 /**

@@ -121,7 +121,7 @@ async function seed(db: ScratchDatabase, identity: CognitoIdentity): Promise<Fix
 /** A client configured like a Lambda's (`createSql` with the configuration defaults: 2 connections). */
 function lambdaLikeClient(url: string, region: string): Sql {
   return createSql(
-    { url, host: '', port: 0, database: '', user: '', iamAuth: false, ssl: 'disable', poolMax: 2, prepare: true, connectTimeoutSeconds: 10 },
+    { url, host: '', port: 0, database: '', user: '', iamAuth: false, ssl: 'disable', poolMax: 2, prepare: true, connectTimeoutSeconds: 10, lockTimeoutMs: 2000 },
     { region },
   );
 }

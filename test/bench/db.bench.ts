@@ -64,7 +64,7 @@ function tenantId(n: number): string {
 /** A client configured exactly like a Lambda's (`createSql`): one connection. */
 function lambdaLikeClient(url: string, prepare = true): Sql {
   return createSql(
-    { url, host: '', port: 0, database: '', user: '', iamAuth: false, ssl: 'disable', poolMax: 1, prepare, connectTimeoutSeconds: 10 },
+    { url, host: '', port: 0, database: '', user: '', iamAuth: false, ssl: 'disable', poolMax: 1, prepare, connectTimeoutSeconds: 10, lockTimeoutMs: 2000 },
     { region: 'local' },
   );
 }

@@ -78,7 +78,7 @@ const TENANT_IDS = Array.from({ length: TENANTS }, (_, i) => tenantId(i + 1));
 /** A client configured like a Lambda's (`createSql`), with `poolMax` connections. */
 function lambdaLikeClient(url: string, poolMax = 1): Sql {
   return createSql(
-    { url, host: '', port: 0, database: '', user: '', iamAuth: false, ssl: 'disable', poolMax, prepare: true, connectTimeoutSeconds: 10 },
+    { url, host: '', port: 0, database: '', user: '', iamAuth: false, ssl: 'disable', poolMax, prepare: true, connectTimeoutSeconds: 10, lockTimeoutMs: 2000 },
     { region: 'local' },
   );
 }

@@ -136,6 +136,7 @@ describe('usage metering and quotas', () => {
   it.each([
     ['an unknown metric', { metric: 'gpu_hours', quantity: 1, idempotencyKey: 'k1' }],
     ['a standing-total metric', { metric: 'documents', quantity: 1, idempotencyKey: 'k2' }],
+    ['the request count, which only the wrapper moves', { metric: 'api_requests', quantity: 1, idempotencyKey: 'k9' }],
     ['quantity 0', { metric: 'ai_tokens', quantity: 0, idempotencyKey: 'k3' }],
     ['quantity -1', { metric: 'ai_tokens', quantity: -1, idempotencyKey: 'k4' }],
     ['quantity 2^53', { metric: 'ai_tokens', quantity: 2 ** 53, idempotencyKey: 'k5' }],

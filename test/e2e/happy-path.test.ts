@@ -188,17 +188,24 @@ describe('the local stack over HTTP (happy path)', () => {
     const usage = await stack.call('/api/acme/usage-events', {
       method: 'POST',
       as: as('org_admin'),
-      json: { metric: 'api_requests', quantity: 1, idempotencyKey: `audit-${randomUUID()}` },
+      json: { metric: 'ai_tokens', quantity: 1, idempotencyKey: `audit-${randomUUID()}` },
     });
     const usageRequest = usage.headers.get('x-request-id');
 
-    // Act
+    // Act: walk the trail (other test files write to acme concurrently, so ours may be a page or two down)
+    type Entry = { requestId: string; action: string; actorUserId: string; resourceId: string | null; occurredAt: string };
     const response = await stack.call('/api/acme/audit-events?limit=100', { as: as('org_admin') });
+    expect(response.status).toBe(200);
+    const page = (await response.json()) as { items: Entry[]; nextCursor: string | null };
+    const byRequest = new Map(page.items.map((e) => [e.requestId, e]));
+    for (let cursor = page.nextCursor, pages = 0; cursor && pages < 20 && !(byRequest.has(createRequest) && byRequest.has(usageRequest!)); pages++) {
+      const next = await stack.call(`/api/acme/audit-events?limit=100&cursor=${cursor}`, { as: as('org_admin') });
+      const more = (await next.json()) as { items: Entry[]; nextCursor: string | null };
+      for (const e of more.items) byRequest.set(e.requestId, e);
+      cursor = more.nextCursor;
+    }
 
     // Assess
-    expect(response.status).toBe(200);
-    const page = (await response.json()) as { items: { requestId: string; action: string; actorUserId: string; resourceId: string | null; occurredAt: string }[] };
-    const byRequest = new Map(page.items.map((e) => [e.requestId, e]));
     expect(byRequest.get(createRequest)).toMatchObject({
       action: 'createDocument',
       actorUserId: stack.account('acme', 'user').sub,

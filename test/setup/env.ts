@@ -8,3 +8,5 @@ process.env.AWS_REGION ??= 'us-east-1';
 process.env.POWERTOOLS_DEV ??= 'false';
 process.env.POWERTOOLS_LOG_LEVEL ??= 'SILENT';
 process.env.POWERTOOLS_METRICS_DISABLED ??= 'true';
+// The SDK's notice that releases from 2027 need Node 22: known (Lambdas run Node 22), not news in every test.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';

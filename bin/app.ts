@@ -1,0 +1,19 @@
+/**
+ * The CDK app: one environment per run, chosen with `-c env=<dev|staging|prod>`:
+ *
+ *   npx cdk deploy --all -c env=dev
+ *
+ * Account and region come from the CDK environment (the credentials in use). Synth needs no network, no
+ * Docker and no context lookups; functions are bundled by the local esbuild.
+ */
+import { App } from 'aws-cdk-lib';
+import { settingsFor } from '../lib/config';
+import { createEnvironment } from '../lib/stacks/environment';
+
+const app = new App();
+createEnvironment(app, {
+  settings: settingsFor(app.node.tryGetContext('env')),
+  env: { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION },
+  jwksRefreshToken: app.node.tryGetContext('jwksRefresh'),
+});
+app.synth();

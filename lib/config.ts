@@ -1,0 +1,143 @@
+/**
+ * Per-environment settings: one typed object per environment, read by `bin/app.ts` and handed to the
+ * stage. Everything that differs between dev, staging and prod lives here and nowhere else; constructs
+ * take these values as props and never branch on the environment's name.
+ *
+ * Account and region are not settings: they come from the CDK environment (`CDK_DEFAULT_ACCOUNT`,
+ * `CDK_DEFAULT_REGION`, i.e. the credentials `cdk deploy` runs with). Without them the stacks synthesize
+ * environment-agnostic, which is what the offline tests do.
+ */
+import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import { RetentionDays } from 'aws-cdk-lib/aws-logs';
+
+export const ENVIRONMENT_NAMES = ['dev', 'staging', 'prod'] as const;
+export type EnvironmentName = (typeof ENVIRONMENT_NAMES)[number];
+
+export interface EnvironmentSettings {
+  readonly name: EnvironmentName;
+  /** The VPC's IPv4 range; distinct per environment so that they can be peered or routed later. */
+  readonly vpcCidr: string;
+  /** How many availability zones the VPC spans (subnets, endpoints, the database's standby). */
+  readonly maxAzs: number;
+  /** Database instance class and storage. */
+  readonly database: {
+    readonly instanceType: ec2.InstanceType;
+    readonly allocatedStorageGiB: number;
+    readonly maxAllocatedStorageGiB: number;
+    readonly multiAz: boolean;
+    readonly deletionProtection: boolean;
+    readonly backupRetention: Duration;
+    /** How often Secrets Manager rotates the master password. */
+    readonly masterRotation: Duration;
+    /** On stack deletion: DESTROY, SNAPSHOT (a final snapshot) or RETAIN. */
+    readonly removalPolicy: RemovalPolicy;
+  };
+  /** Lambda sizing, shared by every route function. */
+  readonly functions: {
+    readonly memoryMiB: number;
+    readonly timeout: Duration;
+    /** postgres.js connections per container: a Lambda serves one request at a time. */
+    readonly dbPoolMax: number;
+  };
+  /** API Gateway stage throttling (all methods). */
+  readonly throttle: { readonly rateLimit: number; readonly burstLimit: number };
+  /** A WAF web ACL with a per-IP rate-based rule in front of the API. */
+  readonly waf: { readonly enabled: boolean; readonly requestsPer5MinPerIp: number };
+  /** Cognito: MFA and threat protection (advanced security, the Plus feature plan). */
+  readonly identity: { readonly mfa: 'off' | 'optional' | 'required'; readonly advancedSecurity: boolean };
+  /** CloudWatch Logs retention of function, access, flow and proxy logs. */
+  readonly logRetention: RetentionDays;
+  /** What happens to the other stateful resources (bucket, user pool, keys, logs) on stack deletion. */
+  readonly removalPolicy: RemovalPolicy;
+  /** Alarm thresholds. */
+  readonly alarms: { readonly p99LatencyMs: number; readonly serverErrorRatePercent: number };
+  /** Days noncurrent object versions are kept in the tenant bucket. */
+  readonly noncurrentVersionDays: number;
+}
+
+const shared = {
+  maxAzs: 2,
+  functions: { memoryMiB: 1024, timeout: Duration.seconds(10), dbPoolMax: 1 },
+  alarms: { p99LatencyMs: 2000, serverErrorRatePercent: 1 },
+} as const;
+
+export const environments: Readonly<Record<EnvironmentName, EnvironmentSettings>> = {
+  dev: {
+    ...shared,
+    name: 'dev',
+    vpcCidr: '10.10.0.0/16',
+    database: {
+      instanceType: ec2.InstanceType.of(ec2.InstanceClass.T4G, ec2.InstanceSize.MICRO),
+      allocatedStorageGiB: 20,
+      maxAllocatedStorageGiB: 50,
+      multiAz: false,
+      deletionProtection: false,
+      backupRetention: Duration.days(1),
+      masterRotation: Duration.days(30),
+      removalPolicy: RemovalPolicy.DESTROY,
+    },
+    throttle: { rateLimit: 50, burstLimit: 100 },
+    waf: { enabled: false, requestsPer5MinPerIp: 2000 },
+    identity: { mfa: 'optional', advancedSecurity: false },
+    logRetention: RetentionDays.ONE_WEEK,
+    removalPolicy: RemovalPolicy.DESTROY,
+    noncurrentVersionDays: 7,
+  },
+  staging: {
+    ...shared,
+    name: 'staging',
+    vpcCidr: '10.20.0.0/16',
+    database: {
+      instanceType: ec2.InstanceType.of(ec2.InstanceClass.T4G, ec2.InstanceSize.SMALL),
+      allocatedStorageGiB: 20,
+      maxAllocatedStorageGiB: 100,
+      multiAz: false,
+      deletionProtection: false,
+      backupRetention: Duration.days(7),
+      masterRotation: Duration.days(30),
+      removalPolicy: RemovalPolicy.SNAPSHOT,
+    },
+    throttle: { rateLimit: 200, burstLimit: 400 },
+    waf: { enabled: true, requestsPer5MinPerIp: 2000 },
+    identity: { mfa: 'optional', advancedSecurity: true },
+    logRetention: RetentionDays.ONE_MONTH,
+    removalPolicy: RemovalPolicy.DESTROY,
+    noncurrentVersionDays: 30,
+  },
+  prod: {
+    ...shared,
+    name: 'prod',
+    vpcCidr: '10.30.0.0/16',
+    maxAzs: 2,
+    database: {
+      instanceType: ec2.InstanceType.of(ec2.InstanceClass.M7G, ec2.InstanceSize.LARGE),
+      allocatedStorageGiB: 100,
+      maxAllocatedStorageGiB: 500,
+      multiAz: true,
+      deletionProtection: true,
+      backupRetention: Duration.days(30),
+      masterRotation: Duration.days(30),
+      removalPolicy: RemovalPolicy.SNAPSHOT,
+    },
+    functions: { ...shared.functions, dbPoolMax: 2 },
+    throttle: { rateLimit: 1000, burstLimit: 2000 },
+    waf: { enabled: true, requestsPer5MinPerIp: 2000 },
+    identity: { mfa: 'required', advancedSecurity: true },
+    logRetention: RetentionDays.ONE_YEAR,
+    removalPolicy: RemovalPolicy.RETAIN,
+    noncurrentVersionDays: 90,
+  },
+};
+
+export function isEnvironmentName(value: unknown): value is EnvironmentName {
+  return typeof value === 'string' && (ENVIRONMENT_NAMES as readonly string[]).includes(value);
+}
+
+/** The settings of one environment; a clear error names the valid choices. */
+export function settingsFor(name: unknown): EnvironmentSettings {
+  if (!isEnvironmentName(name)) {
+    throw new Error(`Unknown environment ${JSON.stringify(name)}: pass -c env=<${ENVIRONMENT_NAMES.join('|')}>`);
+  }
+  return environments[name];
+}

@@ -1,0 +1,82 @@
+/**
+ * One Lambda function per route of the manifest (functions/routes.ts), each with only the permissions
+ * its manifest entry implies:
+ *  - `rds-db:connect` as `app_runtime` through the proxy: every authenticated route (public routes,
+ *    health and the OpenAPI document, touch no dependency);
+ *  - `sts:AssumeRole` on the tenant-access role (and a place in its trust policy): `usesStorage` routes;
+ *  - `kms:Decrypt` / `kms:GenerateDataKey` on the PII key with a tenant encryption context: `usesPii` routes;
+ *  - `cognito-idp:*` nowhere: no route manages users today. A future one gets it here, for its pool only.
+ */
+import { Duration } from 'aws-cdk-lib';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import { Construct } from 'constructs';
+import type { RouteId, RouteSpec } from '../../functions/routes';
+import type { Database } from './database';
+import type { TenantStorage } from './storage';
+import { TenantFunction } from './tenant-function';
+
+export type ManifestRoute = RouteSpec & { readonly id: RouteId };
+
+export interface RouteFunctionsProps {
+  /** The manifest (`routeList`). */
+  readonly routes: readonly ManifestRoute[];
+  readonly vpc: ec2.IVpc;
+  readonly vpcSubnets: ec2.SubnetSelection;
+  readonly database: Database;
+  readonly storage: TenantStorage;
+  readonly piiKey: kms.IKey;
+  readonly memoryMiB: number;
+  readonly timeout: Duration;
+  readonly logRetention: logs.RetentionDays;
+  /** Environment shared by every route (the settings functions/core/config.ts reads). */
+  readonly environment: Record<string, string>;
+}
+
+/** True when the route reaches the database (everything but the dependency-free public routes). */
+export function usesDatabase(route: ManifestRoute): boolean {
+  return route.auth !== 'public';
+}
+
+export class RouteFunctions extends Construct {
+  /** By route id. */
+  public readonly functions: ReadonlyMap<RouteId, TenantFunction>;
+
+  constructor(scope: Construct, id: string, props: RouteFunctionsProps) {
+    super(scope, id);
+    const functions = new Map<RouteId, TenantFunction>();
+    for (const route of props.routes) {
+      const fn = new TenantFunction(this, pascal(route.id), {
+        entry: `functions/${route.handler}.ts`,
+        description: `${route.method} ${route.path}: ${route.summary}`.slice(0, 256),
+        vpc: props.vpc,
+        vpcSubnets: props.vpcSubnets,
+        securityGroups: [props.database.clientSecurityGroup],
+        memoryMiB: props.memoryMiB,
+        timeout: props.timeout,
+        logRetention: props.logRetention,
+        environment: props.environment,
+      });
+      if (usesDatabase(route)) props.database.grantRuntimeConnect(fn);
+      if (route.usesStorage) props.storage.trust(fn.role!);
+      if (route.usesPii) {
+        fn.addToRolePolicy(
+          new iam.PolicyStatement({
+            actions: ['kms:Decrypt', 'kms:GenerateDataKey'],
+            resources: [props.piiKey.keyArn],
+            // Every PII data key is wrapped with the encryption context {tenant_id}.
+            conditions: { 'ForAnyValue:StringEquals': { 'kms:EncryptionContextKeys': 'tenant_id' } },
+          }),
+        );
+      }
+      functions.set(route.id, fn);
+    }
+    this.functions = functions;
+  }
+}
+
+function pascal(id: string): string {
+  return id.charAt(0).toUpperCase() + id.slice(1);
+}

@@ -15,5 +15,8 @@ createEnvironment(app, {
   settings: settingsFor(app.node.tryGetContext('env')),
   env: { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION },
   jwksRefreshToken: app.node.tryGetContext('jwksRefresh'),
+  // `-c smokeTestPrincipal=<role ARN>`: the role `npm run test:deployed` runs as may assume the
+  // tenant-access role (its sessions are still narrowed to one tenant by the session policy).
+  smokeTestPrincipalArn: app.node.tryGetContext('smokeTestPrincipal'),
 });
 app.synth();

@@ -25,9 +25,11 @@ export interface TenantStorageProps {
 /** A trust principal whose role ARNs are collected while the stack is built and resolved at synth. */
 class TrustedRoles extends iam.PrincipalBase {
   readonly roles: iam.IRole[] = [];
+  /** Principals outside the stack (the deployed smoke test's role), by ARN. */
+  readonly arns: string[] = [];
   get policyFragment(): iam.PrincipalPolicyFragment {
     return new iam.PrincipalPolicyFragment({
-      AWS: Lazy.list({ produce: () => this.roles.map((role) => role.roleArn) }),
+      AWS: Lazy.list({ produce: () => [...this.roles.map((role) => role.roleArn), ...this.arns] }),
     });
   }
   dedupeString(): string | undefined {
@@ -129,6 +131,15 @@ export class TenantStorage extends Construct {
     this.node.addValidation({
       validate: () => (this.trusted.roles.length === 0 ? ['The tenant-access role trusts no route role: call trust()'] : []),
     });
+  }
+
+  /**
+   * Lets a principal outside the stack assume the tenant-access role (its own policy must allow
+   * sts:AssumeRole): the deployed smoke test proves the session policies with real STS credentials.
+   * Every session it opens is still narrowed by the session policy the smoke test passes.
+   */
+  trustArn(principalArn: string): void {
+    this.trusted.arns.push(principalArn);
   }
 
   /** Lets `role` assume the tenant-access role: the trust policy names it, and its policy allows the call. */

@@ -19,6 +19,8 @@ export interface BackendStackProps extends StackProps {
   readonly settings: EnvironmentSettings;
   /** Changing it re-fetches the Cognito JWKS snapshot on the next deploy. */
   readonly jwksRefreshToken?: string;
+  /** A role ARN the tenant-access role also trusts, for `npm run test:deployed` (e.g. the CI deploy role). */
+  readonly smokeTestPrincipalArn?: string;
 }
 
 /** Lifetime of the scoped STS credentials (the tenant-access role allows one hour). */
@@ -116,6 +118,8 @@ export class BackendStack extends Stack {
       p99LatencyMs: settings.alarms.p99LatencyMs,
       serverErrorRatePercent: settings.alarms.serverErrorRatePercent,
     });
+
+    if (props.smokeTestPrincipalArn) storage.trustArn(props.smokeTestPrincipalArn);
 
     new CfnOutput(this, 'ApiUrl', { value: api.restApi.url });
     new CfnOutput(this, 'UserPoolId', { value: identity.userPool.userPoolId });

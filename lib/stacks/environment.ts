@@ -17,6 +17,8 @@ export interface EnvironmentOptions {
   readonly env?: Environment;
   /** Changing it re-fetches the Cognito JWKS snapshot on the next deploy. */
   readonly jwksRefreshToken?: string;
+  /** A role ARN the tenant-access role also trusts, for the deployed smoke test. */
+  readonly smokeTestPrincipalArn?: string;
 }
 
 /** The stack id of an environment: `dev` → `Dev-Backend`. */
@@ -30,6 +32,7 @@ export function createEnvironment(scope: Construct, options: EnvironmentOptions)
     settings,
     env: options.env,
     jwksRefreshToken: options.jwksRefreshToken,
+    smokeTestPrincipalArn: options.smokeTestPrincipalArn,
     description: `Tenant-sovereign backend (${settings.name})`,
     terminationProtection: settings.name === 'prod',
   });

@@ -399,6 +399,19 @@ describe.each(ENVIRONMENT_NAMES)('the %s environment', (name) => {
   });
 });
 
+describe('the deployed smoke test principal', () => {
+  it('is trusted by the tenant-access role only when named with -c smokeTestPrincipal', () => {
+    const arn = 'arn:aws:iam::111111111111:role/ci-deploy';
+    const trustedOf = (s: SynthesizedEnvironment) => {
+      const [[, role]] = resourcesOf(s.json, 'AWS::IAM::Role').filter(([id]) => id.startsWith('StorageTenantAccessRole')) as [[string, Record<string, any>]];
+      return (role.AssumeRolePolicyDocument.Statement as any[]).flatMap((st) => [st.Principal.AWS].flat());
+    };
+    const withPrincipal = synthEnvironment('dev', { outdir: path.join(outdir, 'dev-smoke'), smokeTestPrincipalArn: arn });
+    expect(trustedOf(withPrincipal)).toContain(arn);
+    expect(trustedOf(env('dev'))).not.toContain(arn);
+  });
+});
+
 describe('the environments together', () => {
   it('use distinct VPC CIDRs', () => {
     const cidrs = ENVIRONMENT_NAMES.map((n) => resourcesOf(env(n).json, 'AWS::EC2::VPC')[0]![1].CidrBlock);

@@ -32,13 +32,13 @@ export function cdkContext(): Record<string, unknown> {
 
 export function synthEnvironment(
   name: EnvironmentName,
-  options: { bundle?: boolean; outdir?: string } = {},
+  options: { bundle?: boolean; outdir?: string; smokeTestPrincipalArn?: string } = {},
 ): SynthesizedEnvironment {
   const app = new App({
     outdir: options.outdir,
     context: { ...cdkContext(), ...(options.bundle ? {} : { 'aws:cdk:bundling-stacks': [] }) },
   });
-  const stack = createEnvironment(app, { settings: environments[name] });
+  const stack = createEnvironment(app, { settings: environments[name], smokeTestPrincipalArn: options.smokeTestPrincipalArn });
   const assembly = app.synth();
   const template = Template.fromStack(stack);
   return { name, stack, template, json: template.toJSON() as SynthesizedEnvironment['json'], assembly };

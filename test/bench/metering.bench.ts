@@ -9,7 +9,7 @@
  *     delay proxy (target: equal), and p50/p99 latency ratio metered ÷ unmetered (target ≤ 1.10).
  *     The trusting test authenticator stands in for JWT verification in both, so token verification
  *     (the same cost in both) is out of the comparison.
- *  2. Hot-row contention. POST usage-events (each: rate bucket + api_requests counter + an event + the
+ *  2. Hot-row contention. POST usage-events (each: api_requests counter with its token bucket + an event + the
  *     ai_tokens counter + an audit row, one transaction) with 50 requests in flight on 50 connections,
  *     all for one tenant against spread over 50 tenants: requests/s, p50/p99 and the ratio.
  *
@@ -362,8 +362,8 @@ function report(r: Results): string {
     `| GET documents, metered, over a ${LINK_DELAY_MS} ms link (${LINK_ITERATIONS.toLocaleString('en-US')} calls) | ${ms(lm.p50)} | ${ms(lm.p99)} | ${ms(lm.min)} | ${ms(lm.max)} |`,
     '',
     `Metering adds ${ms(m.p50 - u.p50)} ms at p50 on loopback: \`app.meter_request()\` (a PL/pgSQL call that looks up the ` +
-      'tenant\'s plan, upserts the rate bucket, then calls `app.consume()`, which looks the plan up again and upserts the ' +
-      'counter), and a read-only transaction becoming a writing one (a transaction id, WAL records, a commit record; with ' +
+      'tenant\'s plan once and makes one conditional upsert of one row: the month\'s api_requests counter, which also holds ' +
+      'the tenant\'s token bucket), and a read-only transaction becoming a writing one (a transaction id, WAL records, a commit record; with ' +
       'fsync on, a WAL flush at COMMIT). It costs no round trip, so its share of a request shrinks as the link to the ' +
       'database lengthens; the target ratio is measured on loopback, where the baseline is smallest.',
     '',
@@ -387,17 +387,17 @@ function report(r: Results): string {
     `${TENANTS} tenants ÷ one tenant: ${ratio(r.fifty.perSecond / r.one.perSecond)}× the throughput, ` +
       `p50 ${ratio(r.one.latency.p50 / r.fifty.latency.p50)}× and p99 ${ratio(r.one.latency.p99 / r.fifty.latency.p99)}× lower latency.`,
     '',
-    'Why one tenant is slower: every request of a tenant updates the same three rows — its `app.rate_buckets` row and its ' +
-      '`app.usage_counters` rows for `api_requests` and `ai_tokens` of the month — with a conditional `INSERT … ON CONFLICT DO ' +
-      'UPDATE`, and holds those row locks until it commits. The transaction takes its first two locks in the pipelined prelude ' +
-      '(`app.meter_request()`, in the same round trip as the event insert), then holds them across three more: ' +
-      '`app.consume()` (the third row), the audit row and COMMIT. So one tenant\'s requests pass through its rows one at a ' +
+    'Why one tenant is slower: every request of a tenant updates the same two rows — its `app.usage_counters` rows for ' +
+      '`api_requests` (which also holds its token bucket) and `ai_tokens` of the month — with a conditional `INSERT … ON ' +
+      'CONFLICT DO UPDATE`, and holds those row locks until it commits. The transaction takes the first lock in the pipelined ' +
+      'prelude (`app.meter_request()`, in the same round trip as the event insert), then holds it across three more: ' +
+      '`app.consume()` (the second row), the audit row and COMMIT. So one tenant\'s requests pass through its rows one at a ' +
       'time: its throughput is bounded by 1 ÷ (time a transaction holds the row locks), whatever the number of connections, ' +
       'and the other requests queue on the lock (the lock waiters above). Fifty tenants touch fifty different sets of rows ' +
       'and are limited only by CPU. This is the price of quotas that can never overshoot. On RDS the ceiling is lower, as ' +
       'the locks are held across network round trips and a durable commit (here fsync is off and the client is on the same ' +
-      'host); the plans\' rate limits (10, 100, 1,000 requests/s) must stay below it, because the token bucket is itself one ' +
-      'of the hot rows: above the ceiling, requests wait on its lock instead of being refused with 429.',
+      'host); the plans\' rate limits (10, 100, 1,000 requests/s) should stay below it. Above the ceiling a request waits on ' +
+      'the lock for at most `DB_LOCK_TIMEOUT_MS` (2 s), then is refused with 429 and `Retry-After: 1` instead of queueing on.',
   ].join('\n');
 }
 

@@ -31,7 +31,7 @@ import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import autocannon from 'autocannon';
 import postgres from 'postgres';
 import { claimsToCaller, createAuthenticator, type Authenticator } from '../../functions/core/auth';
-import { createSql, withTenant, type RequestContext, type Sql } from '../../functions/core/db';
+import { withTenant, type RequestContext } from '../../functions/core/db';
 import { route, type RouteContext } from '../../functions/core/handler';
 import { meterRequest } from '../../functions/core/metering';
 import { work } from '../../functions/documents/list';
@@ -45,6 +45,9 @@ import type { ParentMessage, TargetMessage, TargetMode } from './support/http-ta
 import { startBenchPostgres, type ScratchDatabase } from './support/postgres';
 import { postgresCpuReader } from './support/postgres-cpu';
 import { seededRandom, shuffle, summarize, type Summary } from './support/stats';
+import { benchLog, lambdaLikeClient, positiveInt } from './support/cli';
+
+const log = benchLog('bench:api');
 
 const HEADING = '## API (npm run bench:api)';
 const COMMAND = 'npm run bench:api';
@@ -64,18 +67,6 @@ const DOCUMENTS_PER_TENANT = 100;
 const SERVER_POOL_MAX = 10;
 const KIB = 1024;
 const TARGET = { addedP50Ms: 0.3, warmJwksFetches: 0, httpRatio: 0.7, storageKib: 650, otherKib: 250, importMs: 80 };
-
-function positiveInt(name: string, fallback: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < 1) throw new Error(`${name} must be a positive integer, got "${raw}"`);
-  return value;
-}
-
-function log(line: string): void {
-  process.stderr.write(`[bench:api ${new Date().toISOString().slice(11, 19)}] ${line}\n`);
-}
 
 const median = (values: readonly number[]): number => summarize(values).p50;
 
@@ -116,14 +107,6 @@ async function seed(db: ScratchDatabase, identity: CognitoIdentity): Promise<Fix
   } finally {
     await admin.end({ timeout: 5 });
   }
-}
-
-/** A client configured like a Lambda's (`createSql` with the configuration defaults: 2 connections). */
-function lambdaLikeClient(url: string, region: string): Sql {
-  return createSql(
-    { url, host: '', port: 0, database: '', user: '', iamAuth: false, ssl: 'disable', poolMax: 2, prepare: true, connectTimeoutSeconds: 10, lockTimeoutMs: 2000 },
-    { region },
-  );
 }
 
 function listEvent(fixture: Fixture): APIGatewayProxyEvent {
@@ -213,7 +196,7 @@ interface InProcess {
 }
 
 async function inProcess(db: ScratchDatabase, identity: CognitoIdentity, jwks: JwksServer, fixtures: readonly Fixture[]): Promise<InProcess> {
-  const sql = lambdaLikeClient(db.runtimeUrl, identity.region);
+  const sql = lambdaLikeClient(db.runtimeUrl, { poolMax: 2 });
   const authenticator = createAuthenticator({ userPoolId: identity.userPoolId, clientId: identity.clientId, jwksUrl: jwks.url });
   // Decodes the claims without checking the signature: the wrapper minus token verification.
   const preVerified: Authenticator = {

@@ -23,11 +23,14 @@
 import { randomUUID } from 'node:crypto';
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
-import { createSql, withTenant, type RequestContext, type Sql, type Tx } from '../../functions/core/db';
+import { withTenant, type RequestContext, type Sql, type Tx } from '../../functions/core/db';
 import { writeBenchmarkSection } from './support/benchmarks-md';
 import { startDelayProxy } from './support/delay-proxy';
 import { startBenchPostgres, type ScratchDatabase } from './support/postgres';
 import { seededRandom, shuffle, summarize, type Summary } from './support/stats';
+import { benchLog, lambdaLikeClient, positiveInt } from './support/cli';
+
+const log = benchLog('bench:db');
 
 const HEADING = '## Database (npm run bench:db)';
 const COMMAND = 'npm run bench:db';
@@ -45,28 +48,8 @@ const TARGET = { rlsRatio: 1.15, scaleRatio: 1.2, roundTrips: 3 };
 /** Every context uses this member (one active `readonly` member per tenant is seeded with it). */
 const USER_ID = randomUUID();
 
-function positiveInt(name: string, fallback: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < 1) throw new Error(`${name} must be a positive integer, got "${raw}"`);
-  return value;
-}
-
-function log(line: string): void {
-  process.stderr.write(`[bench:db ${new Date().toISOString().slice(11, 19)}] ${line}\n`);
-}
-
 function tenantId(n: number): string {
   return `tenant-${String(n).padStart(5, '0')}`;
-}
-
-/** A client configured exactly like a Lambda's (`createSql`): one connection. */
-function lambdaLikeClient(url: string, prepare = true): Sql {
-  return createSql(
-    { url, host: '', port: 0, database: '', user: '', iamAuth: false, ssl: 'disable', poolMax: 1, prepare, connectTimeoutSeconds: 10, lockTimeoutMs: 2000 },
-    { region: 'local' },
-  );
 }
 
 function contextFor(tenant: string): RequestContext {
@@ -259,8 +242,8 @@ async function countRoundTrips(
     target: { host: target.hostname, port: Number(target.port || 5432) },
     upstreamDelayMs: ROUND_TRIP_DELAY_MS,
   });
-  const delayed = lambdaLikeClient(proxy.rewriteUrl(runtimeUrl), prepare);
-  const direct = lambdaLikeClient(runtimeUrl, prepare);
+  const delayed = lambdaLikeClient(proxy.rewriteUrl(runtimeUrl), { prepare });
+  const direct = lambdaLikeClient(runtimeUrl, { prepare });
   try {
     // Connect and prepare the statements first: a warm Lambda's reads are what we count.
     for (const tenant of tenants.slice(0, 3)) {

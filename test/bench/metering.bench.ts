@@ -24,7 +24,7 @@ import './support/quiet-lambda-env';
 import { randomUUID } from 'node:crypto';
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
-import { createSql, type Sql } from '../../functions/core/db';
+import type { Sql } from '../../functions/core/db';
 import { wrap } from '../../functions/core/handler';
 import type { Reply } from '../../functions/core/http';
 import { work as listDocuments } from '../../functions/documents/list';
@@ -36,6 +36,9 @@ import { startBenchPostgres } from './support/postgres';
 import { startDelayProxy } from './support/delay-proxy';
 import { countRoundTrips, type RoundTripCount } from './support/round-trips';
 import { seededRandom, shuffle, summarize, type Summary } from './support/stats';
+import { benchLog, lambdaLikeClient, positiveInt } from './support/cli';
+
+const log = benchLog('bench:metering');
 
 const HEADING = '## Metering (npm run bench:metering)';
 const COMMAND = 'npm run bench:metering';
@@ -60,28 +63,8 @@ const TARGET = { latencyRatio: 1.1 };
 /** One active `user` member with this id in every tenant. */
 const USER_ID = randomUUID();
 
-function positiveInt(name: string, fallback: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < 1) throw new Error(`${name} must be a positive integer, got "${raw}"`);
-  return value;
-}
-
-function log(line: string): void {
-  process.stderr.write(`[bench:metering ${new Date().toISOString().slice(11, 19)}] ${line}\n`);
-}
-
 const tenantId = (n: number): string => `bench-${String(n).padStart(2, '0')}`;
 const TENANT_IDS = Array.from({ length: TENANTS }, (_, i) => tenantId(i + 1));
-
-/** A client configured like a Lambda's (`createSql`), with `poolMax` connections. */
-function lambdaLikeClient(url: string, poolMax = 1): Sql {
-  return createSql(
-    { url, host: '', port: 0, database: '', user: '', iamAuth: false, ssl: 'disable', poolMax, prepare: true, connectTimeoutSeconds: 10, lockTimeoutMs: 2000 },
-    { region: 'local' },
-  );
-}
 
 const deps = (db: Sql) => ({ sql: () => db, authenticator: () => trustingAuthenticator });
 const asWork = (work: unknown) => work as (ctx: never) => Promise<Reply>;
@@ -411,7 +394,7 @@ async function main(): Promise<void> {
   const server = await startBenchPostgres(log);
   const clients: Sql[] = [];
   const client = (url: string, poolMax = 1): Sql => {
-    const c = lambdaLikeClient(url, poolMax);
+    const c = lambdaLikeClient(url, { poolMax });
     clients.push(c);
     return c;
   };

@@ -7,7 +7,6 @@
 import { CognitoJwtVerifier } from 'aws-jwt-verify';
 import { FetchError, JwksNotAvailableInCacheError, JwtBaseError } from 'aws-jwt-verify/error';
 import type { Fetcher } from 'aws-jwt-verify/https';
-import { SimpleFetcher } from 'aws-jwt-verify/https';
 import { SimpleJwksCache, type Jwks } from 'aws-jwt-verify/jwk';
 import { config, required } from './config';
 import { ServiceUnavailableError, UnauthorizedError } from './errors';
@@ -35,10 +34,19 @@ export interface AuthenticatorOptions {
 
 const BEARER = /^Bearer ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*)$/;
 
-/** A fetcher that downloads the JWKS from `jwksUrl` instead of the issuer's URL. */
+/**
+ * A fetcher that downloads the JWKS from `jwksUrl` instead of the issuer's URL. Node's fetch reads both
+ * the emulator's http URL and the `data:` URL a deployment snapshots the JWKS into, so a token with an
+ * unknown `kid` re-reads the same keys and is refused with 401 (not a failed download, 503).
+ */
 function redirectingFetcher(jwksUrl: string): Fetcher {
-  const inner = new SimpleFetcher();
-  return { fetch: (_uri, options, data) => inner.fetch(jwksUrl, options, data) };
+  return {
+    fetch: async () => {
+      const response = await fetch(jwksUrl, { signal: AbortSignal.timeout(3000) });
+      if (!response.ok) throw new FetchError(jwksUrl, `JWKS answered ${response.status}`);
+      return response.arrayBuffer();
+    },
+  };
 }
 
 export function claimsToCaller(payload: Record<string, unknown>): Caller {

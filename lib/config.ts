@@ -14,6 +14,20 @@ import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 export const ENVIRONMENT_NAMES = ['dev', 'staging', 'prod'] as const;
 export type EnvironmentName = (typeof ENVIRONMENT_NAMES)[number];
 
+/** The database of an environment: instance, storage, availability, backups and lifecycle. */
+export interface DatabaseSettings {
+  readonly instanceType: ec2.InstanceType;
+  readonly allocatedStorageGiB: number;
+  readonly maxAllocatedStorageGiB: number;
+  readonly multiAz: boolean;
+  readonly deletionProtection: boolean;
+  readonly backupRetention: Duration;
+  /** How often Secrets Manager rotates the master password. */
+  readonly masterRotation: Duration;
+  /** On stack deletion: DESTROY, SNAPSHOT (a final snapshot) or RETAIN. */
+  readonly removalPolicy: RemovalPolicy;
+}
+
 export interface EnvironmentSettings {
   readonly name: EnvironmentName;
   /** The VPC's IPv4 range; distinct per environment so that they can be peered or routed later. */
@@ -21,18 +35,7 @@ export interface EnvironmentSettings {
   /** How many availability zones the VPC spans (subnets, endpoints, the database's standby). */
   readonly maxAzs: number;
   /** Database instance class and storage. */
-  readonly database: {
-    readonly instanceType: ec2.InstanceType;
-    readonly allocatedStorageGiB: number;
-    readonly maxAllocatedStorageGiB: number;
-    readonly multiAz: boolean;
-    readonly deletionProtection: boolean;
-    readonly backupRetention: Duration;
-    /** How often Secrets Manager rotates the master password. */
-    readonly masterRotation: Duration;
-    /** On stack deletion: DESTROY, SNAPSHOT (a final snapshot) or RETAIN. */
-    readonly removalPolicy: RemovalPolicy;
-  };
+  readonly database: DatabaseSettings;
   /** Lambda sizing, shared by every route function. */
   readonly functions: {
     readonly memoryMiB: number;

@@ -24,6 +24,7 @@ import * as rds from 'aws-cdk-lib/aws-rds';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as cr from 'aws-cdk-lib/custom-resources';
 import { Construct } from 'constructs';
+import type { DatabaseSettings } from '../config';
 import { acknowledgeCustomResourceFindings } from './identity';
 import { PROJECT_ROOT, TenantFunction } from './tenant-function';
 
@@ -34,20 +35,13 @@ export const MASTER_USER = 'app_admin';
 /** RDS Proxy listens on the engine's default port. */
 export const PROXY_PORT = 5432;
 
-export interface DatabaseProps {
+/** Where the database lives, plus its settings (lib/config.ts). */
+export interface DatabaseProps extends DatabaseSettings {
   readonly vpc: ec2.IVpc;
   /** Isolated subnets of the instance and the proxy. */
   readonly databaseSubnets: ec2.SubnetSelection;
   /** Subnets of the migration and rotation functions (they reach Secrets Manager through an endpoint). */
   readonly functionSubnets: ec2.SubnetSelection;
-  readonly instanceType: ec2.InstanceType;
-  readonly allocatedStorageGiB: number;
-  readonly maxAllocatedStorageGiB: number;
-  readonly multiAz: boolean;
-  readonly deletionProtection: boolean;
-  readonly backupRetention: Duration;
-  readonly masterRotation: Duration;
-  readonly removalPolicy: RemovalPolicy;
   readonly logRetention: logs.RetentionDays;
   /** Where db/migrations lives. @default `<repo>/db/migrations` */
   readonly migrationsDir?: string;

@@ -38,14 +38,13 @@ import { work } from '../../functions/documents/list';
 import { routeList, routes } from '../../functions/routes';
 import { eventFor } from '../support/api';
 import { createTenant } from '../support/db';
-import { writeBenchmarkSection } from './support/benchmarks-md';
 import { bundleHandler, contributions, importChain, REPO_ROOT, timeRequire } from './support/bundles';
 import { createCognitoIdentity, serveJwks, type CognitoIdentity, type JwksServer } from './support/cognito-tokens';
 import type { ParentMessage, TargetMessage, TargetMode } from './support/http-target';
 import { startBenchPostgres, type ScratchDatabase } from './support/postgres';
 import { postgresCpuReader } from './support/postgres-cpu';
 import { seededRandom, shuffle, summarize, type Summary } from './support/stats';
-import { benchLog, lambdaLikeClient, positiveInt } from './support/cli';
+import { benchLog, lambdaLikeClient, positiveInt, publishSection, run } from './support/cli';
 
 const log = benchLog('bench:api');
 
@@ -707,13 +706,7 @@ async function main(): Promise<void> {
       bundles: bundleRows,
       load: [loadAtStart, os.loadavg()[0]!],
     });
-    process.stdout.write(`\n${HEADING}\n\n${body}\n`);
-    if (full) {
-      await writeBenchmarkSection(HEADING, body);
-      log('BENCHMARKS.md: section updated');
-    } else {
-      log('smaller than full size (BENCH_ITERATIONS / BENCH_HTTP_SECONDS / BENCH_IMPORT_RUNS): BENCHMARKS.md left alone');
-    }
+    await publishSection(HEADING, body, full, log, 'full size (BENCH_ITERATIONS / BENCH_HTTP_SECONDS / BENCH_IMPORT_RUNS)');
   } finally {
     process.off('SIGINT', interrupt);
     await jwks.close();
@@ -722,7 +715,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((error: unknown) => {
-  console.error(error instanceof Error ? (error.stack ?? error.message) : String(error));
-  process.exit(1);
-});
+run(main);

@@ -24,11 +24,10 @@ import { randomUUID } from 'node:crypto';
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { withTenant, type RequestContext, type Sql, type Tx } from '../../functions/core/db';
-import { writeBenchmarkSection } from './support/benchmarks-md';
 import { startDelayProxy } from './support/delay-proxy';
 import { startBenchPostgres, type ScratchDatabase } from './support/postgres';
 import { seededRandom, shuffle, summarize, type Summary } from './support/stats';
-import { benchLog, lambdaLikeClient, positiveInt } from './support/cli';
+import { benchLog, lambdaLikeClient, positiveInt, publishSection, run } from './support/cli';
 
 const log = benchLog('bench:db');
 
@@ -470,13 +469,7 @@ async function main(): Promise<void> {
       planByPolicy,
     };
     const body = report(results);
-    process.stdout.write(`\n${HEADING}\n\n${body}\n`);
-    if (full) {
-      await writeBenchmarkSection(HEADING, body);
-      log('BENCHMARKS.md: section updated');
-    } else {
-      log('smaller than the issue\'s sizes (BENCH_TENANTS / BENCH_ITERATIONS): BENCHMARKS.md left alone');
-    }
+    await publishSection(HEADING, body, full, log, 'the issue\'s sizes (BENCH_TENANTS / BENCH_ITERATIONS)');
   } finally {
     process.off('SIGINT', interrupt);
     await Promise.all(clients.map((c) => c.end({ timeout: 5 })));
@@ -485,7 +478,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((error: unknown) => {
-  console.error(error instanceof Error ? (error.stack ?? error.message) : String(error));
-  process.exit(1);
-});
+run(main);

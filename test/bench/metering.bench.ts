@@ -31,12 +31,11 @@ import { work as listDocuments } from '../../functions/documents/list';
 import { work as recordUsageEvent } from '../../functions/usage/record-event';
 import { routes, type LambdaHandler, type RouteSpec } from '../../functions/routes';
 import { eventFor, trustingAuthenticator } from '../support/api';
-import { writeBenchmarkSection } from './support/benchmarks-md';
 import { startBenchPostgres } from './support/postgres';
 import { startDelayProxy } from './support/delay-proxy';
 import { countRoundTrips, type RoundTripCount } from './support/round-trips';
 import { seededRandom, shuffle, summarize, type Summary } from './support/stats';
-import { benchLog, lambdaLikeClient, positiveInt } from './support/cli';
+import { benchLog, lambdaLikeClient, positiveInt, publishSection, run } from './support/cli';
 
 const log = benchLog('bench:metering');
 
@@ -481,13 +480,7 @@ async function main(): Promise<void> {
       fifty: combine('fifty', drives.fifty),
     };
     const body = report(results);
-    process.stdout.write(`\n${HEADING}\n\n${body}\n`);
-    if (full) {
-      await writeBenchmarkSection(HEADING, body);
-      log('BENCHMARKS.md: section updated');
-    } else {
-      log('smaller than the default sizes (BENCH_ITERATIONS / BENCH_SECONDS): BENCHMARKS.md left alone');
-    }
+    await publishSection(HEADING, body, full, log, 'the default sizes (BENCH_ITERATIONS / BENCH_SECONDS)');
   } finally {
     process.off('SIGINT', interrupt);
     await Promise.all(clients.map((c) => c.end({ timeout: 5 })));
@@ -496,7 +489,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((error: unknown) => {
-  console.error(error instanceof Error ? (error.stack ?? error.message) : String(error));
-  process.exit(1);
-});
+run(main);

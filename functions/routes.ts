@@ -236,6 +236,8 @@ export const routes = {
         properties: {
           id: uuid, occurredAt: timestamp, actorUserId: uuid, actorRole: { type: 'string' }, action: { type: 'string' },
           resourceType: { type: 'string' }, resourceId: { type: ['string', 'null'] }, requestId: { type: 'string' },
+          // The event's link in the tenant's hash chain (SHA-256, hex); null until the sealer has chained it.
+          seq: { type: ['integer', 'null'], minimum: 1 }, prevHash: { type: ['string', 'null'] }, hash: { type: ['string', 'null'] },
         },
       }),
     },

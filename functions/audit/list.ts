@@ -12,19 +12,27 @@ interface AuditRow {
   resource_id: string | null;
   request_id: string;
   outcome: string;
+  seq: string | null;
+  prev_hash: string | null;
+  hash: string | null;
   cursor_at: string;
 }
 
-/** The tenant's audit trail, newest first. Row-level security limits it to the caller's tenant. */
+/**
+ * The tenant's audit trail, newest first, with each event's link in the hash chain (null until the
+ * sealer has chained it; migration 0008). Row-level security limits it to the caller's tenant.
+ */
 export async function work({ tx, query, tenantId }: RouteContext): Promise<Reply> {
   const page = parsePage(query);
   const rows = await tx<AuditRow[]>`
-    select id, occurred_at, actor_user_id, actor_role, action, resource_type, resource_id, request_id, outcome,
-           to_char(occurred_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as cursor_at
-      from app.audit_events
-     where tenant_id = ${tenantId}
-       and ${page.after ? tx`(occurred_at, id) < (${page.after.at}::timestamptz, ${page.after.id}::uuid)` : tx`true`}
-     order by occurred_at desc, id desc
+    select e.id, e.occurred_at, e.actor_user_id, e.actor_role, e.action, e.resource_type, e.resource_id, e.request_id,
+           e.outcome, c.seq, encode(c.prev_hash, 'hex') as prev_hash, encode(c.hash, 'hex') as hash,
+           to_char(e.occurred_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as cursor_at
+      from app.audit_events e
+      left join app.audit_chain c on c.tenant_id = e.tenant_id and c.event_id = e.id
+     where e.tenant_id = ${tenantId}
+       and ${page.after ? tx`(e.occurred_at, e.id) < (${page.after.at}::timestamptz, ${page.after.id}::uuid)` : tx`true`}
+     order by e.occurred_at desc, e.id desc
      limit ${page.limit + 1}`;
   return ok(
     pageOf(
@@ -41,6 +49,9 @@ export async function work({ tx, query, tenantId }: RouteContext): Promise<Reply
         resourceId: r.resource_id,
         requestId: r.request_id,
         outcome: r.outcome,
+        seq: r.seq === null ? null : Number(r.seq),
+        prevHash: r.prev_hash,
+        hash: r.hash,
       }),
     ),
   );

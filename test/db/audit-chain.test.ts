@@ -8,7 +8,11 @@ import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { chainHash, verifyAuditChains, type TenantVerification } from '../../bin/audit/chain';
+import { work as listAuditEvents } from '../../functions/audit/list';
 import { withTenant, type Sql } from '../../functions/core/db';
+import { route } from '../../functions/core/handler';
+import { routes } from '../../functions/routes';
+import { eventFor, json, trustingAuthenticator } from '../support/api';
 import { adminSql, audit, contextFor, createTenant, runtimeSql, uniqueTenantId, type TenantFixture } from '../support/db';
 
 describe('the audit hash chain', () => {
@@ -229,6 +233,30 @@ describe('the audit hash chain', () => {
       `FAIL  ${t.tenantId}: event ${chain[1]!.event_id} (seq 2) the event was changed after it was sealed; 1 events verified, head ${chain[0]!.hash}, 0 unsealed\n`,
     );
     expect(edited.stderr).toContain(t.tenantId);
+  });
+
+  it('lists each event with its link in the chain, null until it is sealed', async () => {
+    const t = await createTenant(admin, uniqueTenantId('chain-list'));
+    await writeEvents(t, 2);
+    await sealAll(t.tenantId);
+    await writeEvents(t, 1);
+    const chain = await links(t.tenantId);
+    const list = route('listAuditEvents', listAuditEvents, { sql: () => db, authenticator: () => trustingAuthenticator });
+
+    const result = await list(
+      eventFor(routes.listAuditEvents, {
+        pathParameters: { tenantId: t.tenantId },
+        caller: { userId: t.members.org_admin, role: 'org_admin', tenantId: t.tenantId },
+      }),
+    );
+    const items = (json(result) as { items: { id: string; seq: number | null; prevHash: string | null; hash: string | null }[] }).items;
+
+    expect(result.statusCode).toBe(200);
+    expect(items.map(({ id, seq, prevHash, hash }) => ({ id, seq, prevHash, hash }))).toEqual([
+      { id: expect.any(String), seq: null, prevHash: null, hash: null },
+      { id: chain[1]!.event_id, seq: 2, prevHash: chain[0]!.hash, hash: chain[1]!.hash },
+      { id: chain[0]!.event_id, seq: 1, prevHash: null, hash: chain[0]!.hash },
+    ]);
   });
 
   it('keeps app_runtime from writing links and the sealer from changing events', async () => {

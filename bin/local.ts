@@ -85,6 +85,8 @@ async function main(): Promise<void> {
       host,
       // Only this process talks to a moto it spawned while seeding, so moto can be made to repeat the subs.
       stableSubs: !process.env.AWS_ENDPOINT_URL,
+      // Chains audit events about a second after commit (the deployed sealer runs every minute).
+      auditSealMs: 1000,
       log: debug,
       onError: (error) => process.stderr.write(`request failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`),
     });

@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import type http from 'node:http';
 import { createAuthenticator } from '../../functions/core/auth';
 import type { Role } from '../../functions/core/tenant';
+import { startAuditSealer } from './audit-sealer';
 import { provisionStorage } from './aws';
 import { close, createLocalApiServer, listen } from './http-server';
 import { provisionIdentity, provisionPiiKey, signIn, type EmulatorAccess, type IdentitySpec } from './identity';
@@ -40,6 +41,8 @@ export interface LocalStackOptions {
   /** Keep seed users' `sub` stable across fresh moto emulators (see identity.ts). Only when nothing else uses the emulator. */
   readonly stableSubs?: boolean;
   readonly region?: string;
+  /** Seal the audit trail into its hash chain every this many ms (`npm start`); off by default. */
+  readonly auditSealMs?: number;
   /** Postgres and emulator chatter. */
   readonly log?: (line: string) => void;
   /** Handler crashes and server failures (the client only ever sees a generic 500). */
@@ -168,6 +171,10 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       },
     });
     const { userPoolId, clientId, jwksUrl, subs } = identity!;
+    if (options.auditSealMs) {
+      const sealer = startAuditSealer(adminUrl, { everyMs: options.auditSealMs, onError: options.onError });
+      cleanups.push(() => sealer.stop());
+    }
 
     const restoreEnvironment = applyEnvironment(
       handlerEnvironment({ runtimeUrl, access, bucket: storage.bucket, roleArn: storage.roleArn, userPoolId, clientId, jwksUrl, piiKeyId }),

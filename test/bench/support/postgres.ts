@@ -27,8 +27,11 @@ export interface ScratchDatabase {
 export interface BenchPostgres {
   /** Where the server comes from, for the report. */
   readonly source: 'embedded' | 'DATABASE_URL';
-  /** Creates a fresh, migrated database (dropping one of the same name first). */
-  createDatabase(name: string): Promise<ScratchDatabase>;
+  /**
+   * Creates a fresh, migrated database (dropping one of the same name first); `migrationsDir` applies
+   * another set of migrations (e.g. without the newest, for a before/after comparison).
+   */
+  createDatabase(name: string, options?: { migrationsDir?: string }): Promise<ScratchDatabase>;
   /** Drops the scratch databases (external server) or stops and removes the embedded one. */
   stop(): Promise<void>;
 }
@@ -67,13 +70,13 @@ export async function startBenchPostgres(log: (line: string) => void = () => und
 
   return {
     source: external ? 'DATABASE_URL' : 'embedded',
-    async createDatabase(name) {
+    async createDatabase(name, options = {}) {
       // Identifiers go through the driver's helper; CREATE/DROP DATABASE take no bind parameters.
       await server`drop database if exists ${server(name)} with (force)`;
       await server`create database ${server(name)}`;
       created.push(name);
       const adminUrl = withDatabase(serverAdminUrl, name);
-      await migrate(adminUrl);
+      await migrate(adminUrl, { dir: options.migrationsDir });
       await setRolePasswords(adminUrl, rolePassword);
       log(`database ${name} created and migrated`);
       return { name, adminUrl, runtimeUrl: withDatabase(serverAdminUrl, name, { user: 'app_runtime', password: rolePassword }) };

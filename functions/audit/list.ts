@@ -1,8 +1,8 @@
 import { route, type RouteContext } from '../core/handler';
 import { ok, type Reply } from '../core/http';
-import { pageOf, parsePage } from '../core/pagination';
+import { keyset, parsePage, type PositionColumns } from '../core/pagination';
 
-interface AuditRow {
+interface AuditRow extends PositionColumns {
   id: string;
   occurred_at: Date;
   actor_user_id: string;
@@ -12,25 +12,21 @@ interface AuditRow {
   resource_id: string | null;
   request_id: string;
   outcome: string;
-  cursor_at: string;
 }
 
 /** The tenant's audit trail, newest first. Row-level security limits it to the caller's tenant. */
 export async function work({ tx, query, tenantId }: RouteContext): Promise<Reply> {
-  const page = parsePage(query);
+  const page = keyset(tx, parsePage(query), { at: 'occurred_at', id: 'id', idType: 'uuid', order: 'newest first' });
   const rows = await tx<AuditRow[]>`
     select id, occurred_at, actor_user_id, actor_role, action, resource_type, resource_id, request_id, outcome,
-           to_char(occurred_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as cursor_at
+           ${page.position}
       from app.audit_events
-     where tenant_id = ${tenantId}
-       and ${page.after ? tx`(occurred_at, id) < (${page.after.at}::timestamptz, ${page.after.id}::uuid)` : tx`true`}
-     order by occurred_at desc, id desc
-     limit ${page.limit + 1}`;
+     where tenant_id = ${tenantId} and ${page.after}
+     order by ${page.orderBy}
+     limit ${page.fetch}`;
   return ok(
-    pageOf(
+    page.page(
       rows,
-      page.limit,
-      (r) => ({ at: r.cursor_at, id: r.id }),
       (r) => ({
         id: r.id,
         occurredAt: r.occurred_at.toISOString(),

@@ -7,6 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import type http from 'node:http';
 import { createAuthenticator } from '../../functions/core/auth';
+import { parseConfig, toEnvironment, type AppConfig } from '../../functions/core/config';
 import type { Role } from '../../functions/core/tenant';
 import { provisionStorage } from './aws';
 import { close, createLocalApiServer, listen } from './http-server';
@@ -71,7 +72,11 @@ export interface LocalStack {
   stop(): Promise<void>;
 }
 
-/** The environment the handler modules' configuration (functions/core/config.ts) is parsed from. */
+/**
+ * The environment the handler modules' configuration is parsed from, written through the one contract
+ * (functions/core/config.ts). Settings the stack does not decide (DB_POOL_MAX, PRESIGN_SECONDS, …) keep
+ * what the caller's environment says, as before.
+ */
 function handlerEnvironment(settings: {
   runtimeUrl: string;
   access: EmulatorAccess;
@@ -82,18 +87,20 @@ function handlerEnvironment(settings: {
   jwksUrl: string;
   piiKeyId: string;
 }): Record<string, string> {
+  const base = parseConfig(process.env);
+  const config: AppConfig = {
+    ...base,
+    database: { ...base.database, url: settings.runtimeUrl },
+    aws: { region: settings.access.region, endpoint: settings.access.endpoint },
+    storage: { ...base.storage, bucket: settings.bucket, tenantAccessRoleArn: settings.roleArn },
+    auth: { userPoolId: settings.userPoolId, clientId: settings.clientId, jwksUrl: settings.jwksUrl },
+    pii: { ...base.pii, kmsKeyId: settings.piiKeyId },
+  };
   return {
-    DATABASE_URL: settings.runtimeUrl,
-    AWS_ENDPOINT_URL: settings.access.endpoint,
-    AWS_REGION: settings.access.region,
+    ...toEnvironment(config),
+    // Read by the AWS SDK itself, not by our configuration: an emulator accepts any keys.
     AWS_ACCESS_KEY_ID: settings.access.credentials.accessKeyId,
     AWS_SECRET_ACCESS_KEY: settings.access.credentials.secretAccessKey,
-    TENANT_BUCKET: settings.bucket,
-    TENANT_ACCESS_ROLE_ARN: settings.roleArn,
-    USER_POOL_ID: settings.userPoolId,
-    USER_POOL_CLIENT_ID: settings.clientId,
-    JWKS_URL: settings.jwksUrl,
-    PII_KMS_KEY_ID: settings.piiKeyId,
   };
 }
 

@@ -10,7 +10,8 @@ import { createAuthenticator } from '../../functions/core/auth';
 import { parseConfig, toEnvironment, type AppConfig } from '../../functions/core/config';
 import type { Role } from '../../functions/core/tenant';
 import { provisionStorage } from './aws';
-import { close, createLocalApiServer, listen } from './http-server';
+import { routeList, type LambdaHandler } from '../../functions/routes';
+import { close, createLocalApiServer, listen, loadRouteHandler, type LocalRoute } from './http-server';
 import { provisionIdentity, provisionPiiKey, signIn, type EmulatorAccess, type IdentitySpec } from './identity';
 import { startEmulator, type EmulatorHandle } from './moto';
 import { freePort } from './ports';
@@ -45,6 +46,8 @@ export interface LocalStackOptions {
   readonly log?: (line: string) => void;
   /** Handler crashes and server failures (the client only ever sees a generic 500). */
   readonly onError?: (error: unknown) => void;
+  /** Routes served beside the manifest's, with their handlers (tests of the route platform itself). */
+  readonly extraRoutes?: readonly { readonly route: LocalRoute; readonly handler: LambdaHandler }[];
 }
 
 /** A seeded user and how to sign in as it. */
@@ -181,9 +184,12 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     );
     cleanups.push(async () => restoreEnvironment());
 
+    const extraRoutes = options.extraRoutes ?? [];
     const server: http.Server = createLocalApiServer({
       authenticator: createAuthenticator({ userPoolId, clientId, jwksUrl }),
       onError: options.onError,
+      routes: [...routeList, ...extraRoutes.map((r) => r.route)],
+      loadHandler: (route) => extraRoutes.find((r) => r.route.id === route.id)?.handler ?? loadRouteHandler(route),
     });
     const url = await listen(server, options.port ?? 0, options.host ?? '127.0.0.1');
     cleanups.push(async () => {

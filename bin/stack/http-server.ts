@@ -212,9 +212,12 @@ export interface LocalApiServerOptions {
   readonly onError?: (error: unknown) => void;
   /** @default MAX_REQUEST_BYTES */
   readonly maxBodyBytes?: number;
+  /** The routes served. @default the manifest's (`routeList`) */
+  readonly routes?: readonly LocalRoute[];
 }
 
-function defaultLoader(route: LocalRoute): LambdaHandler {
+/** Loads `functions/${route.handler}` and takes its `handler`, as a Lambda does. */
+export function loadRouteHandler(route: LocalRoute): LambdaHandler {
   // eslint-disable-next-line @typescript-eslint/no-require-imports -- the manifest names the module at runtime.
   const loaded = require(path.join(FUNCTIONS_DIR, route.handler)) as { handler?: unknown };
   if (typeof loaded.handler !== 'function') throw new Error(`functions/${route.handler} exports no handler`);
@@ -234,7 +237,8 @@ function send(res: http.ServerResponse, result: APIGatewayProxyResult, close = f
 
 /** Creates (does not start) the local API server. */
 export function createLocalApiServer(options: LocalApiServerOptions): http.Server {
-  const load = options.loadHandler ?? defaultLoader;
+  const load = options.loadHandler ?? loadRouteHandler;
+  const routes = options.routes ?? routeList;
   const handlers = new Map<string, LambdaHandler>();
   const maxBodyBytes = options.maxBodyBytes ?? MAX_REQUEST_BYTES;
 
@@ -246,7 +250,7 @@ export function createLocalApiServer(options: LocalApiServerOptions): http.Serve
     const rawPath = q === -1 ? url : url.slice(0, q);
     const search = q === -1 ? '' : url.slice(q);
 
-    const match = matchRoute(method, rawPath);
+    const match = matchRoute(method, rawPath, routes);
     if (match.kind === 'not-found') return send(res, problem(new NotFoundError('No route matches this path.'), requestId));
     if (match.kind === 'bad-parameter') {
       return send(res, problem(new BadRequestError('A path parameter is not valid URL encoding.'), requestId));

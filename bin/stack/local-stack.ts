@@ -7,10 +7,12 @@
 import { randomBytes } from 'node:crypto';
 import type http from 'node:http';
 import { createAuthenticator } from '../../functions/core/auth';
+import { parseConfig, toEnvironment, type AppConfig } from '../../functions/core/config';
 import type { Role } from '../../functions/core/tenant';
 import { startAuditSealer } from './audit-sealer';
 import { provisionStorage } from './aws';
-import { close, createLocalApiServer, listen } from './http-server';
+import { routeList, type LambdaHandler } from '../../functions/routes';
+import { close, createLocalApiServer, listen, loadRouteHandler, type LocalRoute } from './http-server';
 import { provisionIdentity, provisionPiiKey, signIn, type EmulatorAccess, type IdentitySpec } from './identity';
 import { startEmulator, type EmulatorHandle } from './moto';
 import { freePort } from './ports';
@@ -47,6 +49,8 @@ export interface LocalStackOptions {
   readonly log?: (line: string) => void;
   /** Handler crashes and server failures (the client only ever sees a generic 500). */
   readonly onError?: (error: unknown) => void;
+  /** Routes served beside the manifest's, with their handlers (tests of the route platform itself). */
+  readonly extraRoutes?: readonly { readonly route: LocalRoute; readonly handler: LambdaHandler }[];
 }
 
 /** A seeded user and how to sign in as it. */
@@ -74,7 +78,11 @@ export interface LocalStack {
   stop(): Promise<void>;
 }
 
-/** The environment the handler modules' configuration (functions/core/config.ts) is parsed from. */
+/**
+ * The environment the handler modules' configuration is parsed from, written through the one contract
+ * (functions/core/config.ts). Settings the stack does not decide (DB_POOL_MAX, PRESIGN_SECONDS, …) keep
+ * what the caller's environment says, as before.
+ */
 function handlerEnvironment(settings: {
   runtimeUrl: string;
   access: EmulatorAccess;
@@ -85,18 +93,20 @@ function handlerEnvironment(settings: {
   jwksUrl: string;
   piiKeyId: string;
 }): Record<string, string> {
+  const base = parseConfig(process.env);
+  const config: AppConfig = {
+    ...base,
+    database: { ...base.database, url: settings.runtimeUrl },
+    aws: { region: settings.access.region, endpoint: settings.access.endpoint },
+    storage: { ...base.storage, bucket: settings.bucket, tenantAccessRoleArn: settings.roleArn },
+    auth: { userPoolId: settings.userPoolId, clientId: settings.clientId, jwksUrl: settings.jwksUrl },
+    pii: { ...base.pii, kmsKeyId: settings.piiKeyId },
+  };
   return {
-    DATABASE_URL: settings.runtimeUrl,
-    AWS_ENDPOINT_URL: settings.access.endpoint,
-    AWS_REGION: settings.access.region,
+    ...toEnvironment(config),
+    // Read by the AWS SDK itself, not by our configuration: an emulator accepts any keys.
     AWS_ACCESS_KEY_ID: settings.access.credentials.accessKeyId,
     AWS_SECRET_ACCESS_KEY: settings.access.credentials.secretAccessKey,
-    TENANT_BUCKET: settings.bucket,
-    TENANT_ACCESS_ROLE_ARN: settings.roleArn,
-    USER_POOL_ID: settings.userPoolId,
-    USER_POOL_CLIENT_ID: settings.clientId,
-    JWKS_URL: settings.jwksUrl,
-    PII_KMS_KEY_ID: settings.piiKeyId,
   };
 }
 
@@ -181,9 +191,12 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     );
     cleanups.push(async () => restoreEnvironment());
 
+    const extraRoutes = options.extraRoutes ?? [];
     const server: http.Server = createLocalApiServer({
       authenticator: createAuthenticator({ userPoolId, clientId, jwksUrl }),
       onError: options.onError,
+      routes: [...routeList, ...extraRoutes.map((r) => r.route)],
+      loadHandler: (route) => extraRoutes.find((r) => r.route.id === route.id)?.handler ?? loadRouteHandler(route),
     });
     const url = await listen(server, options.port ?? 0, options.host ?? '127.0.0.1');
     cleanups.push(async () => {

@@ -1,8 +1,8 @@
 import { route, type RouteContext } from '../core/handler';
 import { ok, type Reply } from '../core/http';
-import { pageOf, parsePage } from '../core/pagination';
+import { keyset, parsePage, type PositionColumns } from '../core/pagination';
 
-interface AuditRow {
+interface AuditRow extends PositionColumns {
   id: string;
   occurred_at: Date;
   actor_user_id: string;
@@ -15,7 +15,6 @@ interface AuditRow {
   seq: string | null;
   prev_hash: string | null;
   hash: string | null;
-  cursor_at: string;
 }
 
 /**
@@ -23,22 +22,19 @@ interface AuditRow {
  * sealer has chained it; migration 0008). Row-level security limits it to the caller's tenant.
  */
 export async function work({ tx, query, tenantId }: RouteContext): Promise<Reply> {
-  const page = parsePage(query);
+  const page = keyset(tx, parsePage(query), { at: 'e.occurred_at', id: 'e.id', idType: 'uuid', order: 'newest first' });
   const rows = await tx<AuditRow[]>`
     select e.id, e.occurred_at, e.actor_user_id, e.actor_role, e.action, e.resource_type, e.resource_id, e.request_id,
            e.outcome, c.seq, encode(c.prev_hash, 'hex') as prev_hash, encode(c.hash, 'hex') as hash,
-           to_char(e.occurred_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as cursor_at
+           ${page.position}
       from app.audit_events e
       left join app.audit_chain c on c.tenant_id = e.tenant_id and c.event_id = e.id
-     where e.tenant_id = ${tenantId}
-       and ${page.after ? tx`(e.occurred_at, e.id) < (${page.after.at}::timestamptz, ${page.after.id}::uuid)` : tx`true`}
-     order by e.occurred_at desc, e.id desc
-     limit ${page.limit + 1}`;
+     where e.tenant_id = ${tenantId} and ${page.after}
+     order by ${page.orderBy}
+     limit ${page.fetch}`;
   return ok(
-    pageOf(
+    page.page(
       rows,
-      page.limit,
-      (r) => ({ at: r.cursor_at, id: r.id }),
       (r) => ({
         id: r.id,
         occurredAt: r.occurred_at.toISOString(),

@@ -77,6 +77,43 @@ export class ConfigError extends Error {
 
 type Env = Record<string, string | undefined>;
 
+/**
+ * The environment contract: every variable this module reads, by the setting it carries. The CDK
+ * stack, the local stack and the benchmarks build their environment through {@link toEnvironment}
+ * and name variables only through this map, so renaming one is a compile error, not a silent default.
+ */
+export const ENV = {
+  environment: 'APP_ENV',
+  databaseUrl: 'DATABASE_URL',
+  databaseHost: 'DB_HOST',
+  databasePort: 'DB_PORT',
+  databaseName: 'DB_NAME',
+  databaseUser: 'DB_USER',
+  databaseIamAuth: 'DB_IAM_AUTH',
+  databaseSsl: 'DB_SSL',
+  databasePoolMax: 'DB_POOL_MAX',
+  databasePrepare: 'DB_PREPARE',
+  databaseConnectTimeoutSeconds: 'DB_CONNECT_TIMEOUT_SECONDS',
+  databaseLockTimeoutMs: 'DB_LOCK_TIMEOUT_MS',
+  awsRegion: 'AWS_REGION',
+  /** Read only when AWS_REGION is unset; {@link toEnvironment} never writes it. */
+  awsDefaultRegion: 'AWS_DEFAULT_REGION',
+  awsEndpoint: 'AWS_ENDPOINT_URL',
+  tenantBucket: 'TENANT_BUCKET',
+  tenantAccessRoleArn: 'TENANT_ACCESS_ROLE_ARN',
+  tenantCredentialSeconds: 'TENANT_CREDENTIAL_SECONDS',
+  tenantCredentialRefreshSeconds: 'TENANT_CREDENTIAL_REFRESH_SECONDS',
+  presignSeconds: 'PRESIGN_SECONDS',
+  userPoolId: 'USER_POOL_ID',
+  userPoolClientId: 'USER_POOL_CLIENT_ID',
+  jwksUrl: 'JWKS_URL',
+  piiKmsKeyId: 'PII_KMS_KEY_ID',
+  piiDataKeyCacheSeconds: 'PII_DATA_KEY_CACHE_SECONDS',
+} as const;
+
+/** The name of one variable of the contract. */
+export type EnvName = (typeof ENV)[keyof typeof ENV];
+
 function optional(env: Env, name: string): string | undefined {
   const value = env[name];
   return value === undefined || value.trim() === '' ? undefined : value.trim();
@@ -111,43 +148,94 @@ function oneOf<T extends string>(env: Env, name: string, allowed: readonly T[], 
 
 /** Pure: parses an environment into configuration. */
 export function parseConfig(env: Env): AppConfig {
-  const presignSeconds = integer(env, 'PRESIGN_SECONDS', 900, 1, 900);
+  const presignSeconds = integer(env, ENV.presignSeconds, 900, 1, 900);
   return {
-    environment: optional(env, 'APP_ENV') ?? 'local',
+    environment: optional(env, ENV.environment) ?? 'local',
     database: {
-      url: optional(env, 'DATABASE_URL'),
-      host: optional(env, 'DB_HOST') ?? '127.0.0.1',
-      port: integer(env, 'DB_PORT', 5432, 1, 65535),
-      database: optional(env, 'DB_NAME') ?? 'app',
-      user: optional(env, 'DB_USER') ?? 'app_runtime',
-      iamAuth: boolean(env, 'DB_IAM_AUTH', false),
-      ssl: oneOf(env, 'DB_SSL', ['disable', 'require', 'verify-full'] as const, 'disable'),
-      poolMax: integer(env, 'DB_POOL_MAX', 2, 1, 100),
-      prepare: boolean(env, 'DB_PREPARE', true),
-      connectTimeoutSeconds: integer(env, 'DB_CONNECT_TIMEOUT_SECONDS', 5, 1, 60),
-      lockTimeoutMs: integer(env, 'DB_LOCK_TIMEOUT_MS', 2000, 1, 60000),
+      url: optional(env, ENV.databaseUrl),
+      host: optional(env, ENV.databaseHost) ?? '127.0.0.1',
+      port: integer(env, ENV.databasePort, 5432, 1, 65535),
+      database: optional(env, ENV.databaseName) ?? 'app',
+      user: optional(env, ENV.databaseUser) ?? 'app_runtime',
+      iamAuth: boolean(env, ENV.databaseIamAuth, false),
+      ssl: oneOf(env, ENV.databaseSsl, ['disable', 'require', 'verify-full'] as const, 'disable'),
+      poolMax: integer(env, ENV.databasePoolMax, 2, 1, 100),
+      prepare: boolean(env, ENV.databasePrepare, true),
+      connectTimeoutSeconds: integer(env, ENV.databaseConnectTimeoutSeconds, 5, 1, 60),
+      lockTimeoutMs: integer(env, ENV.databaseLockTimeoutMs, 2000, 1, 60000),
     },
     aws: {
-      region: optional(env, 'AWS_REGION') ?? optional(env, 'AWS_DEFAULT_REGION') ?? 'us-east-1',
-      endpoint: optional(env, 'AWS_ENDPOINT_URL'),
+      region: optional(env, ENV.awsRegion) ?? optional(env, ENV.awsDefaultRegion) ?? 'us-east-1',
+      endpoint: optional(env, ENV.awsEndpoint),
     },
     storage: {
-      bucket: optional(env, 'TENANT_BUCKET'),
-      tenantAccessRoleArn: optional(env, 'TENANT_ACCESS_ROLE_ARN'),
-      credentialSeconds: integer(env, 'TENANT_CREDENTIAL_SECONDS', 3600, 900, 43200),
-      refreshBeforeSeconds: integer(env, 'TENANT_CREDENTIAL_REFRESH_SECONDS', 300, 0, 3600),
+      bucket: optional(env, ENV.tenantBucket),
+      tenantAccessRoleArn: optional(env, ENV.tenantAccessRoleArn),
+      credentialSeconds: integer(env, ENV.tenantCredentialSeconds, 3600, 900, 43200),
+      refreshBeforeSeconds: integer(env, ENV.tenantCredentialRefreshSeconds, 300, 0, 3600),
       presignSeconds,
     },
     auth: {
-      userPoolId: optional(env, 'USER_POOL_ID'),
-      clientId: optional(env, 'USER_POOL_CLIENT_ID'),
-      jwksUrl: optional(env, 'JWKS_URL'),
+      userPoolId: optional(env, ENV.userPoolId),
+      clientId: optional(env, ENV.userPoolClientId),
+      jwksUrl: optional(env, ENV.jwksUrl),
     },
     pii: {
-      kmsKeyId: optional(env, 'PII_KMS_KEY_ID'),
-      dataKeyCacheSeconds: integer(env, 'PII_DATA_KEY_CACHE_SECONDS', 300, 0, 3600),
+      kmsKeyId: optional(env, ENV.piiKmsKeyId),
+      dataKeyCacheSeconds: integer(env, ENV.piiDataKeyCacheSeconds, 300, 0, 3600),
     },
   };
+}
+
+/** The defaults: what {@link parseConfig} gives for an empty environment. */
+export function defaultConfig(): AppConfig {
+  return parseConfig({});
+}
+
+export interface ToEnvironmentOptions {
+  /**
+   * Leave out AWS_REGION: Lambda sets it itself and refuses it as a reserved variable.
+   * @default false
+   */
+  readonly regionFromRuntime?: boolean;
+}
+
+/**
+ * The environment that {@link parseConfig} reads back as `config` (the inverse of parsing): every set
+ * value as text, unset optional values left out. Values may be CDK tokens (strings that resolve at
+ * deploy time); they pass through unchanged.
+ */
+export function toEnvironment(config: AppConfig, options: ToEnvironmentOptions = {}): Partial<Record<EnvName, string>> {
+  const { database: db, aws, storage, auth, pii } = config;
+  const entries: [EnvName, string | number | boolean | undefined][] = [
+    [ENV.environment, config.environment],
+    [ENV.databaseUrl, db.url],
+    [ENV.databaseHost, db.host],
+    [ENV.databasePort, db.port],
+    [ENV.databaseName, db.database],
+    [ENV.databaseUser, db.user],
+    [ENV.databaseIamAuth, db.iamAuth],
+    [ENV.databaseSsl, db.ssl],
+    [ENV.databasePoolMax, db.poolMax],
+    [ENV.databasePrepare, db.prepare],
+    [ENV.databaseConnectTimeoutSeconds, db.connectTimeoutSeconds],
+    [ENV.databaseLockTimeoutMs, db.lockTimeoutMs],
+    [ENV.awsRegion, options.regionFromRuntime ? undefined : aws.region],
+    [ENV.awsEndpoint, aws.endpoint],
+    [ENV.tenantBucket, storage.bucket],
+    [ENV.tenantAccessRoleArn, storage.tenantAccessRoleArn],
+    [ENV.tenantCredentialSeconds, storage.credentialSeconds],
+    [ENV.tenantCredentialRefreshSeconds, storage.refreshBeforeSeconds],
+    [ENV.presignSeconds, storage.presignSeconds],
+    [ENV.userPoolId, auth.userPoolId],
+    [ENV.userPoolClientId, auth.clientId],
+    [ENV.jwksUrl, auth.jwksUrl],
+    [ENV.piiKmsKeyId, pii.kmsKeyId],
+    [ENV.piiDataKeyCacheSeconds, pii.dataKeyCacheSeconds],
+  ];
+  const env: Partial<Record<EnvName, string>> = {};
+  for (const [name, value] of entries) if (value !== undefined) env[name] = String(value);
+  return env;
 }
 
 let cached: AppConfig | undefined;

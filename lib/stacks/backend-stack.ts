@@ -5,6 +5,7 @@
  */
 import { CfnOutput, Fn, Stack, StackProps, Token } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
+import { defaultConfig, toEnvironment } from '../../functions/core/config';
 import { routeList } from '../../functions/routes';
 import type { EnvironmentSettings } from '../config';
 import { Api } from '../constructs/api';
@@ -26,6 +27,7 @@ export interface BackendStackProps extends StackProps {
 /** Lifetime of the scoped STS credentials (the tenant-access role allows one hour). */
 const TENANT_CREDENTIAL_SECONDS = 3600;
 const STAGE_NAME = 'v1';
+const runtimeDefaults = defaultConfig();
 
 export class BackendStack extends Stack {
   constructor(scope: Construct, id: string, props: BackendStackProps) {
@@ -66,30 +68,41 @@ export class BackendStack extends Stack {
       memoryMiB: settings.functions.memoryMiB,
       timeout: settings.functions.timeout,
       logRetention: settings.logRetention,
-      // Every variable functions/core/config.ts reads (AWS_REGION is set by Lambda itself).
-      environment: {
-        APP_ENV: settings.name,
-        DB_HOST: database.proxy.endpoint,
-        DB_PORT: String(PROXY_PORT),
-        DB_NAME: DATABASE_NAME,
-        DB_USER: RUNTIME_DB_USER,
-        DB_IAM_AUTH: 'true',
-        DB_SSL: 'verify-full',
-        DB_POOL_MAX: String(settings.functions.dbPoolMax),
-        // Prepared statements stay on (one round trip fewer); pinning is alarmed in Observability.
-        DB_PREPARE: 'true',
-        DB_CONNECT_TIMEOUT_SECONDS: '5',
-        TENANT_BUCKET: storage.bucket.bucketName,
-        TENANT_ACCESS_ROLE_ARN: storage.tenantAccessRole.roleArn,
-        TENANT_CREDENTIAL_SECONDS: String(TENANT_CREDENTIAL_SECONDS),
-        TENANT_CREDENTIAL_REFRESH_SECONDS: '300',
-        PRESIGN_SECONDS: '900',
-        USER_POOL_ID: identity.userPool.userPoolId,
-        USER_POOL_CLIENT_ID: identity.client.userPoolClientId,
-        JWKS_URL: identity.jwksDataUrl,
-        PII_KMS_KEY_ID: database.piiKey.keyArn,
-        PII_DATA_KEY_CACHE_SECONDS: '300',
-      },
+      // The runtime configuration, written through the one environment contract (functions/core/config.ts).
+      environment: toEnvironment(
+        {
+          environment: settings.name,
+          database: {
+            host: database.proxy.endpoint,
+            port: PROXY_PORT,
+            database: DATABASE_NAME,
+            user: RUNTIME_DB_USER,
+            iamAuth: true,
+            ssl: 'verify-full',
+            poolMax: settings.functions.dbPoolMax,
+            // Prepared statements stay on (one round trip fewer); pinning is alarmed in Observability.
+            prepare: true,
+            connectTimeoutSeconds: 5,
+            lockTimeoutMs: runtimeDefaults.database.lockTimeoutMs,
+          },
+          aws: { region: this.region },
+          storage: {
+            bucket: storage.bucket.bucketName,
+            tenantAccessRoleArn: storage.tenantAccessRole.roleArn,
+            credentialSeconds: TENANT_CREDENTIAL_SECONDS,
+            refreshBeforeSeconds: 300,
+            presignSeconds: 900,
+          },
+          auth: {
+            userPoolId: identity.userPool.userPoolId,
+            clientId: identity.client.userPoolClientId,
+            jwksUrl: identity.jwksDataUrl,
+          },
+          pii: { kmsKeyId: database.piiKey.keyArn, dataKeyCacheSeconds: 300 },
+        },
+        // Lambda sets AWS_REGION itself.
+        { regionFromRuntime: true },
+      ),
     });
     // The schema exists before any route function is created or updated.
     for (const fn of routes.functions.values()) fn.node.addDependency(database.migrations);

@@ -31,6 +31,7 @@ import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import autocannon from 'autocannon';
 import postgres from 'postgres';
 import { claimsToCaller, createAuthenticator, type Authenticator } from '../../functions/core/auth';
+import { defaultConfig, toEnvironment } from '../../functions/core/config';
 import { withTenant, type RequestContext } from '../../functions/core/db';
 import { route, type RouteContext } from '../../functions/core/handler';
 import { meterRequest } from '../../functions/core/metering';
@@ -444,17 +445,17 @@ async function httpThroughput(
   fixtures: readonly Fixture[],
   postgresCpu: (() => number) | undefined,
 ): Promise<Http> {
+  const defaults = defaultConfig();
   const env: NodeJS.ProcessEnv = {
     PATH: process.env.PATH,
     HOME: process.env.HOME,
-    APP_ENV: 'bench',
-    DATABASE_URL: db.runtimeUrl,
-    DB_POOL_MAX: String(SERVER_POOL_MAX),
-    DB_SSL: 'disable',
-    AWS_REGION: identity.region,
-    USER_POOL_ID: identity.userPoolId,
-    USER_POOL_CLIENT_ID: identity.clientId,
-    JWKS_URL: jwks.url,
+    ...toEnvironment({
+      ...defaults,
+      environment: 'bench',
+      database: { ...defaults.database, url: db.runtimeUrl, poolMax: SERVER_POOL_MAX, ssl: 'disable' },
+      aws: { region: identity.region },
+      auth: { userPoolId: identity.userPoolId, clientId: identity.clientId, jwksUrl: jwks.url },
+    }),
   };
   // Two cores: the servers on CPU 0, this process (autocannon) on CPU 1, Postgres free to use either.
   const cores = os.availableParallelism();

@@ -1,10 +1,122 @@
 /**
  * Reads pg_catalog and fails when the schema stops being fail-closed. This is what keeps the next
- * migration honest: a new tenant table without forced RLS, a grant too many, a SECURITY DEFINER
- * function or a view without security_invoker breaks the build here.
+ * migration honest: a tenant table without forced RLS, without a foreign key to tenants or an index
+ * leading with tenant_id, a table app_runtime may change without the audit trigger, a policy not scoped
+ * to the tenant, a grant too many, a SECURITY DEFINER function or a view without security_invoker
+ * breaks the build here. Each rule (test/support/catalog.ts) is run against the migrated database,
+ * where it finds nothing, and against a scratch database with one weak migration, where it must find
+ * exactly what that migration broke.
  */
+import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import postgres from 'postgres';
+import { MIGRATIONS_DIR, migrate } from '../../db/migrate';
 import type { Sql } from '../../functions/core/db';
 import { adminSql } from '../support/db';
+import {
+  auditTriggerViolations,
+  catalogViolations,
+  policyScopeViolations,
+  rowLevelSecurityViolations,
+  tenantForeignKeyViolations,
+  tenantLeadingKeyViolations,
+  type Violation,
+} from '../support/catalog';
+
+const AUDIT_TRIGGER = `CREATE CONSTRAINT TRIGGER notes_audited AFTER INSERT OR DELETE OR UPDATE ON app.notes
+  DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION app.require_audit_event();
+`;
+
+/** A tenant table written the way the README recipe says; each weak migration breaks one thing in it. */
+const SOUND = `SET LOCAL ROLE app_owner;
+CREATE TABLE app.notes (
+  tenant_id  text NOT NULL REFERENCES app.tenants (id),
+  id         uuid NOT NULL DEFAULT gen_random_uuid(),
+  body       text NOT NULL,
+  created_at timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (tenant_id, id)
+);
+CREATE INDEX notes_tenant_created_idx ON app.notes (tenant_id, created_at DESC, id DESC);
+ALTER TABLE app.notes ENABLE ROW LEVEL SECURITY;
+ALTER TABLE app.notes FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON app.notes
+  USING (tenant_id = (SELECT current_setting('app.tenant_id', true)))
+  WITH CHECK (tenant_id = (SELECT current_setting('app.tenant_id', true)));
+CREATE POLICY control_plane ON app.notes TO app_control USING (true) WITH CHECK (true);
+GRANT SELECT, INSERT, UPDATE, DELETE ON app.notes TO app_runtime;
+${AUDIT_TRIGGER}`;
+
+/** Replaces `from` (which must occur) in the sound migration. */
+function weaken(from: string, to: string): string {
+  if (!SOUND.includes(from)) throw new Error(`the sound migration has no ${JSON.stringify(from)}`);
+  return SOUND.replace(from, to);
+}
+
+const weakMigrations: [string, string, (sql: Sql) => Promise<Violation[]>, Violation[]][] = [
+  [
+    'a tenant table without a foreign key to app.tenants',
+    weaken('tenant_id  text NOT NULL REFERENCES app.tenants (id)', 'tenant_id  text NOT NULL'),
+    tenantForeignKeyViolations,
+    [{ rule: 'tenant-foreign-key', object: 'app.notes', detail: expect.any(String) }],
+  ],
+  [
+    'a tenant table whose primary key does not lead with tenant_id',
+    weaken('PRIMARY KEY (tenant_id, id)', 'PRIMARY KEY (id, tenant_id)'),
+    tenantLeadingKeyViolations,
+    [{ rule: 'tenant-leading-key', object: 'app.notes', detail: 'index app.notes_pkey does not lead with tenant_id' }],
+  ],
+  [
+    'a tenant table without a primary key',
+    weaken(',\n  PRIMARY KEY (tenant_id, id)', ''),
+    tenantLeadingKeyViolations,
+    [{ rule: 'tenant-leading-key', object: 'app.notes', detail: 'no primary key' }],
+  ],
+  [
+    'a tenant table with an index that does not lead with tenant_id',
+    weaken('ON app.notes (tenant_id, created_at DESC, id DESC)', 'ON app.notes (created_at DESC, id DESC)'),
+    tenantLeadingKeyViolations,
+    [{ rule: 'tenant-leading-key', object: 'app.notes', detail: 'index app.notes_tenant_created_idx does not lead with tenant_id' }],
+  ],
+  [
+    'a table app_runtime may change without the audit trigger',
+    weaken(AUDIT_TRIGGER, ''),
+    auditTriggerViolations,
+    [{ rule: 'audit-trigger', object: 'app.notes', detail: 'app_runtime may INSERT, UPDATE, DELETE without the audit trigger' }],
+  ],
+  [
+    'an audit trigger that does not cover DELETE',
+    weaken('AFTER INSERT OR DELETE OR UPDATE ON app.notes', 'AFTER INSERT OR UPDATE ON app.notes'),
+    auditTriggerViolations,
+    [{ rule: 'audit-trigger', object: 'app.notes', detail: 'app_runtime may DELETE without the audit trigger' }],
+  ],
+  [
+    'a policy not scoped to app.tenant_id',
+    `${SOUND}CREATE POLICY everyone_reads ON app.notes FOR SELECT USING (true);
+`,
+    policyScopeViolations,
+    [{ rule: 'policy-scope', object: 'app.notes.everyone_reads', detail: expect.any(String) }],
+  ],
+  [
+    'a policy scoped to the user instead of the tenant',
+    `${SOUND}CREATE POLICY own_notes ON app.notes USING (created_at IS NOT NULL AND current_setting('app.user_id', true) IS NOT NULL);
+`,
+    policyScopeViolations,
+    [{ rule: 'policy-scope', object: 'app.notes.own_notes', detail: expect.any(String) }],
+  ],
+  [
+    'a tenant table without ENABLE ROW LEVEL SECURITY',
+    weaken('ALTER TABLE app.notes ENABLE ROW LEVEL SECURITY;\n', ''),
+    rowLevelSecurityViolations,
+    [{ rule: 'row-level-security', object: 'app.notes', detail: 'row-level security is not enabled' }],
+  ],
+  [
+    'a tenant table without FORCE ROW LEVEL SECURITY',
+    weaken('ALTER TABLE app.notes FORCE ROW LEVEL SECURITY;\n', ''),
+    rowLevelSecurityViolations,
+    [{ rule: 'row-level-security', object: 'app.notes', detail: 'row-level security is not forced' }],
+  ],
+];
 
 describe('catalog invariants', () => {
   let admin: Sql;
@@ -13,47 +125,18 @@ describe('catalog invariants', () => {
   });
   afterAll(() => admin.end());
 
-  it('forces row-level security, with a policy, on every table that has a tenant_id column', async () => {
-    const tables = await admin<{ table: string; enabled: boolean; forced: boolean; policies: number }[]>`
-      select c.relname as table, c.relrowsecurity as enabled, c.relforcerowsecurity as forced,
-             (select count(*)::int from pg_policy p where p.polrelid = c.oid) as policies
-        from pg_class c
-        join pg_namespace n on n.oid = c.relnamespace
-       where c.relkind in ('r', 'p')
-         and n.nspname not in ('pg_catalog', 'information_schema')
-         and exists (select 1 from pg_attribute a where a.attrelid = c.oid and a.attname = 'tenant_id' and not a.attisdropped)`;
-    // Positive control: the tenant tables of the schema are found at all.
+  it('finds no violation in the migrated database', async () => {
+    expect(await catalogViolations(admin)).toEqual([]);
+  });
+
+  it('finds the tenant tables of the schema at all (positive control)', async () => {
+    const tables = await admin<{ table: string }[]>`
+      select c.relname as table from pg_class c
+       where exists (select 1 from pg_attribute a where a.attrelid = c.oid and a.attname = 'tenant_id' and not a.attisdropped)
+         and c.relkind = 'r'`;
     expect(tables.map((t) => t.table)).toEqual(
       expect.arrayContaining(['members', 'documents', 'usage_counters', 'usage_events', 'audit_events']),
     );
-    for (const table of tables) {
-      expect({ table: table.table, enabled: table.enabled, forced: table.forced }).toEqual({
-        table: table.table,
-        enabled: true,
-        forced: true,
-      });
-      expect(table.policies).toBeGreaterThan(0);
-    }
-  });
-
-  it('scopes every policy that applies to app_runtime by the tenant, the user or the platform role', async () => {
-    const policies = await admin<{ table: string; policy: string; using: string | null; check: string | null }[]>`
-      select c.relname as table, p.polname as policy,
-             pg_get_expr(p.polqual, p.polrelid) as using, pg_get_expr(p.polwithcheck, p.polrelid) as check
-        from pg_policy p
-        join pg_class c on c.oid = p.polrelid
-       where p.polroles @> array[0::oid]
-          or p.polroles @> array[(select oid from pg_roles where rolname = 'app_runtime')]`;
-    expect(policies.length).toBeGreaterThan(0);
-    for (const p of policies) {
-      const using = p.using ?? '';
-      expect({ policy: `${p.table}.${p.policy}`, scoped: /current_setting\('app\.(tenant_id|user_id|role)'/.test(using) }).toEqual({
-        policy: `${p.table}.${p.policy}`,
-        scoped: true,
-      });
-      // A policy that opens writes must check the tenant too (or refuse writes outright).
-      if (p.check !== null) expect(p.check).toMatch(/current_setting\('app\.tenant_id'|^false$/);
-    }
   });
 
   it('keeps app_runtime unprivileged: owns nothing, no superuser, no BYPASSRLS, not the owner', async () => {
@@ -79,30 +162,6 @@ describe('catalog invariants', () => {
     expect(notOwned?.count).toBe(0);
   });
 
-  it('has no SECURITY DEFINER function outside the system schemas', async () => {
-    const definers = await admin`
-      select n.nspname, p.proname from pg_proc p join pg_namespace n on n.oid = p.pronamespace
-       where p.prosecdef and n.nspname not in ('pg_catalog', 'information_schema')`;
-    expect(definers).toEqual([]);
-    // Positive control: the schema's own functions are found (and are invokers).
-    const invokers = await admin`
-      select p.proname from pg_proc p join pg_namespace n on n.oid = p.pronamespace where n.nspname = 'app'`;
-    expect(invokers.length).toBeGreaterThan(0);
-  });
-
-  it('makes every view security_invoker', async () => {
-    const views = await admin<{ view: string; options: string[] | null }[]>`
-      select c.relname as view, c.reloptions as options from pg_class c
-        join pg_namespace n on n.oid = c.relnamespace
-       where c.relkind in ('v', 'm') and n.nspname not in ('pg_catalog', 'information_schema')`;
-    for (const v of views) {
-      expect({ view: v.view, invoker: (v.options ?? []).some((o) => /^security_invoker=(true|on|1)$/.test(o)) }).toEqual({
-        view: v.view,
-        invoker: true,
-      });
-    }
-  });
-
   it('grants app_runtime only INSERT and SELECT on audit_events', async () => {
     const [grants] = await admin<Record<string, boolean>[]>`
       select has_table_privilege('app_runtime', 'app.audit_events', 'SELECT') as select,
@@ -122,5 +181,62 @@ describe('catalog invariants', () => {
     const schemas = await admin`
       select nspname from pg_namespace where nspname in ('app', 'public') and has_schema_privilege('app_runtime', oid, 'CREATE')`;
     expect(schemas).toEqual([]);
+  });
+});
+
+describe('catalog invariants against weak migrations', () => {
+  const admin = adminSql();
+  const run = `${process.pid}_${Date.now()}`;
+  const template = `catalog_base_${run}`;
+  const scratch: string[] = [];
+  let dir: string;
+  const urlOf = (database: string) => {
+    const u = new URL(process.env.TEST_ADMIN_DATABASE_URL!);
+    u.pathname = `/${database}`;
+    return u.toString();
+  };
+
+  beforeAll(async () => {
+    // Migrated once, then copied per case (CREATE DATABASE … TEMPLATE): no connection stays open to it.
+    await admin`create database ${admin(template)}`;
+    await migrate(urlOf(template));
+    dir = await mkdtemp(path.join(os.tmpdir(), 'catalog-migrations-'));
+  }, 120_000);
+  afterAll(async () => {
+    for (const database of [...scratch, template]) await admin`drop database if exists ${admin(database)} with (force)`;
+    await admin.end();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  /** A scratch copy of the migrated schema with `sql` applied as the next migration by the project's runner. */
+  async function withMigration(name: string, sql: string): Promise<Sql> {
+    const database = `catalog_${scratch.length}_${run}`;
+    scratch.push(database);
+    await admin`create database ${admin(database)} template ${admin(template)}`;
+    const migrations = path.join(dir, name);
+    await cp(MIGRATIONS_DIR, migrations, { recursive: true });
+    await writeFile(path.join(migrations, '9999_weak.sql'), sql);
+    expect((await migrate(urlOf(database), { dir: migrations })).applied).toEqual(['9999_weak.sql']);
+    return postgres(urlOf(database), { max: 1, onnotice: () => undefined });
+  }
+
+  it('finds nothing in a sound tenant table written like the recipe (control)', async () => {
+    const db = await withMigration('sound', SOUND);
+    try {
+      expect(await catalogViolations(db)).toEqual([]);
+    } finally {
+      await db.end();
+    }
+  });
+
+  it.each(weakMigrations)('catches %s', async (_name, sql, rule, expected) => {
+    const db = await withMigration(`weak-${weakMigrations.findIndex((w) => w[1] === sql)}`, sql);
+    try {
+      expect(await rule(db)).toEqual(expected);
+      // Nothing else is wrong: the weak migration breaks exactly the rule it names.
+      expect(await catalogViolations(db)).toEqual(expected);
+    } finally {
+      await db.end();
+    }
   });
 });

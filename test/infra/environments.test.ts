@@ -13,15 +13,12 @@ import { routeList } from '../../functions/routes';
 import { ENVIRONMENT_NAMES, environments, type EnvironmentName } from '../../lib/config';
 import { GATEWAY_PROBLEMS } from '../../lib/constructs/api';
 import { migrationsHash } from '../../lib/constructs/database';
+import { ENV } from '../../functions/core/config';
 import { resourcesOf, ROOT, synthEnvironment, type SynthesizedEnvironment } from './support/synth';
 
-/** Every variable functions/core/config.ts reads, except AWS_REGION (set by Lambda) and the emulator's. */
-const CONFIG_VARIABLES = [
-  'APP_ENV', 'DB_HOST', 'DB_PORT', 'DB_NAME', 'DB_USER', 'DB_IAM_AUTH', 'DB_SSL', 'DB_POOL_MAX', 'DB_PREPARE',
-  'DB_CONNECT_TIMEOUT_SECONDS', 'TENANT_BUCKET', 'TENANT_ACCESS_ROLE_ARN', 'TENANT_CREDENTIAL_SECONDS',
-  'TENANT_CREDENTIAL_REFRESH_SECONDS', 'PRESIGN_SECONDS', 'USER_POOL_ID', 'USER_POOL_CLIENT_ID', 'JWKS_URL',
-  'PII_KMS_KEY_ID', 'PII_DATA_KEY_CACHE_SECONDS',
-];
+/** Every variable of the contract (functions/core/config.ts) except those a deployment leaves unset. */
+const NOT_DEPLOYED: readonly string[] = [ENV.awsRegion, ENV.awsDefaultRegion, ENV.awsEndpoint, ENV.databaseUrl];
+const CONFIG_VARIABLES = Object.values(ENV).filter((name) => !NOT_DEPLOYED.includes(name));
 
 const outdir = mkdtempSync(path.join(os.tmpdir(), 'tsb-infra-'));
 const synthesized = new Map<EnvironmentName, SynthesizedEnvironment>();

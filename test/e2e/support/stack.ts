@@ -5,7 +5,7 @@
  * workers share one Cognito pool (found by name), so every file sees the same users with the same subs.
  */
 import { createHash } from 'node:crypto';
-import { startLocalStack, type LocalStack } from '../../../bin/stack/local-stack';
+import { startLocalStack, type LocalStack, type LocalStackOptions } from '../../../bin/stack/local-stack';
 import type { Role } from '../../../functions/core/tenant';
 
 function required(name: string): string {
@@ -21,13 +21,14 @@ export interface E2eStack extends LocalStack {
   call(path: string, init?: { method?: string; as?: { tenantId?: string; role: Role }; json?: unknown }): Promise<Response>;
 }
 
-export async function startE2eStack(): Promise<E2eStack> {
+export async function startE2eStack(options: Pick<LocalStackOptions, 'extraRoutes'> = {}): Promise<E2eStack> {
   const adminUrl = required('TEST_ADMIN_DATABASE_URL');
   const stack = await startLocalStack({
     database: { adminUrl, runtimeUrl: required('TEST_RUNTIME_DATABASE_URL') },
     emulatorEndpoint: required('TEST_AWS_ENDPOINT_URL'),
     storage: { bucket: required('TEST_TENANT_BUCKET'), roleArn: required('TEST_TENANT_ACCESS_ROLE_ARN') },
     name: 'tenant-sovereign-e2e',
+    extraRoutes: options.extraRoutes,
     // The same in every worker of this run (the admin URL holds the run's random password), so one
     // worker's seeding never invalidates another's password.
     password: `E2e-${createHash('sha256').update(adminUrl).digest('base64url').slice(0, 20)}-1a`,

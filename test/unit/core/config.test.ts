@@ -1,4 +1,4 @@
-import { ConfigError, parseConfig, required } from '../../../functions/core/config';
+import { ConfigError, ENV, defaultConfig, parseConfig, required, toEnvironment, type AppConfig } from '../../../functions/core/config';
 
 describe('parseConfig', () => {
   it('has secure, working defaults', () => {
@@ -35,5 +35,61 @@ describe('parseConfig', () => {
   it('requires what a module cannot work without', () => {
     expect(() => required(undefined, 'USER_POOL_ID')).toThrow(/USER_POOL_ID is required/);
     expect(required('x', 'X')).toBe('x');
+  });
+});
+
+describe('toEnvironment', () => {
+  /** Every field differs from its default, so a field that toEnvironment forgot cannot round-trip. */
+  const devLike: AppConfig = {
+    environment: 'dev',
+    database: {
+      url: undefined,
+      host: 'proxy.example.internal',
+      port: 6432,
+      database: 'tenants',
+      user: 'app_runtime_dev',
+      iamAuth: true,
+      ssl: 'verify-full',
+      poolMax: 1,
+      prepare: false,
+      connectTimeoutSeconds: 7,
+      lockTimeoutMs: 1500,
+    },
+    aws: { region: 'eu-central-1', endpoint: undefined },
+    storage: {
+      bucket: 'dev-tenant-bucket',
+      tenantAccessRoleArn: 'arn:aws:iam::123456789012:role/tenant-access',
+      credentialSeconds: 1800,
+      refreshBeforeSeconds: 120,
+      presignSeconds: 600,
+    },
+    auth: { userPoolId: 'eu-central-1_abc', clientId: 'client123', jwksUrl: 'data:application/json;base64,e30' },
+    pii: { kmsKeyId: 'arn:aws:kms:eu-central-1:123456789012:key/1', dataKeyCacheSeconds: 60 },
+  };
+  const local: AppConfig = {
+    ...defaultConfig(),
+    database: { ...defaultConfig().database, url: 'postgres://app_runtime:secret@127.0.0.1:54321/app' },
+    aws: { region: 'us-east-1', endpoint: 'http://127.0.0.1:5000' },
+    storage: { ...defaultConfig().storage, bucket: 'local-bucket', tenantAccessRoleArn: 'arn:aws:iam::123456789012:role/local' },
+    auth: { userPoolId: 'us-east-1_local', clientId: 'local-client', jwksUrl: 'http://127.0.0.1:5000/jwks.json' },
+    pii: { kmsKeyId: 'alias/local-pii', dataKeyCacheSeconds: 300 },
+  };
+
+  it.each([
+    ['a dev-like deployment with IAM auth', devLike],
+    ['the local stack', local],
+    ['the defaults', defaultConfig()],
+  ])('round-trips %s through parseConfig', (_, config) => {
+    expect(parseConfig(toEnvironment(config))).toEqual(config);
+  });
+
+  it('names only variables of the contract', () => {
+    const names = new Set<string>(Object.values(ENV));
+    expect(Object.keys(toEnvironment(devLike)).filter((name) => !names.has(name))).toEqual([]);
+  });
+
+  it('leaves AWS_REGION to the Lambda runtime when asked', () => {
+    expect(toEnvironment(devLike)).toHaveProperty(ENV.awsRegion, 'eu-central-1');
+    expect(toEnvironment(devLike, { regionFromRuntime: true })).not.toHaveProperty(ENV.awsRegion);
   });
 });

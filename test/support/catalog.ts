@@ -1,0 +1,193 @@
+/**
+ * The schema's fail-closed invariants as functions: each reads pg_catalog through the connection it is
+ * given and returns the violations it finds (an empty list when the schema keeps the rule). The catalog
+ * test runs them against the migrated test database and against scratch databases with one weak
+ * migration each, so each rule is proven to catch what it names.
+ *
+ * A table is *tenant-owned* when it has a `tenant_id` column (outside the system schemas).
+ */
+import type { Sql } from '../../functions/core/db';
+
+export type Rule =
+  | 'row-level-security'
+  | 'tenant-foreign-key'
+  | 'tenant-leading-key'
+  | 'audit-trigger'
+  | 'policy-scope'
+  | 'security-definer'
+  | 'view-security-invoker';
+
+export interface Violation {
+  readonly rule: Rule;
+  /** `schema.table` (or `schema.function`). */
+  readonly object: string;
+  readonly detail: string;
+}
+
+/**
+ * Tables app_runtime may write without the `app.require_audit_event` constraint trigger, each with the
+ * reason. Explicit, so that a new table is audited by default: it is exempt only when listed here.
+ */
+export const AUDIT_EXEMPT: Readonly<Record<string, string>> = {
+  'app.audit_events': 'the audit trail itself: app_runtime may only INSERT, and each row is the record',
+  'app.usage_counters': 'written only by metering (app.meter_request) inside the request that is itself audited or metered',
+};
+
+/**
+ * Policies that apply to app_runtime and are scoped by something other than `app.tenant_id`, each
+ * with the reason. Policies for the control-plane role (app_control) only need to name that role.
+ */
+export const PLATFORM_POLICIES: Readonly<Record<string, string>> = {
+  'app.tenants.platform_operator_read': 'platform operators (app.role = superadmin) read the tenant list; SELECT only',
+  'app.platform_operators.own_row': 'a session sees only its own operator row (app.user_id); WITH CHECK false refuses writes',
+};
+
+/** The control-plane roles a policy may name instead of scoping by tenant. */
+export const CONTROL_PLANE_ROLES: readonly string[] = ['app_control'];
+
+const SYSTEM_SCHEMAS = ['pg_catalog', 'information_schema', 'pg_toast'];
+
+/** Every tenant-owned table has ENABLE and FORCE row-level security and at least one policy. */
+export async function rowLevelSecurityViolations(sql: Sql): Promise<Violation[]> {
+  const rows = await sql<{ object: string; enabled: boolean; forced: boolean; policies: number }[]>`
+    select n.nspname || '.' || c.relname as object, c.relrowsecurity as enabled, c.relforcerowsecurity as forced,
+           (select count(*)::int from pg_policy p where p.polrelid = c.oid) as policies
+      from pg_class c join pg_namespace n on n.oid = c.relnamespace
+     where c.relkind in ('r', 'p') and n.nspname <> all(${SYSTEM_SCHEMAS})
+       and exists (select 1 from pg_attribute a where a.attrelid = c.oid and a.attname = 'tenant_id' and not a.attisdropped)
+     order by 1`;
+  const violations: Violation[] = [];
+  for (const r of rows) {
+    if (!r.enabled) violations.push({ rule: 'row-level-security', object: r.object, detail: 'row-level security is not enabled' });
+    if (!r.forced) violations.push({ rule: 'row-level-security', object: r.object, detail: 'row-level security is not forced' });
+    if (r.policies === 0) violations.push({ rule: 'row-level-security', object: r.object, detail: 'no policy' });
+  }
+  return violations;
+}
+
+/** Every tenant-owned table has a foreign key from `tenant_id` alone to `app.tenants (id)`. */
+export async function tenantForeignKeyViolations(sql: Sql): Promise<Violation[]> {
+  const rows = await sql<{ object: string }[]>`
+    select n.nspname || '.' || c.relname as object
+      from pg_class c join pg_namespace n on n.oid = c.relnamespace
+      join pg_attribute a on a.attrelid = c.oid and a.attname = 'tenant_id' and not a.attisdropped
+     where c.relkind in ('r', 'p') and n.nspname <> all(${SYSTEM_SCHEMAS})
+       and not exists (
+         select 1 from pg_constraint k
+          where k.conrelid = c.oid and k.contype = 'f'
+            and k.conkey = array[a.attnum]
+            and k.confrelid = 'app.tenants'::regclass
+            and k.confkey = array[(select attnum from pg_attribute where attrelid = 'app.tenants'::regclass and attname = 'id')])
+     order by 1`;
+  return rows.map((r) => ({ rule: 'tenant-foreign-key', object: r.object, detail: 'no foreign key (tenant_id) → app.tenants (id)' }));
+}
+
+/** Every tenant-owned table has a primary key, and its primary key and every index lead with `tenant_id`. */
+export async function tenantLeadingKeyViolations(sql: Sql): Promise<Violation[]> {
+  const rows = await sql<{ object: string; index: string | null }[]>`
+    with owned as (
+      select c.oid, n.nspname || '.' || c.relname as object, a.attnum as tenant
+        from pg_class c join pg_namespace n on n.oid = c.relnamespace
+        join pg_attribute a on a.attrelid = c.oid and a.attname = 'tenant_id' and not a.attisdropped
+       where c.relkind in ('r', 'p') and n.nspname <> all(${SYSTEM_SCHEMAS}))
+    select o.object, i.indexrelid::regclass::text as index
+      from owned o join pg_index i on i.indrelid = o.oid
+     where i.indkey[0] <> o.tenant
+    union all
+    select o.object, null from owned o
+     where not exists (select 1 from pg_index p where p.indrelid = o.oid and p.indisprimary)
+     order by 1, 2`;
+  return rows.map((r) => ({
+    rule: 'tenant-leading-key',
+    object: r.object,
+    detail: r.index === null ? 'no primary key' : `index ${r.index} does not lead with tenant_id`,
+  }));
+}
+
+/**
+ * Every table that app_runtime may INSERT, UPDATE or DELETE has a deferred constraint trigger running
+ * `app.require_audit_event()` on each of those events, unless {@link AUDIT_EXEMPT} lists it.
+ */
+export async function auditTriggerViolations(sql: Sql, exempt: Readonly<Record<string, string>> = AUDIT_EXEMPT): Promise<Violation[]> {
+  const rows = await sql<{ object: string; insert: boolean; update: boolean; delete: boolean; covered: number }[]>`
+    select n.nspname || '.' || c.relname as object,
+           has_table_privilege('app_runtime', c.oid, 'INSERT') as insert,
+           has_table_privilege('app_runtime', c.oid, 'UPDATE') as update,
+           has_table_privilege('app_runtime', c.oid, 'DELETE') as delete,
+           -- tgtype bits (pg_trigger.h): INSERT 4, DELETE 8, UPDATE 16; OR-ed over the audit triggers.
+           coalesce((select bit_or(t.tgtype::int) & 28 from pg_trigger t
+                      where t.tgrelid = c.oid and t.tgconstraint <> 0 and t.tgdeferrable and t.tginitdeferred
+                        and t.tgfoid = 'app.require_audit_event()'::regprocedure and t.tgenabled <> 'D'), 0) as covered
+      from pg_class c join pg_namespace n on n.oid = c.relnamespace
+     where c.relkind in ('r', 'p') and n.nspname <> all(${SYSTEM_SCHEMAS})
+     order by 1`;
+  const violations: Violation[] = [];
+  for (const r of rows) {
+    if (exempt[r.object] !== undefined) continue;
+    const missing = [
+      r.insert && !(r.covered & 4) ? 'INSERT' : null,
+      r.update && !(r.covered & 16) ? 'UPDATE' : null,
+      r.delete && !(r.covered & 8) ? 'DELETE' : null,
+    ].filter((x): x is string => x !== null);
+    if (missing.length > 0) {
+      violations.push({ rule: 'audit-trigger', object: r.object, detail: `app_runtime may ${missing.join(', ')} without the audit trigger` });
+    }
+  }
+  return violations;
+}
+
+/**
+ * Every policy is scoped to the tenant (`current_setting('app.tenant_id')` in USING, and in WITH CHECK
+ * when there is one), or applies only to control-plane roles, or is listed in {@link PLATFORM_POLICIES}.
+ */
+export async function policyScopeViolations(sql: Sql, platform: Readonly<Record<string, string>> = PLATFORM_POLICIES): Promise<Violation[]> {
+  const rows = await sql<{ object: string; roles: string[]; using: string | null; check: string | null }[]>`
+    select n.nspname || '.' || c.relname || '.' || p.polname as object,
+           array(select coalesce(r.rolname, 'public') from unnest(p.polroles) o left join pg_roles r on r.oid = o) as roles,
+           pg_get_expr(p.polqual, p.polrelid) as using, pg_get_expr(p.polwithcheck, p.polrelid) as check
+      from pg_policy p join pg_class c on c.oid = p.polrelid join pg_namespace n on n.oid = c.relnamespace
+     order by 1`;
+  const tenantScoped = (expr: string | null) => expr !== null && /current_setting\('app\.tenant_id'/.test(expr);
+  const violations: Violation[] = [];
+  for (const r of rows) {
+    if (r.roles.length > 0 && r.roles.every((role) => CONTROL_PLANE_ROLES.includes(role))) continue;
+    if (platform[r.object] !== undefined) continue;
+    if (!tenantScoped(r.using) || (r.check !== null && !tenantScoped(r.check))) {
+      violations.push({ rule: 'policy-scope', object: r.object, detail: `not scoped to app.tenant_id: USING ${r.using} WITH CHECK ${r.check}` });
+    }
+  }
+  return violations;
+}
+
+/** No SECURITY DEFINER function outside the system schemas (they would run past row-level security). */
+export async function securityDefinerViolations(sql: Sql): Promise<Violation[]> {
+  const rows = await sql<{ object: string }[]>`
+    select n.nspname || '.' || p.proname as object from pg_proc p join pg_namespace n on n.oid = p.pronamespace
+     where p.prosecdef and n.nspname <> all(${SYSTEM_SCHEMAS}) order by 1`;
+  return rows.map((r) => ({ rule: 'security-definer', object: r.object, detail: 'SECURITY DEFINER' }));
+}
+
+/** Every view is security_invoker (otherwise it reads with its owner's rights). */
+export async function viewViolations(sql: Sql): Promise<Violation[]> {
+  const rows = await sql<{ object: string; options: string[] | null }[]>`
+    select n.nspname || '.' || c.relname as object, c.reloptions as options from pg_class c
+      join pg_namespace n on n.oid = c.relnamespace
+     where c.relkind in ('v', 'm') and n.nspname <> all(${SYSTEM_SCHEMAS}) order by 1`;
+  return rows
+    .filter((v) => !(v.options ?? []).some((o) => /^security_invoker=(true|on|1)$/.test(o)))
+    .map((v) => ({ rule: 'view-security-invoker', object: v.object, detail: 'not security_invoker' }));
+}
+
+/** Every rule above, on one database. */
+export async function catalogViolations(sql: Sql): Promise<Violation[]> {
+  const all = await Promise.all([
+    rowLevelSecurityViolations(sql),
+    tenantForeignKeyViolations(sql),
+    tenantLeadingKeyViolations(sql),
+    auditTriggerViolations(sql),
+    policyScopeViolations(sql),
+    securityDefinerViolations(sql),
+    viewViolations(sql),
+  ]);
+  return all.flat();
+}

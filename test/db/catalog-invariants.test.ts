@@ -6,6 +6,59 @@
 import type { Sql } from '../../functions/core/db';
 import { adminSql } from '../support/db';
 
+interface DefinerFunction {
+  schema: string;
+  name: string;
+  owner: string;
+  superuser: boolean;
+  bypassrls: boolean;
+  login: boolean;
+  owns_relations: boolean;
+  member_of_roles: boolean;
+  fixed_search_path: boolean;
+  writes_unforced: string[];
+}
+
+/** Every SECURITY DEFINER function outside the system schemas, with what its owner is and may do. */
+function definerFunctions(db: Sql): Promise<DefinerFunction[]> {
+  return db<DefinerFunction[]>`
+    select n.nspname as schema, p.proname as name, r.rolname as owner, r.rolsuper as superuser,
+           r.rolbypassrls as bypassrls, r.rolcanlogin as login,
+           exists (select 1 from pg_class c where c.relowner = r.oid) as owns_relations,
+           exists (select 1 from pg_auth_members m where m.member = r.oid) as member_of_roles,
+           coalesce((select bool_or(cfg like 'search_path=%') from unnest(p.proconfig) cfg), false) as fixed_search_path,
+           array(select c.relname::text from pg_class c join pg_namespace cn on cn.oid = c.relnamespace
+                  where c.relkind in ('r', 'p') and cn.nspname not in ('pg_catalog', 'information_schema')
+                    and not (c.relrowsecurity and c.relforcerowsecurity)
+                    and (has_table_privilege(r.oid, c.oid, 'INSERT') or has_table_privilege(r.oid, c.oid, 'UPDATE')
+                         or has_table_privilege(r.oid, c.oid, 'DELETE') or has_table_privilege(r.oid, c.oid, 'TRUNCATE'))
+                  order by 1) as writes_unforced
+      from pg_proc p
+      join pg_namespace n on n.oid = p.pronamespace
+      join pg_roles r on r.oid = p.proowner
+     where p.prosecdef and n.nspname not in ('pg_catalog', 'information_schema')`;
+}
+
+/**
+ * Why a SECURITY DEFINER function breaks the rule (empty: it keeps it). Its owner must stay subject to
+ * row-level security (not superuser, no BYPASSRLS, owns no table so FORCE is never its to lift, inherits
+ * no other role, writes no table without forced RLS), never log in, and the function must fix its
+ * search_path so that a caller cannot substitute objects.
+ */
+function violations(d: DefinerFunction): string[] {
+  return [
+    d.superuser && 'superuser',
+    d.bypassrls && 'bypassrls',
+    d.login && 'can log in',
+    d.owns_relations && 'owns relations',
+    d.member_of_roles && 'member of other roles',
+    !d.fixed_search_path && 'no fixed search_path',
+    d.writes_unforced.length > 0 && `writes tables without forced RLS: ${d.writes_unforced.join(', ')}`,
+  ].filter((v): v is string => typeof v === 'string');
+}
+
+class Rollback extends Error {}
+
 describe('catalog invariants', () => {
   let admin: Sql;
   beforeAll(() => {
@@ -79,15 +132,34 @@ describe('catalog invariants', () => {
     expect(notOwned?.count).toBe(0);
   });
 
-  it('has no SECURITY DEFINER function outside the system schemas', async () => {
-    const definers = await admin`
-      select n.nspname, p.proname from pg_proc p join pg_namespace n on n.oid = p.pronamespace
-       where p.prosecdef and n.nspname not in ('pg_catalog', 'information_schema')`;
-    expect(definers).toEqual([]);
-    // Positive control: the schema's own functions are found (and are invokers).
-    const invokers = await admin`
+  it('has no SECURITY DEFINER function outside the system schemas but those of a confined owner', async () => {
+    const definers = await definerFunctions(admin);
+    expect(definers.filter((d) => violations(d).length > 0).map((d) => `${d.schema}.${d.name}`)).toEqual([]);
+    // Positive control: the schema's own functions are found.
+    const functions = await admin`
       select p.proname from pg_proc p join pg_namespace n on n.oid = p.pronamespace where n.nspname = 'app'`;
-    expect(invokers.length).toBeGreaterThan(0);
+    expect(functions.length).toBeGreaterThan(0);
+  });
+
+  it('runs the metering functions as a confined owner: NOLOGIN, no BYPASSRLS, owns no table, writes only forced-RLS tables, fixed search_path', async () => {
+    const definers = await definerFunctions(admin);
+    const metering = definers.filter((d) => d.schema === 'app' && ['meter_request', 'consume'].includes(d.name));
+    expect(metering.map((d) => [d.name, d.owner, violations(d)]).sort()).toEqual([
+      ['consume', 'app_metering', []],
+      ['meter_request', 'app_metering', []],
+    ]);
+    // The rule can fail: a definer function of the owner role (which owns every table) is refused.
+    await admin
+      .begin(async (tx) => {
+        await tx`create function app.catalog_probe() returns int language sql security definer as 'select 1'`;
+        await tx`alter function app.catalog_probe() owner to app_owner`;
+        const [probe] = (await definerFunctions(tx as unknown as Sql)).filter((d) => d.name === 'catalog_probe');
+        expect(violations(probe!)).toEqual(expect.arrayContaining(['owns relations', 'no fixed search_path']));
+        throw new Rollback();
+      })
+      .catch((error: unknown) => {
+        if (!(error instanceof Rollback)) throw error;
+      });
   });
 
   it('makes every view security_invoker', async () => {

@@ -65,6 +65,7 @@ export class BackendStack extends Stack {
       piiKey: database.piiKey,
       memoryMiB: settings.functions.memoryMiB,
       timeout: settings.functions.timeout,
+      reservedConcurrency: settings.functions.reservedConcurrency,
       logRetention: settings.logRetention,
       // Every variable functions/core/config.ts reads (AWS_REGION is set by Lambda itself).
       environment: {
@@ -102,7 +103,9 @@ export class BackendStack extends Stack {
       throttle: settings.throttle,
       logRetention: settings.logRetention,
       removalPolicy: settings.removalPolicy,
-      waf: settings.waf.enabled ? { requestsPer5MinPerIp: settings.waf.requestsPer5MinPerIp } : undefined,
+      waf: settings.waf.enabled
+        ? { requestsPer5MinPerIp: settings.waf.requestsPer5MinPerIp, requestsPerMinutePerPath: settings.waf.requestsPerMinutePerPath }
+        : undefined,
     });
 
     new Observability(this, 'Observability', {

@@ -12,6 +12,7 @@ import { Template } from 'aws-cdk-lib/assertions';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Stack } from 'aws-cdk-lib';
 import { ENVIRONMENT_NAMES, environments, type EnvironmentName } from '../../lib/config';
+import { EMULATOR_WRITABLE_ATTRIBUTES } from '../../bin/stack/identity';
 import { Identity } from '../../lib/constructs/identity';
 import { resourcesOf, synthEnvironment, type SynthesizedEnvironment } from './support/synth';
 
@@ -39,6 +40,8 @@ describe.each(ENVIRONMENT_NAMES)('the %s environment', (name) => {
     // Not empty: Cognito reads an empty list as "not specified", i.e. every mutable attribute.
     expect(writable.length).toBeGreaterThan(0);
     expect(writable.filter((a) => TRUSTED_ATTRIBUTES.includes(a) || a.startsWith('custom:'))).toEqual([]);
+    // The local emulator's client is configured alike.
+    expect([...writable].sort()).toEqual([...EMULATOR_WRITABLE_ATTRIBUTES].sort());
   });
 
   it('switches the app client OAuth flows off when the environment configures no callback URL', () => {

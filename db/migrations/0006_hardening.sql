@@ -84,9 +84,10 @@ GRANT EXECUTE ON FUNCTION app.metric_period(text, timestamptz) TO app_metering;
 --   1. read the row as last committed, without a lock; an empty bucket or a used-up quota is refused
 --      at once (most of a flood ends here, holding its connection for one statement);
 --   2. take the row lock only if nobody holds it (SKIP LOCKED);
---   3. if another request of the tenant holds it and will take a token when it commits, a bucket
---      with fewer than 2 tokens is refused at once; with more, wait (bounded by lock_timeout, which
---      the wrapper answers with 429): the tenant is within its limit and its own requests are ahead.
+--   3. if another request of the tenant holds it (and will take a token when it commits), wait only
+--      while the tokens left cover every request already waiting (at most floor(tokens) - 1 of them,
+--      counted with non-blocking advisory locks); otherwise refuse at once. A wait is bounded by
+--      lock_timeout, which the wrapper answers with 429: the tenant's own requests are ahead of it.
 CREATE OR REPLACE FUNCTION app.meter_request()
   RETURNS TABLE (used bigint, quota bigint, period text)
   LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $$
@@ -101,6 +102,7 @@ DECLARE
   v_tokens double precision;
   v_at     timestamptz;
   v_seen   double precision;
+  v_slot   int;
 BEGIN
   SELECT (p.limits ->> 'api_requests')::bigint, p.rate_limit_rps INTO v_limit, v_rps
     FROM app.tenants t JOIN app.plans p ON p.id = t.plan_id WHERE t.id = v_tenant;
@@ -127,8 +129,18 @@ BEGIN
      WHERE c.tenant_id = v_tenant AND c.metric = 'api_requests' AND c.period = v_period
        FOR UPDATE SKIP LOCKED;
     IF NOT FOUND THEN
-      -- 3. Held by a request of this tenant that takes a token: refuse now unless one is left after it.
-      IF v_seen < 2 THEN
+      -- 3. Held by a request of this tenant that takes a token: wait only while every waiter can still
+      --    find a token after the ones ahead of it. A waiter holds one of floor(tokens) - 1 slots
+      --    (transaction-scoped advisory locks, tried without waiting); with no slot free, the tokens
+      --    are spoken for and the request is refused now, so a flood never queues on the row.
+      v_slot := NULL;
+      FOR i IN 1 .. least(floor(v_seen)::int - 1, 128) LOOP
+        IF pg_try_advisory_xact_lock(hashtext('app.meter_request:' || v_tenant), i) THEN
+          v_slot := i;
+          EXIT;
+        END IF;
+      END LOOP;
+      IF v_slot IS NULL THEN
         RAISE EXCEPTION 'rate limit exceeded' USING ERRCODE = 'TS429',
           DETAIL = json_build_object('metric', 'rate', 'limit', v_rps)::text;
       END IF;

@@ -3,8 +3,8 @@
  * invoice per tenant into app.invoices (idempotent: a re-run writes nothing new and prints the same
  * totals), and prints each tenant's invoice and the totals per currency.
  *
- * DATABASE_URL: a URL for the control-plane role `app_control`, or for a superuser (the close then runs
- * as app_control through a transaction-local `SET LOCAL ROLE`). Exit codes: 0 done; 2 malformed,
+ * DATABASE_URL: a URL for the billing role `app_billing`, or for a superuser (the close then runs
+ * as app_billing through a transaction-local `SET LOCAL ROLE`). Exit codes: 0 done; 2 malformed,
  * current or future period, or bad arguments (one line on stderr); 1 anything else (one line).
  */
 import postgres from 'postgres';
@@ -55,7 +55,7 @@ async function main(argv: readonly string[]): Promise<number> {
   }
   const url = process.env.DATABASE_URL;
   if (!url) {
-    process.stderr.write('billing:close-period: DATABASE_URL is not set (a URL for app_control or a superuser)\n');
+    process.stderr.write('billing:close-period: DATABASE_URL is not set (a URL for app_billing or a superuser)\n');
     return 1;
   }
   const sql = postgres(url, { max: 1, onnotice: () => undefined, connect_timeout: 10 });

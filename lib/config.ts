@@ -42,13 +42,30 @@ export interface EnvironmentSettings {
     readonly timeout: Duration;
     /** postgres.js connections per container: a Lambda serves one request at a time. */
     readonly dbPoolMax: number;
+    /**
+     * Concurrent executions reserved for (and capping) each route function: a flood on one route can
+     * neither take the account's whole concurrency from the other routes nor open more database
+     * connections than `reservedConcurrency × dbPoolMax` through it. Undefined: no reservation (dev:
+     * new accounts start with a concurrency quota of 10, too small to reserve from).
+     */
+    readonly reservedConcurrency?: number;
   };
   /** API Gateway stage throttling (all methods). */
   readonly throttle: { readonly rateLimit: number; readonly burstLimit: number };
-  /** A WAF web ACL with a per-IP rate-based rule in front of the API. */
-  readonly waf: { readonly enabled: boolean; readonly requestsPer5MinPerIp: number };
-  /** Cognito: MFA and threat protection (advanced security, the Plus feature plan). */
-  readonly identity: { readonly mfa: 'off' | 'optional' | 'required'; readonly advancedSecurity: boolean };
+  /**
+   * A WAF web ACL in front of the API: a per-IP rate-based rule, and a per-path one (requests per
+   * minute to one URI path, i.e. one tenant's collection or resource: see lib/constructs/api.ts).
+   */
+  readonly waf: { readonly enabled: boolean; readonly requestsPer5MinPerIp: number; readonly requestsPerMinutePerPath: number };
+  /**
+   * Cognito: MFA, threat protection (advanced security, the Plus feature plan), and the hosted-UI
+   * callback URLs; without any, the app client's OAuth flows are off (sign-in through the API only).
+   */
+  readonly identity: {
+    readonly mfa: 'off' | 'optional' | 'required';
+    readonly advancedSecurity: boolean;
+    readonly oauthCallbackUrls?: readonly string[];
+  };
   /** CloudWatch Logs retention of function, access, flow and proxy logs. */
   readonly logRetention: RetentionDays;
   /** What happens to the other stateful resources (bucket, user pool, keys, logs) on stack deletion. */
@@ -81,7 +98,7 @@ export const environments: Readonly<Record<EnvironmentName, EnvironmentSettings>
       removalPolicy: RemovalPolicy.DESTROY,
     },
     throttle: { rateLimit: 50, burstLimit: 100 },
-    waf: { enabled: false, requestsPer5MinPerIp: 2000 },
+    waf: { enabled: false, requestsPer5MinPerIp: 2000, requestsPerMinutePerPath: 600 },
     identity: { mfa: 'optional', advancedSecurity: false },
     logRetention: RetentionDays.ONE_WEEK,
     removalPolicy: RemovalPolicy.DESTROY,
@@ -101,8 +118,10 @@ export const environments: Readonly<Record<EnvironmentName, EnvironmentSettings>
       masterRotation: Duration.days(30),
       removalPolicy: RemovalPolicy.SNAPSHOT,
     },
+    functions: { ...shared.functions, reservedConcurrency: 10 },
     throttle: { rateLimit: 200, burstLimit: 400 },
-    waf: { enabled: true, requestsPer5MinPerIp: 2000 },
+    // 100 requests/s to one path: the pro plan's per-tenant rate.
+    waf: { enabled: true, requestsPer5MinPerIp: 2000, requestsPerMinutePerPath: 6000 },
     identity: { mfa: 'optional', advancedSecurity: true },
     logRetention: RetentionDays.ONE_MONTH,
     removalPolicy: RemovalPolicy.DESTROY,
@@ -123,9 +142,11 @@ export const environments: Readonly<Record<EnvironmentName, EnvironmentSettings>
       masterRotation: Duration.days(30),
       removalPolicy: RemovalPolicy.SNAPSHOT,
     },
-    functions: { ...shared.functions, dbPoolMax: 2 },
+    functions: { ...shared.functions, dbPoolMax: 2, reservedConcurrency: 50 },
     throttle: { rateLimit: 1000, burstLimit: 2000 },
-    waf: { enabled: true, requestsPer5MinPerIp: 2000 },
+    // 1,000 requests/s to one path: the enterprise plan's per-tenant rate (WAF cannot tell plans apart;
+    // each plan's own rate is enforced exactly in SQL).
+    waf: { enabled: true, requestsPer5MinPerIp: 2000, requestsPerMinutePerPath: 60000 },
     identity: { mfa: 'required', advancedSecurity: true },
     logRetention: RetentionDays.ONE_YEAR,
     removalPolicy: RemovalPolicy.RETAIN,

@@ -101,10 +101,18 @@ function readBody(req: http.IncomingMessage, limit: number): Promise<Buffer> {
   });
 }
 
+/**
+ * A map for names the client chose: no prototype, so no name is special (`__proto__`, `constructor`,
+ * `toString` are keys like any other, never inherited members).
+ */
+function clientMap<V>(): Record<string, V> {
+  return Object.create(null) as Record<string, V>;
+}
+
 /** API Gateway's two header maps: the last value wins in `headers`, every value in `multiValueHeaders`. */
 function headerMaps(rawHeaders: readonly string[]) {
-  const headers: Record<string, string> = {};
-  const multiValueHeaders: Record<string, string[]> = {};
+  const headers = clientMap<string>();
+  const multiValueHeaders = clientMap<string[]>();
   for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
     const name = rawHeaders[i]!;
     const value = rawHeaders[i + 1]!;
@@ -118,13 +126,25 @@ function headerMaps(rawHeaders: readonly string[]) {
 
 function queryMaps(search: string) {
   if (search === '' || search === '?') return { queryStringParameters: null, multiValueQueryStringParameters: null };
-  const single: Record<string, string> = {};
-  const multi: Record<string, string[]> = {};
+  const single = clientMap<string>();
+  const multi = clientMap<string[]>();
   for (const [name, value] of new URLSearchParams(search)) {
     single[name] = value;
     (multi[name] ??= []).push(value);
   }
   return { queryStringParameters: single, multiValueQueryStringParameters: multi };
+}
+
+/**
+ * The Authorization header if the request carries exactly one. Node keeps the first of several (and
+ * API Gateway's event the last): a request with more than one is ambiguous and gets no identity.
+ */
+function authorizationOf(rawHeaders: readonly string[]): string | undefined {
+  const values: string[] = [];
+  for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
+    if (rawHeaders[i]!.toLowerCase() === 'authorization') values.push(rawHeaders[i + 1]!);
+  }
+  return values.length === 1 ? values[0] : undefined;
 }
 
 /** Claims as API Gateway's Cognito authorizer passes them: every value a string. */
@@ -275,7 +295,7 @@ export function createLocalApiServer(options: LocalApiServerOptions): http.Serve
     const { route, pathParameters } = match;
     let claims: Record<string, string> | null = null;
     if (route.auth !== 'public') {
-      const authorization = req.headers.authorization;
+      const authorization = authorizationOf(req.rawHeaders);
       try {
         await options.authenticator.authenticate(authorization);
         claims = claimsOf(authorization!);

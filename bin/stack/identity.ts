@@ -20,6 +20,13 @@ import {
 import { CreateAliasCommand, CreateKeyCommand, DescribeKeyCommand, KMSClient } from '@aws-sdk/client-kms';
 import type { Role } from '../../functions/core/tenant';
 
+/**
+ * What users may write about themselves, as the deployed app client allows (lib/constructs/identity.ts):
+ * never the role, the tenant or the email. moto records the list but does not enforce it on
+ * UpdateUserAttributes (nor attribute mutability); the API never trusts those claims for a decision.
+ */
+export const EMULATOR_WRITABLE_ATTRIBUTES: readonly string[] = ['name', 'locale', 'zoneinfo'];
+
 /** How the emulator is reached. */
 export interface EmulatorAccess {
   readonly endpoint: string;
@@ -126,7 +133,8 @@ export async function provisionIdentity(
           GenerateSecret: false,
           ExplicitAuthFlows: ['ALLOW_USER_PASSWORD_AUTH', 'ALLOW_ADMIN_USER_PASSWORD_AUTH', 'ALLOW_REFRESH_TOKEN_AUTH'],
           ReadAttributes: ['email', 'custom:tenant_id', 'custom:role'],
-          WriteAttributes: ['email'],
+          WriteAttributes: [...EMULATOR_WRITABLE_ATTRIBUTES],
+          AllowedOAuthFlowsUserPoolClient: false,
         }),
       );
       clientId = created.UserPoolClient!.ClientId!;

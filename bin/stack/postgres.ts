@@ -13,8 +13,8 @@ export interface PostgresHandle {
   readonly port: number;
   /** Superuser URL: migrations and test fixtures only. */
   readonly adminUrl: string;
-  /** URL of a login role created by the migrations (`app_runtime`, `app_control`). */
-  roleUrl(role: 'app_runtime' | 'app_control'): string;
+  /** URL of a login role created by the migrations (`app_runtime`, `app_control`, `app_billing`). */
+  roleUrl(role: 'app_runtime' | 'app_control' | 'app_billing'): string;
   stop(): Promise<void>;
 }
 
@@ -102,6 +102,7 @@ export async function setRolePasswords(adminUrl: string, password: string): Prom
       tx`do $$ begin
            execute format('alter role app_runtime password %L', current_setting('local.role_password'));
            execute format('alter role app_control password %L', current_setting('local.role_password'));
+           execute format('alter role app_billing password %L', current_setting('local.role_password'));
          end $$`,
     ]);
   } finally {

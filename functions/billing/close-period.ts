@@ -116,8 +116,8 @@ export function totalsOf(invoices: readonly Pick<Invoice, 'currency' | 'amountMi
 }
 
 /**
- * Closes `periodKey` ('YYYY-MM'): in ONE transaction as `app_control` (the connecting user must be
- * app_control or may become it: a superuser; `SET LOCAL ROLE` lasts only for this transaction), computes
+ * Closes `periodKey` ('YYYY-MM'): in ONE transaction as `app_billing` (the connecting user must be
+ * app_billing or may become it: a superuser; `SET LOCAL ROLE` lasts only for this transaction), computes
  * each tenant's invoice with `chargeLines()` and inserts it unless one exists. The period must have
  * ended by the database's clock, else PeriodError.
  *
@@ -127,8 +127,8 @@ export function totalsOf(invoices: readonly Pick<Invoice, 'currency' | 'amountMi
 export async function closePeriod(sql: Sql, periodKey: string): Promise<ClosePeriodResult> {
   const period = parsePeriod(periodKey);
   return sql.begin(async (tx) => {
-    // Act under the control plane's own policies and grants, never as a superuser that bypasses RLS.
-    await tx`set local role app_control`;
+    // Act under billing's own policies and grants (read, insert invoices), never as a superuser that bypasses RLS.
+    await tx`set local role app_billing`;
     const [clock] = await tx<{ now: Date }[]>`select now() as now`;
     assertPeriodEnded(period, clock!.now);
 

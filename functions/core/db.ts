@@ -104,7 +104,9 @@ export function isConnectionError(error: unknown): boolean {
     code.startsWith('53') || // insufficient resources (too many connections)
     code === '57P01' || // admin shutdown
     code === '57P02' || // crash shutdown
-    code === '57P03' // cannot connect now
+    code === '57P03' || // cannot connect now
+    code === '57014' || // statement_timeout (app_runtime's role setting): the database is overloaded
+    code === '25P03' // idle_in_transaction_session_timeout ended the session
   );
 }
 

@@ -29,12 +29,28 @@ const BASE_HEADERS = {
   'x-content-type-options': 'nosniff',
 };
 
-export function header(event: Pick<APIGatewayProxyEvent, 'headers'>, name: string): string | undefined {
+/**
+ * The value of header `name` (any case), or undefined when it is absent or given more than once.
+ */
+export function header(
+  event: Pick<APIGatewayProxyEvent, 'headers'> & Partial<Pick<APIGatewayProxyEvent, 'multiValueHeaders'>>,
+  name: string,
+): string | undefined {
   const wanted = name.toLowerCase();
-  for (const [key, value] of Object.entries(event.headers ?? {})) {
-    if (key.toLowerCase() === wanted && value !== undefined) return value;
+  // A header given more than once is ambiguous (the authorizer in front may have read another copy than
+  // `headers` keeps): it counts as absent, so two Authorization headers are a 401, never two identities.
+  let copies = 0;
+  for (const [key, values] of Object.entries(event.multiValueHeaders ?? {})) {
+    if (key.toLowerCase() === wanted) copies += values?.length ?? 0;
   }
-  return undefined;
+  if (copies > 1) return undefined;
+  let found: string | undefined;
+  for (const [key, value] of Object.entries(event.headers ?? {})) {
+    if (key.toLowerCase() !== wanted || value === undefined) continue;
+    if (found !== undefined) return undefined;
+    found = value;
+  }
+  return found;
 }
 
 export function toResult(reply: Reply, requestId: string): APIGatewayProxyResult {

@@ -96,7 +96,7 @@ export interface TenantStorage {
 
 export interface TenantStorageProvider {
   /**
-   * The storage of `tenantId`, acting for `userId` (named in the STS session that this call may open).
+   * The storage of `tenantId`, acting for `userId` (logged with the STS session that this call may open).
    * Validates both ids and makes no AWS call; credentials are fetched by the first operation.
    */
   forTenant(tenantId: string, userId: string): TenantStorage;
@@ -109,16 +109,14 @@ export function documentKey(tenantId: string, documentId: string): string {
 }
 
 /**
- * The RoleSessionName of a tenant's STS session: `{tenantId}.{userId as hex}`, trimmed to STS's 64
- * characters (`[\w+=,.@-]`). The tenant id is never trimmed (at most 40 characters, and `.` cannot occur
- * in it, so the name parses back unambiguously); the user id keeps at least 23 hex digits (92 bits).
- * CloudTrail shows it as the session's principal.
+ * The RoleSessionName of a tenant's STS session: the tenant id (a slug of 3–40 characters, all within
+ * STS's `[\w+=,.@-]{2,64}`). CloudTrail shows it as the session's principal. Never a user: the session
+ * is cached and shared by every request of the tenant, so a user's name would attribute later users'
+ * S3 actions to whoever opened it. Who acted is in our audit events and logs.
  */
-export function roleSessionName(tenantId: string, userId: string): string {
+export function roleSessionName(tenantId: string): string {
   assertTenantId(tenantId);
-  if (!isUuid(userId)) throw new UnauthorizedError('The caller is not valid.');
-  const user = userId.replace(/-/g, '');
-  return `${tenantId}.${user.slice(0, 64 - tenantId.length - 1)}`;
+  return tenantId;
 }
 
 // Controls (C0, DEL, C1) and bidirectional overrides (which can disguise `exe` as `pdf`) never reach a header.
@@ -238,7 +236,7 @@ export async function assumeTenantRole(
   const output = await sts.send(
     new AssumeRoleCommand({
       RoleArn: params.roleArn,
-      RoleSessionName: roleSessionName(params.tenantId, params.userId),
+      RoleSessionName: roleSessionName(params.tenantId),
       DurationSeconds: params.durationSeconds,
       Policy: policy,
     }),
@@ -249,7 +247,13 @@ export async function assumeTenantRole(
   }
   // Credentials are never logged; the policy size tells us how close we are to STS's limit.
   const packed = output.PackedPolicySize;
-  const fields = { tenant_id: params.tenantId, packed_policy_size_percent: packed, expires_at: c.Expiration.toISOString() };
+  // The user whose request opened the session: in our logs, since the session name carries only the tenant.
+  const fields = {
+    tenant_id: params.tenantId,
+    opened_by_user_id: params.userId,
+    packed_policy_size_percent: packed,
+    expires_at: c.Expiration.toISOString(),
+  };
   if (typeof packed === 'number' && packed > PACKED_POLICY_WARN_PERCENT) {
     logger.warn('The tenant session policy uses more than half of the packed policy size', fields);
   } else {

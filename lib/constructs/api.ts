@@ -3,7 +3,8 @@
  * the Cognito user pool authorizer (ID token in `Authorization`), request validation (path parameters,
  * JSON bodies against the manifest's schema), stage throttling, JSON access logs that carry the caller's
  * tenant claim, X-Ray, and gateway responses so that API Gateway's own errors answer
- * `application/problem+json` like the functions do. Optionally a WAF web ACL with a per-IP rate rule.
+ * `application/problem+json` like the functions do. Optionally a WAF web ACL with a per-IP rate rule and a
+ * per-path one (see `PATH_KEY_TRANSFORMATIONS`).
  */
 import { RemovalPolicy, Validations } from 'aws-cdk-lib';
 import * as apigw from 'aws-cdk-lib/aws-apigateway';
@@ -24,8 +25,8 @@ export interface ApiProps {
   readonly throttle: { readonly rateLimit: number; readonly burstLimit: number };
   readonly logRetention: logs.RetentionDays;
   readonly removalPolicy?: RemovalPolicy;
-  /** A WAF web ACL with a per-IP rate-based rule; undefined for none. */
-  readonly waf?: { readonly requestsPer5MinPerIp: number };
+  /** A WAF web ACL with a per-IP and a per-path rate-based rule; undefined for none. */
+  readonly waf?: { readonly requestsPer5MinPerIp: number; readonly requestsPerMinutePerPath: number };
 }
 
 /** Fields of every access-log line (JSON); `tenantId` is the caller's `custom:tenant_id` claim. */
@@ -116,6 +117,16 @@ export function toApiGatewaySchema(schema: JsonSchema): apigw.JsonSchema {
   }
   return out as apigw.JsonSchema;
 }
+
+/**
+ * How the per-path rate rule reads a URI path: decoded, normalised (`//`, `/./`, `/../`) and lower-cased,
+ * so that spellings of one tenant's path cannot split its count over several keys.
+ */
+export const PATH_KEY_TRANSFORMATIONS: wafv2.CfnWebACL.TextTransformationProperty[] = [
+  { priority: 0, type: 'URL_DECODE' },
+  { priority: 1, type: 'NORMALIZE_PATH' },
+  { priority: 2, type: 'LOWERCASE' },
+];
 
 function pathParameters(path: string): string[] {
   return [...path.matchAll(/\{([A-Za-z0-9_]+)\}/g)].map((m) => m[1]!);
@@ -233,6 +244,34 @@ export class Api extends Construct {
             action: { block: {} },
             statement: { rateBasedStatement: { limit: props.waf.requestsPer5MinPerIp, aggregateKeyType: 'IP' } },
             visibilityConfig: { cloudWatchMetricsEnabled: true, metricName: 'rate-per-ip', sampledRequestsEnabled: true },
+          },
+          {
+            // Per tenant where WAF allows it: every tenant path starts /api/{tenantId}/, but a rate-based
+            // key cannot take one path segment (custom keys take the whole URI path, and no text
+            // transformation cuts it). Aggregating on the normalised path makes each tenant's collection
+            // routes (/api/{tenantId}/documents, /usage-events, /billing, …: where a flood lands) a
+            // bucket of their own, so a flooding tenant is blocked at the edge without counting against
+            // any other tenant; the exact per-tenant, per-plan rate stays the SQL token bucket's.
+            name: 'RatePerTenantPath',
+            priority: 1,
+            action: { block: {} },
+            statement: {
+              rateBasedStatement: {
+                limit: props.waf.requestsPerMinutePerPath,
+                evaluationWindowSec: 60,
+                aggregateKeyType: 'CUSTOM_KEYS',
+                customKeys: [{ uriPath: { textTransformations: PATH_KEY_TRANSFORMATIONS } }],
+                scopeDownStatement: {
+                  byteMatchStatement: {
+                    fieldToMatch: { uriPath: {} },
+                    positionalConstraint: 'CONTAINS',
+                    searchString: '/api/',
+                    textTransformations: PATH_KEY_TRANSFORMATIONS,
+                  },
+                },
+              },
+            },
+            visibilityConfig: { cloudWatchMetricsEnabled: true, metricName: 'rate-per-tenant-path', sampledRequestsEnabled: true },
           },
         ],
       });

@@ -26,6 +26,11 @@ export interface IdentityProps {
   readonly advancedSecurity: boolean;
   readonly removalPolicy?: RemovalPolicy;
   readonly logRetention: logs.RetentionDays;
+  /**
+   * Hosted-UI callback URLs. With none, the app client has OAuth switched off: no authorization code or
+   * implicit flow, no placeholder callback. @default none
+   */
+  readonly oauthCallbackUrls?: readonly string[];
   /** Changing this re-fetches the JWKS snapshot on the next deploy. @default '1' */
   readonly jwksRefreshToken?: string;
 }
@@ -46,6 +51,18 @@ exports.handler = async (event) => {
     Data: { DataUrl: 'data:application/json;base64,' + Buffer.from(body).toString('base64') },
   };
 };`;
+
+/**
+ * What a user may change about themselves through UpdateUserAttributes: only attributes nothing
+ * trusts. Never `custom:role` or `custom:tenant_id` (the claims of authorization), nor `email` (a
+ * member is found by its email's blind index). An empty list would not do: Cognito reads
+ * `WriteAttributes: []` as "not specified" and lets users write every mutable attribute.
+ */
+export const USER_WRITABLE_ATTRIBUTES = new cognito.ClientAttributes().withStandardAttributes({
+  fullname: true,
+  locale: true,
+  timezone: true,
+});
 
 export class Identity extends Construct {
   public readonly userPool: cognito.UserPool;
@@ -112,7 +129,16 @@ export class Identity extends Construct {
       readAttributes: new cognito.ClientAttributes()
         .withStandardAttributes({ email: true, emailVerified: true })
         .withCustomAttributes('tenant_id', 'role'),
-      writeAttributes: new cognito.ClientAttributes(),
+      writeAttributes: USER_WRITABLE_ATTRIBUTES,
+      ...(props.oauthCallbackUrls?.length
+        ? {
+            oAuth: {
+              flows: { authorizationCodeGrant: true, implicitCodeGrant: false },
+              scopes: [cognito.OAuthScope.OPENID, cognito.OAuthScope.EMAIL],
+              callbackUrls: [...props.oauthCallbackUrls],
+            },
+          }
+        : { disableOAuth: true }),
     });
 
     const snapshotLogs = new logs.LogGroup(this, 'JwksSnapshotLogs', {

@@ -30,6 +30,8 @@ export interface RouteFunctionsProps {
   readonly piiKey: kms.IKey;
   readonly memoryMiB: number;
   readonly timeout: Duration;
+  /** Concurrent executions reserved for, and capping, each route function. @default none reserved */
+  readonly reservedConcurrency?: number;
   readonly logRetention: logs.RetentionDays;
   /** Environment shared by every route (the settings functions/core/config.ts reads). */
   readonly environment: Record<string, string>;
@@ -57,6 +59,7 @@ export class RouteFunctions extends Construct {
         memoryMiB: props.memoryMiB,
         timeout: props.timeout,
         logRetention: props.logRetention,
+        reservedConcurrency: props.reservedConcurrency,
         environment: props.environment,
       });
       if (usesDatabase(route)) props.database.grantRuntimeConnect(fn);

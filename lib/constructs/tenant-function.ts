@@ -41,6 +41,8 @@ export interface TenantFunctionProps {
   readonly externalModules?: string[];
   /** esbuild command hooks (e.g. copying SQL files next to the bundle). */
   readonly commandHooks?: nodejs.ICommandHooks;
+  /** Concurrent executions reserved for, and capping, this function. @default none reserved */
+  readonly reservedConcurrency?: number;
 }
 
 export class TenantFunction extends nodejs.NodejsFunction {
@@ -62,6 +64,7 @@ export class TenantFunction extends nodejs.NodejsFunction {
       architecture: lambda.Architecture.ARM_64,
       memorySize: props.memoryMiB,
       timeout: props.timeout,
+      reservedConcurrentExecutions: props.reservedConcurrency,
       tracing: lambda.Tracing.ACTIVE,
       logGroup,
       loggingFormat: lambda.LoggingFormat.JSON,

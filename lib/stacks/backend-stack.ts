@@ -67,6 +67,7 @@ export class BackendStack extends Stack {
       piiKey: database.piiKey,
       memoryMiB: settings.functions.memoryMiB,
       timeout: settings.functions.timeout,
+      reservedConcurrency: settings.functions.reservedConcurrency,
       logRetention: settings.logRetention,
       // The runtime configuration, written through the one environment contract (functions/core/config.ts).
       environment: toEnvironment(
@@ -115,7 +116,9 @@ export class BackendStack extends Stack {
       throttle: settings.throttle,
       logRetention: settings.logRetention,
       removalPolicy: settings.removalPolicy,
-      waf: settings.waf.enabled ? { requestsPer5MinPerIp: settings.waf.requestsPer5MinPerIp } : undefined,
+      waf: settings.waf.enabled
+        ? { requestsPer5MinPerIp: settings.waf.requestsPer5MinPerIp, requestsPerMinutePerPath: settings.waf.requestsPerMinutePerPath }
+        : undefined,
     });
 
     new Observability(this, 'Observability', {

@@ -1,5 +1,5 @@
 /**
- * The billing period close against a real Postgres: closed as app_control (fixtures as the superuser),
+ * The billing period close against a real Postgres: closed as app_billing (fixtures as the superuser),
  * amounts worked out by hand from the seeded plans (migration 0004), idempotency, refusal of open
  * periods, and what app_runtime may do with invoices (read its own tenant's, write none). The CLI is
  * run as a child process for its output and exit codes.
@@ -14,7 +14,7 @@ import { withTenant, type Sql } from '../../functions/core/db';
 import { monthOf } from '../../functions/billing/charges';
 import { closePeriod, parsePeriod, PeriodError } from '../../functions/billing/close-period';
 import type { Metric } from '../../functions/routes';
-import { adminSql, contextFor, controlSql, createTenant, runtimeSql, uniqueTenantId, type TenantFixture } from '../support/db';
+import { adminSql, billingSql, contextFor, createTenant, runtimeSql, uniqueTenantId, type TenantFixture } from '../support/db';
 
 const run = promisify(execFile);
 const ROOT = path.resolve(__dirname, '../..');
@@ -24,7 +24,7 @@ const GiB = 1024 ** 3;
 
 describe('billing period close', () => {
   let admin: Sql;
-  let control: Sql;
+  let billing: Sql;
   let runtime: Sql;
 
   /** A tenant on `planId` that has existed since the start of `period`. */
@@ -57,11 +57,11 @@ describe('billing period close', () => {
 
   beforeAll(() => {
     admin = adminSql();
-    control = controlSql();
+    billing = billingSql();
     runtime = runtimeSql();
   });
   afterAll(async () => {
-    await Promise.all([admin.end(), control.end(), runtime.end()]);
+    await Promise.all([admin.end(), billing.end(), runtime.end()]);
   });
 
   it('writes one invoice per tenant: base price plus overage, an unlimited plan, the free plan, and no usage', async () => {
@@ -82,7 +82,7 @@ describe('billing period close', () => {
     await setUsage(free.tenantId, 'total', { documents: 100, storage_bytes: 100 * 1024 * 1024 });
 
     // Act
-    const result = await closePeriod(control, period);
+    const result = await closePeriod(billing, period);
 
     // Assess
     const amount = (t: TenantFixture) => result.invoices.find((i) => i.tenantId === t.tenantId)?.amountMicros;
@@ -122,14 +122,14 @@ describe('billing period close', () => {
     const period = '2021-06';
     const t = await tenantIn(period, 'close-idem', 'pro');
     await setUsage(t.tenantId, period, { api_requests: 500_010 });
-    const first = await closePeriod(control, period);
+    const first = await closePeriod(billing, period);
     const before = await invoiceRows(period);
     // Usage that arrives after the close (and a plan change) does not rewrite a closed invoice.
     await setUsage(t.tenantId, period, { api_requests: 900_000 });
     await admin`update app.tenants set plan_id = 'enterprise' where id = ${t.tenantId}`;
 
     // Act
-    const second = await closePeriod(control, period);
+    const second = await closePeriod(billing, period);
 
     // Assess
     expect(first.invoices.find((i) => i.tenantId === t.tenantId)).toMatchObject({ amountMicros: 49_001_000, written: true });
@@ -145,7 +145,7 @@ describe('billing period close', () => {
     const later = await createTenant(admin, uniqueTenantId('close-later'), 'pro');
     await admin`update app.tenants set created_at = ${parsePeriod(period).end} where id = ${later.tenantId}`;
 
-    const result = await closePeriod(control, period);
+    const result = await closePeriod(billing, period);
 
     expect(result.invoices.find((i) => i.tenantId === idle.tenantId)).toMatchObject({
       amountMicros: 49_000_000,
@@ -166,10 +166,10 @@ describe('billing period close', () => {
     const future = monthOf(new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() + 1, 1))).key;
     await createTenant(admin, uniqueTenantId('close-open'), 'pro');
 
-    await expect(closePeriod(control, current)).rejects.toThrow(/current month/);
-    await expect(closePeriod(control, future)).rejects.toThrow(/future/);
+    await expect(closePeriod(billing, current)).rejects.toThrow(/current month/);
+    await expect(closePeriod(billing, future)).rejects.toThrow(/future/);
     for (const bad of ['2021-13', '2021-1', '21-01', 'total', '2021-01-01', '']) {
-      await expect(closePeriod(control, bad)).rejects.toBeInstanceOf(PeriodError);
+      await expect(closePeriod(billing, bad)).rejects.toBeInstanceOf(PeriodError);
     }
     const [count] = await admin<{ n: number }[]>`
       select count(*)::int as n from app.invoices where period in (${current}, ${future})`;
@@ -181,7 +181,7 @@ describe('billing period close', () => {
     const period = '2021-11';
     const a = await tenantIn(period, 'close-rls-a', 'pro');
     const b = await tenantIn(period, 'close-rls-b', 'free');
-    await closePeriod(control, period);
+    await closePeriod(billing, period);
 
     // Act
     const seen = await withTenant(runtime, contextFor(a), (tx) => tx<{ tenant_id: string }[]>`select tenant_id from app.invoices`);
@@ -210,8 +210,8 @@ describe('billing period close', () => {
       const t = await tenantIn(period, 'close-cli', 'pro');
       await setUsage(t.tenantId, period, { api_requests: 500_001 });
 
-      const first = await cli(['--period', period], process.env.TEST_CONTROL_DATABASE_URL);
-      const second = await cli([`--period=${period}`], process.env.TEST_CONTROL_DATABASE_URL);
+      const first = await cli(['--period', period], process.env.TEST_BILLING_DATABASE_URL);
+      const second = await cli([`--period=${period}`], process.env.TEST_BILLING_DATABASE_URL);
 
       expect(first).toMatchObject({ code: 0, stderr: '' });
       expect(second).toMatchObject({ code: 0, stderr: '' });
@@ -223,7 +223,7 @@ describe('billing period close', () => {
       expect(body(second.stdout)).toBe(body(first.stdout));
     });
 
-    it('runs as a superuser by becoming app_control, and fails with exit 1 as app_runtime', async () => {
+    it('runs as a superuser by becoming app_billing, and fails with exit 1 as app_runtime', async () => {
       const period = '2022-04';
       await tenantIn(period, 'close-su', 'free');
       const asAdmin = await cli(['--period', period], process.env.TEST_ADMIN_DATABASE_URL);
@@ -232,7 +232,7 @@ describe('billing period close', () => {
       expect(asAdmin.stdout).toMatch(/^total USD /m);
       expect(asRuntime.code).toBe(1);
       expect(asRuntime.stderr.trim().split('\n')).toHaveLength(1);
-      expect(asRuntime.stderr).toMatch(/permission denied to set role "app_control"/);
+      expect(asRuntime.stderr).toMatch(/permission denied to set role "app_billing"/);
     });
 
     it.each([
@@ -242,7 +242,7 @@ describe('billing period close', () => {
       ['no period', []],
       ['an unknown argument', ['--period', '2022-01', '--force']],
     ])('exits 2 with one line for %s', async (_name, args) => {
-      const result = await cli(args, process.env.TEST_CONTROL_DATABASE_URL);
+      const result = await cli(args, process.env.TEST_BILLING_DATABASE_URL);
       expect(result.code).toBe(2);
       expect(result.stdout).toBe('');
       expect(result.stderr.trim().split('\n')).toHaveLength(1);

@@ -21,6 +21,8 @@ import {
   rowLevelSecurityViolations,
   tenantForeignKeyViolations,
   tenantLeadingKeyViolations,
+  definerFunctions,
+  definerViolations,
   type Violation,
 } from '../support/catalog';
 
@@ -118,6 +120,8 @@ const weakMigrations: [string, string, (sql: Sql) => Promise<Violation[]>, Viola
   ],
 ];
 
+class Rollback extends Error {}
+
 describe('catalog invariants', () => {
   let admin: Sql;
   beforeAll(() => {
@@ -160,6 +164,49 @@ describe('catalog invariants', () => {
       select count(*)::int as count from pg_class c join pg_namespace n on n.oid = c.relnamespace
        where n.nspname = 'app' and c.relkind = 'r' and pg_get_userbyid(c.relowner) <> 'app_owner'`;
     expect(notOwned?.count).toBe(0);
+  });
+
+  it('has no SECURITY DEFINER function outside the system schemas but those of a confined owner', async () => {
+    const definers = await definerFunctions(admin);
+    expect(definers.filter((d) => definerViolations(d).length > 0).map((d) => `${d.schema}.${d.name}`)).toEqual([]);
+    // Positive control: the schema's own functions are found.
+    const functions = await admin`
+      select p.proname from pg_proc p join pg_namespace n on n.oid = p.pronamespace where n.nspname = 'app'`;
+    expect(functions.length).toBeGreaterThan(0);
+  });
+
+  it('runs the metering functions as a confined owner: NOLOGIN, no BYPASSRLS, owns no table, writes only forced-RLS tables, fixed search_path', async () => {
+    const definers = await definerFunctions(admin);
+    const metering = definers.filter((d) => d.schema === 'app' && ['meter_request', 'consume'].includes(d.name));
+    expect(metering.map((d) => [d.name, d.owner, definerViolations(d)]).sort()).toEqual([
+      ['consume', 'app_metering', []],
+      ['meter_request', 'app_metering', []],
+    ]);
+    // The rule can fail: a definer function of the owner role (which owns every table) is refused.
+    await admin
+      .begin(async (tx) => {
+        await tx`create function app.catalog_probe() returns int language sql security definer as 'select 1'`;
+        await tx`alter function app.catalog_probe() owner to app_owner`;
+        const [probe] = (await definerFunctions(tx as unknown as Sql)).filter((d) => d.name === 'catalog_probe');
+        expect(definerViolations(probe!)).toEqual(expect.arrayContaining(['owns relations', 'no fixed search_path']));
+        throw new Rollback();
+      })
+      .catch((error: unknown) => {
+        if (!(error instanceof Rollback)) throw error;
+      });
+  });
+
+  it('makes every view security_invoker', async () => {
+    const views = await admin<{ view: string; options: string[] | null }[]>`
+      select c.relname as view, c.reloptions as options from pg_class c
+        join pg_namespace n on n.oid = c.relnamespace
+       where c.relkind in ('v', 'm') and n.nspname not in ('pg_catalog', 'information_schema')`;
+    for (const v of views) {
+      expect({ view: v.view, invoker: (v.options ?? []).some((o) => /^security_invoker=(true|on|1)$/.test(o)) }).toEqual({
+        view: v.view,
+        invoker: true,
+      });
+    }
   });
 
   it('grants app_runtime only INSERT and SELECT on audit_events', async () => {

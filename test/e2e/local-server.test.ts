@@ -3,7 +3,7 @@
  * refused token, oversized body, and a crashing handler. A stub authenticator and stub handlers stand in
  * for Cognito and the routes (those are covered by happy-path.test.ts against the real stack).
  */
-import type http from 'node:http';
+import http from 'node:http';
 import type { APIGatewayProxyEvent } from 'aws-lambda';
 import { close, createLocalApiServer, listen } from '../../bin/stack/http-server';
 import { UnauthorizedError } from '../../functions/core/errors';
@@ -101,5 +101,47 @@ describe('the local API server', () => {
     expect(text).not.toMatch(/secret|internals|\.ts|at /);
     expect(JSON.parse(text)).toMatchObject({ status: 500, detail: 'The request could not be completed.' });
     expect(crashes).toHaveLength(1);
+  });
+
+  it.each(['constructor=1', '__proto__=1', 'toString=1', 'hasOwnProperty=1&valueOf=2'])(
+    'serves /health and a tenant route with the query %s, never a 500',
+    async (query) => {
+      const health = await fetch(`${url}/health?${query}`);
+      const list = await fetch(`${url}/api/acme/documents?${query}`, { headers: { authorization: `Bearer ${good}` } });
+      expect([health.status, list.status]).toEqual([200, 200]);
+      const name = query.split('=')[0]!;
+      expect(Object.keys(events[events.length - 1]!.queryStringParameters ?? {})).toContain(name);
+    },
+  );
+
+  it('serves a request with a header named toString or constructor, never a 500', async () => {
+    const response = await fetch(`${url}/health`, { headers: { toString: 'x', constructor: 'y' } });
+    expect(response.status).toBe(200);
+    expect(events[events.length - 1]!.headers['toString']).toBe('x');
+  });
+
+  it('refuses a request with two Authorization headers with a 401 problem before the handler runs', async () => {
+    // Prepare: two header lines (fetch would join them into one).
+    const before = events.length;
+    const send = (authorization: string | string[]) =>
+      new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const req = http.request(`${url}/api/acme/documents`, (res) => {
+          let body = '';
+          res.on('data', (chunk: Buffer) => (body += chunk.toString()));
+          res.on('end', () => resolve({ status: res.statusCode!, body }));
+        });
+        req.setHeader('Authorization', authorization);
+        req.on('error', reject);
+        req.end();
+      });
+    // Act
+    const twice = await send([`Bearer ${good}`, 'Bearer other']);
+    const twiceGood = await send([`Bearer ${good}`, `Bearer ${good}`]);
+    // Assess
+    expect([twice.status, twiceGood.status]).toEqual([401, 401]);
+    expect(JSON.parse(twice.body)).toMatchObject({ status: 401 });
+    expect(events.length).toBe(before);
+    // Positive control: one header line with the same token is served.
+    expect((await send(`Bearer ${good}`)).status).toBe(200);
   });
 });

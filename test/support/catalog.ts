@@ -42,8 +42,20 @@ export const PLATFORM_POLICIES: Readonly<Record<string, string>> = {
   'app.platform_operators.own_row': 'a session sees only its own operator row (app.user_id); WITH CHECK false refuses writes',
 };
 
-/** The control-plane roles a policy may name instead of scoping by tenant. */
-export const CONTROL_PLANE_ROLES: readonly string[] = ['app_control'];
+/**
+ * The control-plane roles a policy may name instead of scoping by tenant: login roles that the runtime
+ * cannot become (app_control: platform operations; app_billing: the billing close, migration 0006;
+ * app_sealer: the audit chain sealer, migration 0008). Their grants are checked in their own tests.
+ */
+export const CONTROL_PLANE_ROLES: readonly string[] = ['app_control', 'app_billing', 'app_sealer'];
+
+/**
+ * Indexes of tenant-owned tables that may lead with another column, each with the reason. Explicit, so
+ * that a new index leads with tenant_id unless it is listed here.
+ */
+export const TENANT_KEY_EXEMPT_INDEXES: Readonly<Record<string, string>> = {
+  'app.audit_events_xact_idx': 'the sealer (app_sealer) scans committed events of every tenant in transaction order',
+};
 
 const SYSTEM_SCHEMAS = ['pg_catalog', 'information_schema', 'pg_toast'];
 
@@ -97,7 +109,7 @@ export async function tenantLeadingKeyViolations(sql: Sql): Promise<Violation[]>
     select o.object, null from owned o
      where not exists (select 1 from pg_index p where p.indrelid = o.oid and p.indisprimary)
      order by 1, 2`;
-  return rows.map((r) => ({
+  return rows.filter((r) => r.index === null || TENANT_KEY_EXEMPT_INDEXES[r.index] === undefined).map((r) => ({
     rule: 'tenant-leading-key',
     object: r.object,
     detail: r.index === null ? 'no primary key' : `index ${r.index} does not lead with tenant_id`,
@@ -159,12 +171,67 @@ export async function policyScopeViolations(sql: Sql, platform: Readonly<Record<
   return violations;
 }
 
-/** No SECURITY DEFINER function outside the system schemas (they would run past row-level security). */
+export interface DefinerFunction {
+  schema: string;
+  name: string;
+  owner: string;
+  superuser: boolean;
+  bypassrls: boolean;
+  login: boolean;
+  owns_relations: boolean;
+  member_of_roles: boolean;
+  fixed_search_path: boolean;
+  writes_unforced: string[];
+}
+
+/** Every SECURITY DEFINER function outside the system schemas, with what its owner is and may do. */
+export function definerFunctions(db: Sql): Promise<DefinerFunction[]> {
+  return db<DefinerFunction[]>`
+    select n.nspname as schema, p.proname as name, r.rolname as owner, r.rolsuper as superuser,
+           r.rolbypassrls as bypassrls, r.rolcanlogin as login,
+           exists (select 1 from pg_class c where c.relowner = r.oid) as owns_relations,
+           exists (select 1 from pg_auth_members m where m.member = r.oid) as member_of_roles,
+           coalesce((select bool_or(cfg like 'search_path=%') from unnest(p.proconfig) cfg), false) as fixed_search_path,
+           array(select c.relname::text from pg_class c join pg_namespace cn on cn.oid = c.relnamespace
+                  where c.relkind in ('r', 'p') and cn.nspname not in ('pg_catalog', 'information_schema')
+                    and not (c.relrowsecurity and c.relforcerowsecurity)
+                    and (has_table_privilege(r.oid, c.oid, 'INSERT') or has_table_privilege(r.oid, c.oid, 'UPDATE')
+                         or has_table_privilege(r.oid, c.oid, 'DELETE') or has_table_privilege(r.oid, c.oid, 'TRUNCATE'))
+                  order by 1) as writes_unforced
+      from pg_proc p
+      join pg_namespace n on n.oid = p.pronamespace
+      join pg_roles r on r.oid = p.proowner
+     where p.prosecdef and n.nspname not in ('pg_catalog', 'information_schema')`;
+}
+
+/**
+ * Why a SECURITY DEFINER function breaks the rule (empty: it keeps it). Its owner must stay subject to
+ * row-level security (not superuser, no BYPASSRLS, owns no table so FORCE is never its to lift, inherits
+ * no other role, writes no table without forced RLS), never log in, and the function must fix its
+ * search_path so that a caller cannot substitute objects.
+ */
+export function definerViolations(d: DefinerFunction): string[] {
+  return [
+    d.superuser && 'superuser',
+    d.bypassrls && 'bypassrls',
+    d.login && 'can log in',
+    d.owns_relations && 'owns relations',
+    d.member_of_roles && 'member of other roles',
+    !d.fixed_search_path && 'no fixed search_path',
+    d.writes_unforced.length > 0 && `writes tables without forced RLS: ${d.writes_unforced.join(', ')}`,
+  ].filter((v): v is string => typeof v === 'string');
+}
+
+/**
+ * A SECURITY DEFINER function is allowed only when its owner is confined (see {@link definerViolations}):
+ * the metering functions of migration 0006 are the intended case; any other definer function is a violation.
+ */
 export async function securityDefinerViolations(sql: Sql): Promise<Violation[]> {
-  const rows = await sql<{ object: string }[]>`
-    select n.nspname || '.' || p.proname as object from pg_proc p join pg_namespace n on n.oid = p.pronamespace
-     where p.prosecdef and n.nspname <> all(${SYSTEM_SCHEMAS}) order by 1`;
-  return rows.map((r) => ({ rule: 'security-definer', object: r.object, detail: 'SECURITY DEFINER' }));
+  const definers = await definerFunctions(sql);
+  return definers
+    .map((d) => ({ d, why: definerViolations(d) }))
+    .filter(({ why }) => why.length > 0)
+    .map(({ d, why }) => ({ rule: 'security-definer' as const, object: `${d.schema}.${d.name}`, detail: why.join('; ') }));
 }
 
 /** Every view is security_invoker (otherwise it reads with its owner's rights). */

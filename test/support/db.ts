@@ -25,6 +25,10 @@ export function controlSql(): Sql {
   return postgres(required('TEST_CONTROL_DATABASE_URL'), { max: 2, onnotice: () => undefined });
 }
 
+export function billingSql(): Sql {
+  return postgres(required('TEST_BILLING_DATABASE_URL'), { max: 2, onnotice: () => undefined });
+}
+
 /** A tenant id unique to this test run (slug rule: lower-case, 3–40 characters). */
 export function uniqueTenantId(prefix: string): string {
   return `${prefix}-${randomUUID().slice(0, 8)}`;

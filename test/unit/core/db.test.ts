@@ -40,4 +40,9 @@ describe('isConnectionError', () => {
     expect(isConnectionError(new Error('x'))).toBe(false);
     expect(isConnectionError(null)).toBe(false);
   });
+
+  it("treats the runtime role's statement and idle-in-transaction timeouts as overload (503), not as a bug (500)", () => {
+    expect(isConnectionError({ code: '57014' })).toBe(true);
+    expect(isConnectionError({ code: '25P03' })).toBe(true);
+  });
 });

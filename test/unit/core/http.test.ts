@@ -1,5 +1,5 @@
 import { BadRequestError, NotFoundError, QuotaExceededError, UnauthorizedError } from '../../../functions/core/errors';
-import { MAX_BODY_BYTES, onlyFields, parseJsonBody, problem, requireInteger, requireString, toResult } from '../../../functions/core/http';
+import { header, MAX_BODY_BYTES, onlyFields, parseJsonBody, problem, requireInteger, requireString, toResult } from '../../../functions/core/http';
 
 const event = (body: string | null, contentType?: string) => ({
   headers: contentType ? { 'Content-Type': contentType } : {},
@@ -88,5 +88,26 @@ describe('responses', () => {
   it('serialises replies as JSON with x-request-id, or empty for 204', () => {
     expect(toResult({ status: 200, body: { a: 1 } }, 'r')).toMatchObject({ statusCode: 200, body: '{"a":1}', headers: { 'x-request-id': 'r' } });
     expect(toResult({ status: 204 }, 'r')).toMatchObject({ statusCode: 204, body: '' });
+  });
+});
+
+describe('header', () => {
+  it('reads a header given once, in any case', () => {
+    const event = { headers: { Authorization: 'Bearer a' }, multiValueHeaders: { Authorization: ['Bearer a'] } };
+    expect(header(event, 'authorization')).toBe('Bearer a');
+  });
+
+  it('treats a header given more than once as absent, in the multi-value map or under two spellings', () => {
+    const twice = { headers: { Authorization: 'Bearer b' }, multiValueHeaders: { Authorization: ['Bearer a', 'Bearer b'] } };
+    const twoSpellings = { headers: { Authorization: 'Bearer a', authorization: 'Bearer b' } };
+    expect(header(twice, 'authorization')).toBeUndefined();
+    expect(header(twoSpellings, 'authorization')).toBeUndefined();
+  });
+
+  it('reads a header named like an Object member from a map without prototype', () => {
+    const headers = Object.assign(Object.create(null) as Record<string, string>, { toString: 'x', constructor: 'y' });
+    expect(header({ headers }, 'toString')).toBe('x');
+    expect(header({ headers }, 'constructor')).toBe('y');
+    expect(header({ headers }, 'valueOf')).toBeUndefined();
   });
 });

@@ -95,4 +95,29 @@ describe('buildEvent', () => {
     expect(event.requestContext.authorizer).toBeNull();
     expect(event.body).toBe('{"a":1}');
   });
+
+  it('keeps query and header names like __proto__, constructor and toString as plain keys', () => {
+    // Act
+    const event = buildEvent(
+      {
+        method: 'GET',
+        rawPath: '/health',
+        search: '?constructor=1&__proto__=2&toString=3&toString=4',
+        rawHeaders: ['toString', 'a', '__proto__', 'b', 'constructor', 'c'],
+        body: Buffer.alloc(0),
+        sourceIp: '127.0.0.1',
+      },
+      getDocument,
+      null,
+      null,
+      'req-3',
+    );
+
+    // Assess
+    expect(Object.entries(event.queryStringParameters!)).toEqual([['constructor', '1'], ['__proto__', '2'], ['toString', '4']]);
+    expect(event.multiValueQueryStringParameters!['toString']).toEqual(['3', '4']);
+    expect(Object.entries(event.headers)).toEqual([['toString', 'a'], ['__proto__', 'b'], ['constructor', 'c']]);
+    expect(event.multiValueHeaders['constructor']).toEqual(['c']);
+    expect(Object.getPrototypeOf(event.headers)).toBeNull();
+  });
 });

@@ -11,6 +11,7 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import { LAMBDA_ALIASES, LAMBDA_MAIN_FIELDS } from './lambda-bundling';
 
 /** The repository root: entries, the lock file and db/migrations are found from here. */
 export const PROJECT_ROOT = path.resolve(__dirname, '..', '..');
@@ -88,6 +89,8 @@ export class TenantFunction extends nodejs.NodejsFunction {
         target: 'node22',
         format: nodejs.OutputFormat.CJS,
         externalModules: props.externalModules ?? [],
+        mainFields: [...LAMBDA_MAIN_FIELDS],
+        esbuildArgs: { '--alias': Object.entries(LAMBDA_ALIASES).map(([from, to]) => `${from}=${to}`) },
         commandHooks: props.commandHooks,
       },
     });

@@ -61,6 +61,8 @@ describe('bundling with the local esbuild', () => {
       unbundled.delete('require("@aws-sdk/signature-v4-crt")');
       expect([...unbundled]).toEqual([]);
       expect(code).toContain('sourceMappingURL=index.js.map');
+      // The map is for resolving stack traces offline: loading it would cost every cold start.
+      expect(String(fn.Environment.Variables.NODE_OPTIONS ?? '')).not.toContain('--enable-source-maps');
     }
   });
 

@@ -50,6 +50,8 @@ export async function bundleEntry(entry: string, outfile: string, options: Bundl
     mainFields: [...LAMBDA_MAIN_FIELDS],
     alias: { ...LAMBDA_ALIASES },
     absWorkingDir: REPO_ROOT,
+    // A probe written outside the repository (a temporary directory) still resolves the project's packages.
+    nodePaths: [path.join(REPO_ROOT, 'node_modules')],
     logLevel: 'silent',
   });
   const bytes = await readFile(outfile);

@@ -2,7 +2,7 @@
  * Verifies the Cognito ID token again inside the function (API Gateway's authorizer checked it first)
  * and turns its claims into a typed caller. Secure by default: signature, issuer, audience (the app
  * client), `token_use: id` and `exp` are all required; claims that break the tenant slug rule or name an
- * unknown role are refused.
+ * unknown role are refused. A verified token's caller is cached until its `exp` (verified-token-cache.ts).
  */
 import { CognitoJwtVerifier } from 'aws-jwt-verify';
 import { FetchError, JwksNotAvailableInCacheError, JwtBaseError } from 'aws-jwt-verify/error';
@@ -10,6 +10,7 @@ import type { Fetcher } from 'aws-jwt-verify/https';
 import { SimpleJwksCache, type Jwks } from 'aws-jwt-verify/jwk';
 import { config, required } from './config';
 import { ServiceUnavailableError, UnauthorizedError } from './errors';
+import { createVerifiedTokenCache } from './verified-token-cache';
 import { isRole, isTenantId, isUuid, type Role, type TenantRole } from './tenant';
 
 /** The authenticated caller. Platform operators (`superadmin`) carry no tenant. */
@@ -30,6 +31,21 @@ export interface AuthenticatorOptions {
    * verifier still checks the Cognito issuer; only the key download is redirected.
    */
   readonly jwksUrl?: string;
+}
+
+/** What verifies an ID token's signature and claims: aws-jwt-verify's CognitoJwtVerifier in production. */
+export interface IdTokenVerifier {
+  verify(token: string): Promise<Record<string, unknown>>;
+}
+
+/** Collaborators of the authenticator, injectable for tests and benchmarks. */
+export interface AuthenticatorDeps {
+  /** @default a CognitoJwtVerifier for the options' pool and client */
+  readonly verifier?: IdTokenVerifier;
+  /** Verified tokens kept until their `exp`; 0 turns the cache off. @default 1000 */
+  readonly maxCachedTokens?: number;
+  /** The clock of the cache, in epoch milliseconds. @default Date.now */
+  readonly now?: () => number;
 }
 
 const BEARER = /^Bearer ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*)$/;
@@ -60,8 +76,8 @@ export function claimsToCaller(payload: Record<string, unknown>): Caller {
   return { userId, role: role as Exclude<Role, 'superadmin'>, tenantId };
 }
 
-export function createAuthenticator(options: AuthenticatorOptions): Authenticator {
-  const verifier = CognitoJwtVerifier.create(
+export function createAuthenticator(options: AuthenticatorOptions, deps: AuthenticatorDeps = {}): Authenticator {
+  const cognito = CognitoJwtVerifier.create(
     {
       userPoolId: options.userPoolId,
       tokenUse: 'id',
@@ -73,19 +89,24 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
     },
     options.jwksUrl ? { jwksCache: new SimpleJwksCache({ fetcher: redirectingFetcher(options.jwksUrl) }) } : undefined,
   );
+  const verifier: IdTokenVerifier = deps.verifier ?? { verify: async (token) => (await cognito.verify(token)) as Record<string, unknown> };
+  const verified = createVerifiedTokenCache<Caller>({ maxEntries: deps.maxCachedTokens, now: deps.now });
   let jwksLoaded: Promise<void> | undefined;
 
   async function loadLocalJwks(url: string): Promise<void> {
     const response = await fetch(url, { signal: AbortSignal.timeout(3000) });
     if (!response.ok) throw new Error(`JWKS answered ${response.status}`);
-    verifier.cacheJwks((await response.json()) as Jwks);
+    cognito.cacheJwks((await response.json()) as Jwks);
   }
 
   return {
     async authenticate(authorization) {
       const match = authorization === undefined ? null : BEARER.exec(authorization.trim());
       if (!match) throw new UnauthorizedError('A bearer ID token is required.');
-      if (options.jwksUrl) {
+      const token = match[1]!;
+      const cached = verified.get(token);
+      if (cached) return cached;
+      if (options.jwksUrl && !deps.verifier) {
         jwksLoaded ??= loadLocalJwks(options.jwksUrl).catch((error: unknown) => {
           jwksLoaded = undefined; // a failed load is retried by the next request, never cached
           throw error;
@@ -98,7 +119,7 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
       }
       let payload: Record<string, unknown>;
       try {
-        payload = (await verifier.verify(match[1]!)) as Record<string, unknown>;
+        payload = await verifier.verify(token);
       } catch (error) {
         if (error instanceof UnauthorizedError) throw error;
         if (error instanceof FetchError || error instanceof JwksNotAvailableInCacheError) {
@@ -107,7 +128,10 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
         if (error instanceof JwtBaseError) throw new UnauthorizedError('The token is not valid.', { cause: error });
         throw new UnauthorizedError('The token is not valid.', { cause: error });
       }
-      return claimsToCaller(payload);
+      const caller = claimsToCaller(payload);
+      // Only a token that passed every check is cached, and only until its own expiry.
+      if (typeof payload.exp === 'number') verified.set(token, payload.exp, caller);
+      return caller;
     },
   };
 }

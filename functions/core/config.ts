@@ -32,6 +32,8 @@ export interface AwsConfig {
   readonly region: string;
   /** An emulator (moto, LocalStack) endpoint; unset in AWS. */
   readonly endpoint?: string;
+  /** The function's own credentials from the environment (Lambda sets them): sign RDS IAM tokens. */
+  readonly credentials?: { readonly accessKeyId: string; readonly secretAccessKey: string; readonly sessionToken?: string };
 }
 
 export interface StorageConfig {
@@ -146,6 +148,13 @@ function oneOf<T extends string>(env: Env, name: string, allowed: readonly T[], 
   return raw as T;
 }
 
+function credentialsOf(env: Env): AwsConfig['credentials'] {
+  const accessKeyId = optional(env, 'AWS_ACCESS_KEY_ID');
+  const secretAccessKey = optional(env, 'AWS_SECRET_ACCESS_KEY');
+  if (accessKeyId === undefined || secretAccessKey === undefined) return undefined;
+  return { accessKeyId, secretAccessKey, sessionToken: optional(env, 'AWS_SESSION_TOKEN') };
+}
+
 /** Pure: parses an environment into configuration. */
 export function parseConfig(env: Env): AppConfig {
   const presignSeconds = integer(env, ENV.presignSeconds, 900, 1, 900);
@@ -167,6 +176,7 @@ export function parseConfig(env: Env): AppConfig {
     aws: {
       region: optional(env, ENV.awsRegion) ?? optional(env, ENV.awsDefaultRegion) ?? 'us-east-1',
       endpoint: optional(env, ENV.awsEndpoint),
+      credentials: credentialsOf(env),
     },
     storage: {
       bucket: optional(env, ENV.tenantBucket),

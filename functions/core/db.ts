@@ -7,6 +7,7 @@
 import postgres from 'postgres';
 import type { AwsConfig, DatabaseConfig } from './config';
 import { config } from './config';
+import { rdsTokenSigner } from './rds-token';
 import { AppError, ServiceUnavailableError, UnauthorizedError } from './errors';
 import { assertTenantId, isRole, isUuid, type Role } from './tenant';
 
@@ -27,7 +28,7 @@ export type PlatformContext = Omit<RequestContext, 'tenantId' | 'role'> & { read
 /** Creates a client from configuration. Extra postgres.js options (e.g. `debug`) win over config. */
 export function createSql(
   database: DatabaseConfig,
-  aws: Pick<AwsConfig, 'region'>,
+  aws: Pick<AwsConfig, 'region' | 'credentials'>,
   overrides: postgres.Options<{}> = {},
 ): Sql {
   const base: postgres.Options<{}> = {
@@ -45,16 +46,8 @@ export function createSql(
           : { rejectUnauthorized: true, servername: database.host },
   };
   if (database.iamAuth) {
-    // Loaded only where IAM auth is on (RDS Proxy): everywhere else it costs neither import time nor memory.
-    const { Signer } = require('@aws-sdk/rds-signer') as typeof import('@aws-sdk/rds-signer');
-    const signer = new Signer({
-      hostname: database.host,
-      port: database.port,
-      username: database.user,
-      region: aws.region,
-    });
     // One fresh token per new connection: postgres.js calls the password function on connect.
-    base.password = () => signer.getAuthToken();
+    base.password = rdsTokenSigner({ hostname: database.host, port: database.port, username: database.user, region: aws.region }, aws.credentials);
   }
   const options = { ...base, ...overrides };
   const client = database.url

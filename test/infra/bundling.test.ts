@@ -1,12 +1,19 @@
 /**
  * One real synth with bundling (dev): every function is bundled by the local esbuild, offline and
  * without Docker (CDK_DOCKER points at a binary that does not exist, so any attempt to use Docker
- * fails the synth). The other infra tests skip bundling to stay fast.
+ * fails the synth). The other infra tests skip bundling to stay fast. The synthesized bundles of an S3
+ * route are then run as Lambda runs them: in a fresh `node`, the function's own credentials only in the
+ * environment (the bundles carry an env-only credential provider in place of the SDK's default chain),
+ * against the emulator and the test database.
  */
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { generateKeyPairSync, sign } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { routeList } from '../../functions/routes';
+import { routeList, routes } from '../../functions/routes';
+import { eventFor } from '../support/api';
+import { adminSql, createTenant, uniqueTenantId } from '../support/db';
 import { resourcesOf, ROOT, synthEnvironment, type SynthesizedEnvironment } from './support/synth';
 
 const outdir = mkdtempSync(path.join(os.tmpdir(), 'tsb-bundle-'));
@@ -31,6 +38,15 @@ function assetDir(fn: Record<string, any>): string {
   return path.join(outdir, `asset.${hash}`);
 }
 
+/** The asset directory of a route's function. */
+function routeAsset(routeId: string): string {
+  const spec = routeList.find((r) => r.id === routeId)!;
+  const functions = resourcesOf(dev.json, 'AWS::Lambda::Function').filter(([, p]) => p.Environment?.Variables?.DB_HOST);
+  const found = functions.filter(([, p]) => String(p.Description ?? '').startsWith(`${spec.method} ${spec.path}: `));
+  if (found.length !== 1) throw new Error(`cannot tell the function of ${routeId} (${found.length} candidates)`);
+  return assetDir(found[0]![1]);
+}
+
 describe('bundling with the local esbuild', () => {
   it('bundles every route handler into a minified index.js with a source map', () => {
     const functions = resourcesOf(dev.json, 'AWS::Lambda::Function').filter(([, p]) => p.Environment?.Variables?.DB_HOST);
@@ -45,6 +61,8 @@ describe('bundling with the local esbuild', () => {
       unbundled.delete('require("@aws-sdk/signature-v4-crt")');
       expect([...unbundled]).toEqual([]);
       expect(code).toContain('sourceMappingURL=index.js.map');
+      // The map is for resolving stack traces offline: loading it would cost every cold start.
+      expect(String(fn.Environment.Variables.NODE_OPTIONS ?? '')).not.toContain('--enable-source-maps');
     }
   });
 
@@ -62,6 +80,135 @@ describe('bundling with the local esbuild', () => {
     await expect(
       bundle.handler({ RequestType: 'Delete', PhysicalResourceId: 'migrations-app', ResourceProperties: {} }),
     ).resolves.toEqual({ PhysicalResourceId: 'migrations-app' });
+  });
+
+  it('keeps every route within its size budget: 250 KiB without an AWS client, 650 KiB with S3 or KMS', () => {
+    const over = routeList
+      .map((spec) => ({
+        route: spec.id,
+        bytes: readFileSync(path.join(routeAsset(spec.id), 'index.js')).length,
+        budget: (spec.usesStorage || spec.usesPii ? 650 : 250) * 1024,
+      }))
+      .filter((b) => b.bytes > b.budget);
+    expect(over).toEqual([]);
+  });
+
+  it('bundles the environment credential provider in place of the SDK default chain', () => {
+    const code = readFileSync(path.join(routeAsset('createDocument'), 'index.js'), 'utf8');
+    // Markers of the default chain's links: the SSO / ini / process providers and instance metadata.
+    for (const marker of ['defaultProvider::fromSSO', 'defaultProvider::fromIni', 'credential-provider-imds', 'AWS_CONTAINER_CREDENTIALS_FULL_URI']) {
+      expect(code).not.toContain(marker);
+    }
+    expect(code).toContain('AWS_SECRET_ACCESS_KEY');
+  });
+
+  describe('an S3 route bundle run as Lambda runs it', () => {
+    const home = path.join(outdir, 'home');
+    const signing = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const pool = 'us-east-1_Bundled';
+    const client = 'bundled-client';
+    const jwks = { keys: [{ ...(signing.publicKey.export({ format: 'jwk' }) as object), kid: 'k1', alg: 'RS256', use: 'sig' }] };
+    let tenantId: string;
+    let userId: string;
+
+    beforeAll(async () => {
+      mkdirSync(home, { recursive: true });
+      const admin = adminSql();
+      try {
+        const tenant = await createTenant(admin, uniqueTenantId('bundled'));
+        tenantId = tenant.tenantId;
+        userId = tenant.members.user;
+      } finally {
+        await admin.end({ timeout: 5 });
+      }
+    });
+
+    function idToken(): string {
+      const now = Math.floor(Date.now() / 1000);
+      const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url');
+      const claims = {
+        sub: userId, iss: `https://cognito-idp.us-east-1.amazonaws.com/${pool}`, aud: client, token_use: 'id',
+        iat: now, auth_time: now, exp: now + 600, 'custom:tenant_id': tenantId, 'custom:role': 'user',
+      };
+      const input = `${b64({ alg: 'RS256', typ: 'JWT', kid: 'k1' })}.${b64(claims)}`;
+      return `${input}.${sign('RSA-SHA256', Buffer.from(input), signing.privateKey).toString('base64url')}`;
+    }
+
+    /** Runs the bundle's handler once in a fresh `node` with exactly `env` and returns its result. */
+    function invoke(env: Record<string, string>): Promise<{ statusCode: number; body: string; output: string }> {
+      const event = eventFor(routes.createDocument, {
+        pathParameters: { tenantId },
+        body: { name: 'bundled.txt', contentType: 'text/plain', sizeBytes: 5 },
+      });
+      event.headers.Authorization = `Bearer ${idToken()}`;
+      const script =
+        'require(process.argv[1]).handler(JSON.parse(process.argv[2]), {}).then(' +
+        '(r) => process.stdout.write("\\n" + JSON.stringify(r), () => process.exit(0)), (e) => { console.error(e); process.exit(2); })';
+      const file = path.join(routeAsset('createDocument'), 'index.js');
+      return new Promise((resolve, reject) => {
+        const child = spawn(process.execPath, ['-e', script, file, JSON.stringify(event)], {
+          env,
+          stdio: ['ignore', 'pipe', 'pipe'],
+          timeout: 30_000,
+        });
+        let out = '';
+        let err = '';
+        child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+        child.stderr.on('data', (chunk: Buffer) => (err += chunk.toString()));
+        child.once('error', reject);
+        child.once('close', (code) => {
+          // The handler's log lines go to stdout and stderr too: the result is stdout's last line.
+          if (code !== 0) reject(new Error(`the bundle exited ${code}: ${err.slice(0, 1000)}`));
+          else resolve({ ...(JSON.parse(out.trim().split('\n').pop()!) as { statusCode: number; body: string }), output: out + err });
+        });
+      });
+    }
+
+    /** What Lambda gives a function, plus its configuration: no profile, no config files, no metadata. */
+    function lambdaEnv(credentials: Record<string, string>): Record<string, string> {
+      return {
+        PATH: process.env.PATH ?? '',
+        HOME: home,
+        ...credentials,
+        AWS_REGION: 'us-east-1',
+        AWS_ENDPOINT_URL: process.env.TEST_AWS_ENDPOINT_URL!,
+        DATABASE_URL: process.env.TEST_RUNTIME_DATABASE_URL!,
+        TENANT_BUCKET: process.env.TEST_TENANT_BUCKET!,
+        TENANT_ACCESS_ROLE_ARN: process.env.TEST_TENANT_ACCESS_ROLE_ARN!,
+        USER_POOL_ID: pool,
+        USER_POOL_CLIENT_ID: client,
+        JWKS_URL: `data:application/json;base64,${Buffer.from(JSON.stringify(jwks)).toString('base64')}`,
+        POWERTOOLS_LOG_LEVEL: 'SILENT',
+        POWERTOOLS_METRICS_DISABLED: 'true',
+        AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+      };
+    }
+
+    it('answers 201 with a presigned upload when the credentials are only in the environment', async () => {
+      const result = await invoke(
+        lambdaEnv({ AWS_ACCESS_KEY_ID: 'ASIABUNDLED', AWS_SECRET_ACCESS_KEY: 'bundled-secret', AWS_SESSION_TOKEN: 'bundled-session' }),
+      );
+      expect(result.statusCode).toBe(201);
+      const body = JSON.parse(result.body) as { upload: { url: string; method: string } };
+      expect(body.upload.method).toBe('PUT');
+      expect(body.upload.url).toContain(`tenants/${tenantId}/documents/`);
+      expect(body.upload.url).toContain('X-Amz-Security-Token=');
+    }, 60_000);
+
+    it('does not look past the environment: a credentials file alone is not used', async () => {
+      // The SDK's default chain would read this file; the bundled env-only provider must not.
+      mkdirSync(path.join(home, '.aws'), { recursive: true });
+      writeFileSync(path.join(home, '.aws', 'credentials'), '[default]\naws_access_key_id = AKIDFILE\naws_secret_access_key = file-secret\n');
+      try {
+        const result = await invoke({ ...lambdaEnv({}), POWERTOOLS_LOG_LEVEL: 'ERROR' });
+        // The SDK chain would have signed with the file's keys and answered 201 (the emulator takes any).
+        expect(result.statusCode).not.toBe(201);
+        expect(result.body).not.toContain('upload');
+        expect(result.output).toContain('Unable to find environment variable credentials');
+      } finally {
+        rmSync(path.join(home, '.aws'), { recursive: true, force: true });
+      }
+    }, 60_000);
   });
 
   it('never needed Docker', () => {

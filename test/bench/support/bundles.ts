@@ -1,7 +1,7 @@
 /**
  * Lambda bundles for benchmarks: builds one route's handler file with esbuild the way a Node 22
  * function would ship it (platform node, target node22, CommonJS, minified, no source map, every
- * dependency bundled), measures its raw and gzip size, times `require` of the bundle in fresh
+ * dependency bundled, the deployed bundles' main fields and aliases from lib/constructs/lambda-bundling.ts), measures its raw and gzip size, times `require` of the bundle in fresh
  * processes, and says from esbuild's metafile which packages make it large.
  */
 import { spawn } from 'node:child_process';
@@ -9,6 +9,7 @@ import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { build, type Metafile } from 'esbuild';
+import { LAMBDA_ALIASES, LAMBDA_MAIN_FIELDS } from '../../../lib/constructs/lambda-bundling';
 
 export const REPO_ROOT = path.resolve(__dirname, '../../..');
 
@@ -23,21 +24,34 @@ export interface Bundle {
 export interface BundleOptions {
   /** Packages left out of the bundle (e.g. `@aws-sdk/*`, which the Lambda runtime provides). */
   readonly external?: readonly string[];
+  /** A linked `.map` beside the bundle without the sources' content, as the deployed functions have. */
+  readonly sourceMap?: boolean;
 }
 
 /** Bundles `functions/<handler>.ts` into `outfile`. */
-export async function bundleHandler(handler: string, outfile: string, options: BundleOptions = {}): Promise<Bundle> {
+export function bundleHandler(handler: string, outfile: string, options: BundleOptions = {}): Promise<Bundle> {
+  return bundleEntry(path.join(REPO_ROOT, 'functions', `${handler}.ts`), outfile, options);
+}
+
+/** Bundles any entry file (e.g. a benchmark's probe) into `outfile` with the Lambda bundles' options. */
+export async function bundleEntry(entry: string, outfile: string, options: BundleOptions = {}): Promise<Bundle> {
   const result = await build({
-    entryPoints: [path.join(REPO_ROOT, 'functions', `${handler}.ts`)],
+    entryPoints: [entry],
     outfile,
     bundle: true,
     platform: 'node',
     target: 'node22',
     format: 'cjs',
     minify: true,
-    sourcemap: false,
+    sourcemap: options.sourceMap ? 'linked' : false,
+    sourcesContent: false,
     metafile: true,
     external: [...(options.external ?? [])],
+    mainFields: [...LAMBDA_MAIN_FIELDS],
+    alias: { ...LAMBDA_ALIASES },
+    absWorkingDir: REPO_ROOT,
+    // A probe written outside the repository (a temporary directory) still resolves the project's packages.
+    nodePaths: [path.join(REPO_ROOT, 'node_modules')],
     logLevel: 'silent',
   });
   const bytes = await readFile(outfile);
@@ -90,9 +104,21 @@ export function importChain(metafile: Metafile, pkg: string): string[] {
 
 /** How long `require(file)` takes in a fresh `node` process, in milliseconds (one run). */
 export function timeRequire(file: string, env: NodeJS.ProcessEnv): Promise<number> {
+  return timeInFreshNode(file, env, 'require(process.argv[1])');
+}
+
+/**
+ * How long `require(file)` and then the first call of its exported function (awaited) take in a fresh
+ * `node`, in milliseconds (one run): e.g. a signer's first token, module loading included.
+ */
+export function timeFirstCall(file: string, env: NodeJS.ProcessEnv): Promise<number> {
+  return timeInFreshNode(file, env, 'await require(process.argv[1])()');
+}
+
+function timeInFreshNode(file: string, env: NodeJS.ProcessEnv, timed: string): Promise<number> {
   const script =
-    'const t=process.hrtime.bigint();require(process.argv[1]);' +
-    'process.stdout.write(String(Number(process.hrtime.bigint()-t)/1e6))';
+    '(async()=>{const t=process.hrtime.bigint();' + timed + ';' +
+    'process.stdout.write(String(Number(process.hrtime.bigint()-t)/1e6));process.exit(0)})()';
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['-e', script, file], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';

@@ -68,3 +68,90 @@ describe('createAuthenticator with a JWKS snapshot', () => {
     await expect(auth.authenticate(valid)).rejects.toBeInstanceOf(ServiceUnavailableError);
   });
 });
+
+describe('createAuthenticator: verified tokens are cached until exp', () => {
+  const sub = randomUUID();
+  const EXP = 1_900_000_000;
+  const claims = { sub, exp: EXP, 'custom:tenant_id': 'acme', 'custom:role': 'user' };
+  const bearer = (t: string) => `Bearer ${t}`;
+
+  /** A verifier spy that accepts `valid` (with `payload`) and refuses every other token. */
+  function spyVerifier(valid: string, payload: Record<string, unknown> = claims) {
+    return {
+      verify: jest.fn(async (t: string) => {
+        if (t !== valid) throw new UnauthorizedError('The token is not valid.');
+        return payload;
+      }),
+    };
+  }
+
+  it('does not verify a cached token again', async () => {
+    const verifier = spyVerifier('h.p.s');
+    const auth = createAuthenticator({ userPoolId: POOL, clientId: CLIENT }, { verifier, now: () => (EXP - 60) * 1000 });
+    const first = await auth.authenticate(bearer('h.p.s'));
+    const second = await auth.authenticate(bearer('h.p.s'));
+    expect(second).toEqual(first);
+    expect(first).toEqual({ userId: sub, role: 'user', tenantId: 'acme' });
+    expect(verifier.verify).toHaveBeenCalledTimes(1);
+  });
+
+  it('verifies again once the token reached its exp, and then refuses it', async () => {
+    let now = (EXP - 1) * 1000;
+    const verifier = spyVerifier('h.p.s');
+    const auth = createAuthenticator({ userPoolId: POOL, clientId: CLIENT }, { verifier, now: () => now });
+    await auth.authenticate(bearer('h.p.s'));
+    now = EXP * 1000;
+    verifier.verify.mockRejectedValueOnce(new UnauthorizedError('expired'));
+    await expect(auth.authenticate(bearer('h.p.s'))).rejects.toBeInstanceOf(UnauthorizedError);
+    expect(verifier.verify).toHaveBeenCalledTimes(2);
+  });
+
+  it('verifies a tampered token (another string) again and refuses it', async () => {
+    const verifier = spyVerifier('h.p.s');
+    const auth = createAuthenticator({ userPoolId: POOL, clientId: CLIENT }, { verifier, now: () => 0 });
+    await auth.authenticate(bearer('h.p.s'));
+    await expect(auth.authenticate(bearer('h.p.t'))).rejects.toBeInstanceOf(UnauthorizedError);
+    expect(verifier.verify).toHaveBeenLastCalledWith('h.p.t');
+    expect(verifier.verify).toHaveBeenCalledTimes(2);
+  });
+
+  it('never caches a refused token as valid', async () => {
+    const verifier = spyVerifier('other.p.s');
+    const auth = createAuthenticator({ userPoolId: POOL, clientId: CLIENT }, { verifier, now: () => 0 });
+    await expect(auth.authenticate(bearer('h.p.s'))).rejects.toBeInstanceOf(UnauthorizedError);
+    await expect(auth.authenticate(bearer('h.p.s'))).rejects.toBeInstanceOf(UnauthorizedError);
+    expect(verifier.verify).toHaveBeenCalledTimes(2);
+  });
+
+  it('never caches a verified token whose claims are refused (no valid tenant)', async () => {
+    const verifier = spyVerifier('h.p.s', { ...claims, 'custom:tenant_id': 'ACME' });
+    const auth = createAuthenticator({ userPoolId: POOL, clientId: CLIENT }, { verifier, now: () => 0 });
+    await expect(auth.authenticate(bearer('h.p.s'))).rejects.toBeInstanceOf(UnauthorizedError);
+    await expect(auth.authenticate(bearer('h.p.s'))).rejects.toBeInstanceOf(UnauthorizedError);
+    expect(verifier.verify).toHaveBeenCalledTimes(2);
+  });
+
+  it('keeps at most maxCachedTokens verified tokens', async () => {
+    const verify = jest.fn(async (_t: string) => claims);
+    const auth = createAuthenticator({ userPoolId: POOL, clientId: CLIENT }, { verifier: { verify }, maxCachedTokens: 2, now: () => 0 });
+    for (const t of ['a.a.a', 'b.b.b', 'c.c.c']) await auth.authenticate(bearer(t));
+    await auth.authenticate(bearer('c.c.c')); // cached
+    await auth.authenticate(bearer('b.b.b')); // cached
+    await auth.authenticate(bearer('a.a.a')); // evicted: verified again
+    expect(verify.mock.calls.map(([t]) => t)).toEqual(['a.a.a', 'b.b.b', 'c.c.c', 'a.a.a']);
+  });
+
+  it('with the real verifier, still refuses a forged signature on the claims of a cached token', async () => {
+    const signing = keyPair();
+    const jwksUrl = `data:application/json;base64,${Buffer.from(JSON.stringify({ keys: [{ ...signing.jwk, kid: 'k1', alg: 'RS256', use: 'sig' }] })).toString('base64')}`;
+    const now = Math.floor(Date.now() / 1000);
+    const real = token(signing.privateKey, 'k1', {
+      sub, iss: ISSUER, aud: CLIENT, token_use: 'id', iat: now, auth_time: now, exp: now + 600, 'custom:tenant_id': 'acme', 'custom:role': 'user',
+    });
+    const auth = createAuthenticator({ userPoolId: POOL, clientId: CLIENT, jwksUrl });
+    await expect(auth.authenticate(bearer(real))).resolves.toEqual({ userId: sub, role: 'user', tenantId: 'acme' });
+    await expect(auth.authenticate(bearer(real))).resolves.toEqual({ userId: sub, role: 'user', tenantId: 'acme' });
+    // A forged signature on the same claims is another string: verified, and refused.
+    await expect(auth.authenticate(bearer(`${real.slice(0, -4)}AAAA`))).rejects.toBeInstanceOf(UnauthorizedError);
+  });
+});

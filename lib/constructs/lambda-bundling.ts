@@ -1,0 +1,22 @@
+/**
+ * How every Lambda bundle resolves its modules: the one definition that `TenantFunction` (deployed
+ * bundles), the bundling test and the API benchmark share, so that what is measured and tested is what
+ * ships.
+ *
+ * - `mainFields: module, main`: the SDK clients' ES module builds, so that esbuild tree-shakes the
+ *   `@smithy/core` and `@aws-sdk/core` barrels the clients import (their CommonJS builds keep every
+ *   export: a CommonJS `require` of a barrel cannot be shaken).
+ * - `alias`: `@aws-sdk/credential-provider-node` (the SDK's default credential chain) is replaced by
+ *   `functions/core/env-credential-provider.ts`, the environment link alone. In Lambda the function's
+ *   credentials are always in the environment, where the default chain's first link finds them; the
+ *   other links never run there. Proved by `test/infra/bundling.test.ts`, which runs the synthesized
+ *   bundles in a child node with credentials only in the environment against the emulator.
+ */
+
+/** esbuild `mainFields` of every Lambda bundle. */
+export const LAMBDA_MAIN_FIELDS: readonly string[] = ['module', 'main'];
+
+/** esbuild `alias` of every Lambda bundle; paths relative to the repository root (esbuild's working directory). */
+export const LAMBDA_ALIASES: Readonly<Record<string, string>> = {
+  '@aws-sdk/credential-provider-node': './functions/core/env-credential-provider.ts',
+};

@@ -7,6 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import type http from 'node:http';
 import { createAuthenticator } from '../../functions/core/auth';
+import { parseConfig } from '../../functions/core/config';
 import type { Role } from '../../functions/core/tenant';
 import { provisionStorage } from './aws';
 import { close, createLocalApiServer, listen } from './http-server';
@@ -40,6 +41,11 @@ export interface LocalStackOptions {
   /** Keep seed users' `sub` stable across fresh moto emulators (see identity.ts). Only when nothing else uses the emulator. */
   readonly stableSubs?: boolean;
   readonly region?: string;
+  /**
+   * Browser origins allowed by the API and the bucket (CORS). @default `CORS_ORIGINS` from the
+   * environment, else {@link LOCAL_CORS_ORIGINS}
+   */
+  readonly corsOrigins?: readonly string[];
   /** Postgres and emulator chatter. */
   readonly log?: (line: string) => void;
   /** Handler crashes and server failures (the client only ever sees a generic 500). */
@@ -71,6 +77,9 @@ export interface LocalStack {
   stop(): Promise<void>;
 }
 
+/** The origin of a front-end dev server (Vite's default port), allowed when `CORS_ORIGINS` is not set. */
+export const LOCAL_CORS_ORIGINS: readonly string[] = ['http://localhost:5173'];
+
 /** The environment the handler modules' configuration (functions/core/config.ts) is parsed from. */
 function handlerEnvironment(settings: {
   runtimeUrl: string;
@@ -81,6 +90,7 @@ function handlerEnvironment(settings: {
   clientId: string;
   jwksUrl: string;
   piiKeyId: string;
+  corsOrigins: readonly string[];
 }): Record<string, string> {
   return {
     DATABASE_URL: settings.runtimeUrl,
@@ -94,6 +104,7 @@ function handlerEnvironment(settings: {
     USER_POOL_CLIENT_ID: settings.clientId,
     JWKS_URL: settings.jwksUrl,
     PII_KMS_KEY_ID: settings.piiKeyId,
+    CORS_ORIGINS: settings.corsOrigins.join(','),
   };
 }
 
@@ -124,6 +135,9 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     accessKeyId: process.env.AWS_ACCESS_KEY_ID ?? 'local',
     secretAccessKey: process.env.AWS_SECRET_ACCESS_KEY ?? 'local',
   };
+  // Parsed (and refused when malformed) exactly as the handlers parse it.
+  const envOrigins = parseConfig({ CORS_ORIGINS: process.env.CORS_ORIGINS }).cors.allowedOrigins;
+  const corsOrigins = options.corsOrigins ?? (process.env.CORS_ORIGINS === undefined ? LOCAL_CORS_ORIGINS : envOrigins);
   const cleanups: (() => Promise<void>)[] = [];
   const cleanUp = async () => {
     for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch((error: unknown) => options.onError?.(error));
@@ -151,7 +165,14 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
 
     const storage =
       options.storage ??
-      (await provisionStorage({ endpoint: access.endpoint, region, bucket: `${name}-documents`, roleName: `${name}-tenant-access`, credentials }));
+      (await provisionStorage({
+        endpoint: access.endpoint,
+        region,
+        bucket: `${name}-documents`,
+        roleName: `${name}-tenant-access`,
+        credentials,
+        corsOrigins,
+      }));
 
     const users = seedUsers(tenants);
     let identity: Awaited<ReturnType<typeof provisionIdentity>> | undefined;
@@ -170,13 +191,16 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     const { userPoolId, clientId, jwksUrl, subs } = identity!;
 
     const restoreEnvironment = applyEnvironment(
-      handlerEnvironment({ runtimeUrl, access, bucket: storage.bucket, roleArn: storage.roleArn, userPoolId, clientId, jwksUrl, piiKeyId }),
+      handlerEnvironment({
+        runtimeUrl, access, bucket: storage.bucket, roleArn: storage.roleArn, userPoolId, clientId, jwksUrl, piiKeyId, corsOrigins,
+      }),
     );
     cleanups.push(async () => restoreEnvironment());
 
     const server: http.Server = createLocalApiServer({
       authenticator: createAuthenticator({ userPoolId, clientId, jwksUrl }),
       onError: options.onError,
+      corsOrigins,
     });
     const url = await listen(server, options.port ?? 0, options.host ?? '127.0.0.1');
     cleanups.push(async () => {

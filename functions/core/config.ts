@@ -59,6 +59,11 @@ export interface PiiConfig {
   readonly dataKeyCacheSeconds: number;
 }
 
+export interface CorsConfig {
+  /** Browser origins (`scheme://host[:port]`) whose requests are answered with CORS headers; none by default. */
+  readonly allowedOrigins: readonly string[];
+}
+
 export interface AppConfig {
   readonly environment: string;
   readonly database: DatabaseConfig;
@@ -66,6 +71,7 @@ export interface AppConfig {
   readonly storage: StorageConfig;
   readonly auth: AuthConfig;
   readonly pii: PiiConfig;
+  readonly cors: CorsConfig;
 }
 
 export class ConfigError extends Error {
@@ -109,6 +115,22 @@ function oneOf<T extends string>(env: Env, name: string, allowed: readonly T[], 
   return raw as T;
 }
 
+const ORIGIN = /^https?:\/\/[a-z0-9.-]+(:[0-9]{1,5})?$/;
+
+/**
+ * A comma-separated list of exact browser origins. `*` and anything with a path are refused: a wildcard
+ * would let any site read tenants' answers, and a browser never sends a path in `Origin`.
+ */
+function origins(env: Env, name: string): readonly string[] {
+  const raw = optional(env, name);
+  if (raw === undefined) return [];
+  const list = raw.split(',').map((origin) => origin.trim().toLowerCase()).filter((origin) => origin !== '');
+  for (const origin of list) {
+    if (!ORIGIN.test(origin)) throw new ConfigError(`${name} must list origins like https://app.example.com, got "${origin}"`);
+  }
+  return [...new Set(list)];
+}
+
 /** Pure: parses an environment into configuration. */
 export function parseConfig(env: Env): AppConfig {
   const presignSeconds = integer(env, 'PRESIGN_SECONDS', 900, 1, 900);
@@ -147,6 +169,7 @@ export function parseConfig(env: Env): AppConfig {
       kmsKeyId: optional(env, 'PII_KMS_KEY_ID'),
       dataKeyCacheSeconds: integer(env, 'PII_DATA_KEY_CACHE_SECONDS', 300, 0, 3600),
     },
+    cors: { allowedOrigins: origins(env, 'CORS_ORIGINS') },
   };
 }
 

@@ -47,6 +47,7 @@ export class BackendStack extends Stack {
     const storage = new TenantStorage(this, 'Storage', {
       noncurrentVersionDays: settings.noncurrentVersionDays,
       removalPolicy: settings.removalPolicy,
+      corsOrigins: settings.corsOrigins,
     });
     const database = new Database(this, 'Database', {
       vpc: network.vpc,
@@ -89,6 +90,7 @@ export class BackendStack extends Stack {
         JWKS_URL: identity.jwksDataUrl,
         PII_KMS_KEY_ID: database.piiKey.keyArn,
         PII_DATA_KEY_CACHE_SECONDS: '300',
+        CORS_ORIGINS: settings.corsOrigins.join(','),
       },
     });
     // The schema exists before any route function is created or updated.
@@ -102,6 +104,7 @@ export class BackendStack extends Stack {
       throttle: settings.throttle,
       logRetention: settings.logRetention,
       removalPolicy: settings.removalPolicy,
+      corsOrigins: settings.corsOrigins,
       waf: settings.waf.enabled ? { requestsPer5MinPerIp: settings.waf.requestsPer5MinPerIp } : undefined,
     });
 

@@ -20,7 +20,7 @@ const CONFIG_VARIABLES = [
   'APP_ENV', 'DB_HOST', 'DB_PORT', 'DB_NAME', 'DB_USER', 'DB_IAM_AUTH', 'DB_SSL', 'DB_POOL_MAX', 'DB_PREPARE',
   'DB_CONNECT_TIMEOUT_SECONDS', 'TENANT_BUCKET', 'TENANT_ACCESS_ROLE_ARN', 'TENANT_CREDENTIAL_SECONDS',
   'TENANT_CREDENTIAL_REFRESH_SECONDS', 'PRESIGN_SECONDS', 'USER_POOL_ID', 'USER_POOL_CLIENT_ID', 'JWKS_URL',
-  'PII_KMS_KEY_ID', 'PII_DATA_KEY_CACHE_SECONDS',
+  'PII_KMS_KEY_ID', 'PII_DATA_KEY_CACHE_SECONDS', 'CORS_ORIGINS',
 ];
 
 const outdir = mkdtempSync(path.join(os.tmpdir(), 'tsb-infra-'));
@@ -150,7 +150,7 @@ describe.each(ENVIRONMENT_NAMES)('the %s environment', (name) => {
 
   it('puts every non-public method behind the Cognito authorizer and validates requests', () => {
     const { json, template } = env(name);
-    const methods = resourcesOf(json, 'AWS::ApiGateway::Method');
+    const methods = resourcesOf(json, 'AWS::ApiGateway::Method').filter(([, p]) => p.HttpMethod !== 'OPTIONS');
     expect(methods).toHaveLength(routeList.length);
     const validators = resourcesOf(json, 'AWS::ApiGateway::RequestValidator');
     expect(validators).toEqual([[expect.any(String), expect.objectContaining({ ValidateRequestBody: true, ValidateRequestParameters: true })]]);
@@ -209,6 +209,49 @@ describe.each(ENVIRONMENT_NAMES)('the %s environment', (name) => {
     expect(byType.UNAUTHORIZED.ResponseParameters['gatewayresponse.header.WWW-Authenticate']).toContain('Bearer');
     expect(byType.THROTTLED.StatusCode).toBe('429');
     expect(byType.REQUEST_TOO_LARGE.StatusCode).toBe('413');
+  });
+
+  it('answers a CORS preflight on every route path at API Gateway, naming only an allowed origin', () => {
+    const { json } = env(name);
+    const preflights = resourcesOf(json, 'AWS::ApiGateway::Method').filter(([, p]) => p.HttpMethod === 'OPTIONS');
+    const paths = new Set(routeList.map((route) => route.path));
+    expect(preflights).toHaveLength(paths.size);
+    for (const [, method] of preflights) {
+      expect(method.AuthorizationType).toBe('NONE');
+      expect(method.Integration.Type).toBe('MOCK');
+      const [response] = method.Integration.IntegrationResponses as Record<string, any>[];
+      expect(response!.StatusCode).toBe('204');
+      // No static CORS mapping: it would override the template and answer every origin alike.
+      expect(JSON.stringify(response!.ResponseParameters ?? {})).not.toMatch(/Access-Control/);
+      const template = response!.ResponseTemplates['application/json'] as string;
+      expect(template).not.toContain('*');
+      for (const origin of settings.corsOrigins) expect(template).toContain(`$origin == "${origin}"`);
+      expect(template).toMatch(/#if\([^)]*\)\s*#set\(\$context\.responseOverride\.header\.Access-Control-Allow-Origin = \$origin\)/);
+      for (const name of ['Access-Control-Allow-Methods', 'Access-Control-Allow-Headers', 'Access-Control-Max-Age']) {
+        expect(template).toContain(`$context.responseOverride.header.${name}`);
+      }
+      expect(template).toMatch(/Allow-Headers = "authorization, content-type, idempotency-key, x-correlation-id"/);
+    }
+  });
+
+  it("lets the allowed origin read API Gateway's own errors (the authorizer's 401 too), never with *", () => {
+    const { json } = env(name);
+    for (const [, r] of resourcesOf(json, 'AWS::ApiGateway::GatewayResponse')) {
+      const headers = r.ResponseParameters as Record<string, string>;
+      expect(headers['gatewayresponse.header.Access-Control-Allow-Origin']).toBe(`'${settings.corsOrigins[0]}'`);
+      expect(headers['gatewayresponse.header.Access-Control-Expose-Headers']).toMatch(/x-request-id.*location.*retry-after.*ratelimit-limit/);
+      expect(headers['gatewayresponse.header.Vary']).toBe("'Origin'");
+    }
+  });
+
+  it('lets the allowed origin PUT and GET tenant objects through presigned URLs', () => {
+    const { template } = env(name);
+    template.hasResourceProperties('AWS::S3::Bucket', {
+      VersioningConfiguration: { Status: 'Enabled' },
+      CorsConfiguration: {
+        CorsRules: [Match.objectLike({ AllowedOrigins: [...settings.corsOrigins], AllowedMethods: Match.arrayWith(['PUT', 'GET']), AllowedHeaders: ['content-type'] })],
+      },
+    });
   });
 
   it('runs Postgres 17 encrypted, with IAM auth, TLS forced, backups, and Multi-AZ and deletion protection as configured', () => {
@@ -435,5 +478,6 @@ describe('the environments together', () => {
     for (const { out, code } of outputs) {
       if (code === null || (code & 3) !== 0) throw new Error(`cfn-lint failed (exit ${code}):\n${out}`);
     }
-  });
+    // cfn-lint takes tens of seconds per template on a shared machine; a timeout here says nothing of the templates.
+  }, 240_000);
 });

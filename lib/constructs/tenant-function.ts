@@ -87,6 +87,8 @@ export class TenantFunction extends nodejs.NodejsFunction {
         sourcesContent: false,
         target: 'node22',
         format: nodejs.OutputFormat.CJS,
+        // esbuild's per-bundle size table is noise in every synth; warnings and errors still show.
+        logLevel: nodejs.LogLevel.WARNING,
         externalModules: props.externalModules ?? [],
         commandHooks: props.commandHooks,
       },

@@ -2,7 +2,7 @@
  * The three environments, synthesized offline (no bundling: see support/synth.ts), checked against
  * issue 6 point by point, then by cdk-nag (AwsSolutions) and cfn-lint.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -33,7 +33,11 @@ function env(name: EnvironmentName): SynthesizedEnvironment {
   }
   return s;
 }
-afterAll(() => rmSync(outdir, { recursive: true, force: true }));
+afterAll(() => {
+  // A cfn-lint still running (the test timed out) would keep this worker from exiting.
+  for (const child of linting) child.kill();
+  rmSync(outdir, { recursive: true, force: true });
+});
 
 /** The route functions: those with the runtime configuration. */
 function routeFunctions(s: SynthesizedEnvironment): [string, Record<string, any>][] {
@@ -57,9 +61,12 @@ function statementsOfRole(s: SynthesizedEnvironment, roleId: string): Record<str
   return [...attached, ...inline];
 }
 /** cfn-lint's output and exit code (a bit mask: 2 errors, 4 warnings, 8 informational; 1 a crash). */
+const linting = new Set<ChildProcess>();
 function cfnLint(template: string): Promise<{ out: string; code: number | null }> {
   return new Promise((resolve, reject) => {
     const child = spawn('cfn-lint', ['--format', 'parseable', '--', template], { stdio: ['ignore', 'pipe', 'pipe'] });
+    linting.add(child);
+    child.once('exit', () => linting.delete(child));
     let out = '';
     child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
     child.stderr.on('data', (chunk: Buffer) => (out += chunk.toString()));
@@ -478,6 +485,7 @@ describe('the environments together', () => {
     for (const { out, code } of outputs) {
       if (code === null || (code & 3) !== 0) throw new Error(`cfn-lint failed (exit ${code}):\n${out}`);
     }
-    // cfn-lint takes tens of seconds per template on a shared machine; a timeout here says nothing of the templates.
-  }, 240_000);
+    // cfn-lint takes a minute per template alone and several on a loaded shared machine; a timeout here
+    // says nothing of the templates.
+  }, 600_000);
 });

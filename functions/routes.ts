@@ -189,14 +189,16 @@ export const routes = {
     response: {
       status: 200,
       schema: {
-        type: 'object', required: ['tenantId', 'plan', 'period', 'usage', 'estimatedCharges'],
+        type: 'object', required: ['tenantId', 'plan', 'period', 'usage', 'monthlyMetrics', 'estimatedCharges'],
         properties: {
           tenantId: { type: 'string' },
           plan: { type: 'object', properties: { id: { type: 'string' }, name: { type: 'string' }, limits: metricMap } },
           period: { type: 'object', properties: { start: timestamp, end: timestamp } },
           usage: metricMap,
+          monthlyMetrics: { type: 'array', items: { type: 'string' }, description: 'The metrics counted per month; the others are standing totals.' },
           estimatedCharges: { type: 'object', properties: { currency: { type: 'string' }, amount: { type: 'string' } } },
         },
+        additionalProperties: false,
       },
     },
   },
@@ -213,7 +215,17 @@ export const routes = {
       },
       examples: [{ metric: 'ai_tokens', quantity: 1200, idempotencyKey: 'completion-7f3a' }],
     },
-    response: { status: 202, schema: { type: 'object' } },
+    response: {
+      status: 202,
+      schema: {
+        type: 'object', additionalProperties: false, required: ['id', 'metric', 'quantity', 'duplicate'],
+        description: 'used and limit are sent when the event was recorded now (duplicate: false).',
+        properties: {
+          id: uuid, metric: { type: 'string' }, quantity: { type: 'integer' }, duplicate: { type: 'boolean' },
+          used: { type: 'integer' }, limit: { type: ['integer', 'null'] },
+        },
+      },
+    },
   },
   listMembers: {
     method: 'GET', path: '/api/{tenantId}/members', handler: 'members/list', summary: 'List members', auth: 'tenant',
@@ -222,7 +234,8 @@ export const routes = {
       status: 200,
       schema: page({
         type: 'object',
-        properties: { userId: uuid, email: { type: 'string' }, role: { type: 'string' }, status: { type: 'string' } },
+        required: ['userId', 'email', 'role', 'status'], additionalProperties: false,
+        properties: { userId: uuid, email: { type: ['string', 'null'] }, role: { type: 'string' }, status: { type: 'string' } },
       }),
     },
   },
@@ -236,9 +249,11 @@ export const routes = {
         properties: {
           id: uuid, occurredAt: timestamp, actorUserId: uuid, actorRole: { type: 'string' }, action: { type: 'string' },
           resourceType: { type: 'string' }, resourceId: { type: ['string', 'null'] }, requestId: { type: 'string' },
+          outcome: { type: 'string', enum: ['success', 'denied'] },
           // The event's link in the tenant's hash chain (SHA-256, hex); null until the sealer has chained it.
           seq: { type: ['integer', 'null'], minimum: 1 }, prevHash: { type: ['string', 'null'] }, hash: { type: ['string', 'null'] },
         },
+        additionalProperties: false,
       }),
     },
   },

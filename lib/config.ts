@@ -74,6 +74,12 @@ export interface EnvironmentSettings {
   readonly alarms: { readonly p99LatencyMs: number; readonly serverErrorRatePercent: number };
   /** Days noncurrent object versions are kept in the tenant bucket. */
   readonly noncurrentVersionDays: number;
+  /**
+   * Browser origins allowed to call the API and to PUT/GET through presigned URLs (CORS; the functions'
+   * `CORS_ORIGINS`). At most one per deployed environment: API Gateway's own answers (the authorizer's
+   * 401, throttling's 429) can carry only a static `Access-Control-Allow-Origin` (lib/constructs/api.ts).
+   */
+  readonly corsOrigins: readonly string[];
 }
 
 const shared = {
@@ -103,6 +109,8 @@ export const environments: Readonly<Record<EnvironmentName, EnvironmentSettings>
     logRetention: RetentionDays.ONE_WEEK,
     removalPolicy: RemovalPolicy.DESTROY,
     noncurrentVersionDays: 7,
+    // A front-end developer's Vite dev server against the dev API.
+    corsOrigins: ['http://localhost:5173'],
   },
   staging: {
     ...shared,
@@ -126,6 +134,7 @@ export const environments: Readonly<Record<EnvironmentName, EnvironmentSettings>
     logRetention: RetentionDays.ONE_MONTH,
     removalPolicy: RemovalPolicy.DESTROY,
     noncurrentVersionDays: 30,
+    corsOrigins: ['https://app.staging.tenant-sovereign.dev'],
   },
   prod: {
     ...shared,
@@ -151,6 +160,7 @@ export const environments: Readonly<Record<EnvironmentName, EnvironmentSettings>
     logRetention: RetentionDays.ONE_YEAR,
     removalPolicy: RemovalPolicy.RETAIN,
     noncurrentVersionDays: 90,
+    corsOrigins: ['https://app.tenant-sovereign.dev'],
   },
 };
 

@@ -6,6 +6,7 @@
 import {
   CreateBucketCommand,
   HeadBucketCommand,
+  PutBucketCorsCommand,
   PutPublicAccessBlockCommand,
   S3Client,
   type BucketLocationConstraint,
@@ -17,6 +18,7 @@ import {
   PutRolePolicyCommand,
   UpdateAssumeRolePolicyCommand,
 } from '@aws-sdk/client-iam';
+import { bucketCorsRule } from '../../functions/core/cors';
 import { tenantAccessRolePolicy } from '../../functions/core/storage-policy';
 
 /** The account moto (and LocalStack) pretend to be unless told otherwise. */
@@ -33,6 +35,8 @@ export interface ProvisionStorageOptions {
   readonly maxSessionSeconds?: number;
   /** @default the SDK's provider chain (the environment) */
   readonly credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
+  /** Browser origins allowed to PUT and GET through presigned URLs (the bucket's CORS rule). @default none */
+  readonly corsOrigins?: readonly string[];
 }
 
 export interface ProvisionedStorage {
@@ -80,6 +84,12 @@ export async function provisionStorage(options: ProvisionStorageOptions): Promis
         },
       }),
     );
+
+    if (options.corsOrigins && options.corsOrigins.length > 0) {
+      await s3.send(
+        new PutBucketCorsCommand({ Bucket: options.bucket, CORSConfiguration: { CORSRules: [bucketCorsRule(options.corsOrigins)] } }),
+      );
+    }
 
     const trust = JSON.stringify({
       Version: '2012-10-17',

@@ -4,6 +4,9 @@
  * handler module a Lambda would load, found through the route manifest. Router-level refusals (unknown
  * path 404, wrong method 405, unreadable path parameter 400, body over the cap 413, token refused by the
  * "authorizer" 401) use the runtime's own problem+json mapping, so clients see one error format.
+ * CORS as API Gateway does it: a preflight `OPTIONS` on any known path is answered here (204), and the
+ * server's own refusals carry the CORS headers of an allowed origin, as the gateway responses do; the
+ * handlers add their own, as the Lambdas do.
  */
 import { randomUUID } from 'node:crypto';
 import http from 'node:http';
@@ -11,6 +14,7 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import type { Authenticator } from '../../functions/core/auth';
+import { preflightHeaders, withCors } from '../../functions/core/cors';
 import { BadRequestError, MethodNotAllowedError, NotFoundError, PayloadTooLargeError } from '../../functions/core/errors';
 import { problem } from '../../functions/core/http';
 import { routeList, type LambdaHandler, type RouteSpec } from '../../functions/routes';
@@ -234,6 +238,8 @@ export interface LocalApiServerOptions {
   readonly maxBodyBytes?: number;
   /** The routes served. @default the manifest's (`routeList`) */
   readonly routes?: readonly LocalRoute[];
+  /** Browser origins answered with CORS headers (the local stack's `CORS_ORIGINS`). @default none */
+  readonly corsOrigins?: readonly string[];
 }
 
 /** Loads `functions/${route.handler}` and takes its `handler`, as a Lambda does. */
@@ -261,6 +267,7 @@ export function createLocalApiServer(options: LocalApiServerOptions): http.Serve
   const routes = options.routes ?? routeList;
   const handlers = new Map<string, LambdaHandler>();
   const maxBodyBytes = options.maxBodyBytes ?? MAX_REQUEST_BYTES;
+  const corsOrigins = options.corsOrigins ?? [];
 
   async function serve(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const requestId = randomUUID();
@@ -269,15 +276,23 @@ export function createLocalApiServer(options: LocalApiServerOptions): http.Serve
     const q = url.indexOf('?');
     const rawPath = q === -1 ? url : url.slice(0, q);
     const search = q === -1 ? '' : url.slice(q);
+    const origin = req.headers.origin;
+    // The server's own answers, like API Gateway's gateway responses, carry CORS headers for an allowed origin.
+    const refuse = (result: APIGatewayProxyResult, close = false) => send(res, withCors(result, origin, corsOrigins), close);
 
     const match = matchRoute(method, rawPath, routes);
-    if (match.kind === 'not-found') return send(res, problem(new NotFoundError('No route matches this path.'), requestId));
+    if (match.kind === 'not-found') return refuse(problem(new NotFoundError('No route matches this path.'), requestId));
     if (match.kind === 'bad-parameter') {
-      return send(res, problem(new BadRequestError('A path parameter is not valid URL encoding.'), requestId));
+      return refuse(problem(new BadRequestError('A path parameter is not valid URL encoding.'), requestId));
     }
     if (match.kind === 'method-not-allowed') {
+      if (method === 'OPTIONS') {
+        // A preflight, answered without running any function (API Gateway's OPTIONS method per resource).
+        const headers = { ...preflightHeaders(origin, corsOrigins, match.allow), allow: [...match.allow, 'OPTIONS'].join(', '), 'x-request-id': requestId };
+        return send(res, { statusCode: 204, headers, body: '' });
+      }
       const refused = problem(new MethodNotAllowedError(`This path takes ${match.allow.join(', ')}.`), requestId);
-      return send(res, { ...refused, headers: { ...refused.headers, allow: match.allow.join(', ') } });
+      return refuse({ ...refused, headers: { ...refused.headers, allow: match.allow.join(', ') } });
     }
 
     let body: Buffer;
@@ -287,7 +302,7 @@ export function createLocalApiServer(options: LocalApiServerOptions): http.Serve
       if (error instanceof BodyTooLargeError) {
         // Stop reading: close the connection once the answer is out instead of draining the rest.
         res.once('finish', () => req.destroy());
-        return send(res, problem(new PayloadTooLargeError(`The body is larger than ${maxBodyBytes} bytes.`), requestId), true);
+        return refuse(problem(new PayloadTooLargeError(`The body is larger than ${maxBodyBytes} bytes.`), requestId), true);
       }
       throw error;
     }
@@ -301,7 +316,7 @@ export function createLocalApiServer(options: LocalApiServerOptions): http.Serve
         claims = claimsOf(authorization!);
       } catch (error) {
         // The authorizer refuses before any function runs, as API Gateway does.
-        return send(res, problem(error, requestId));
+        return refuse(problem(error, requestId));
       }
     }
 
@@ -323,8 +338,8 @@ export function createLocalApiServer(options: LocalApiServerOptions): http.Serve
       if (typeof result?.statusCode !== 'number') throw new Error(`functions/${route.handler} returned no proxy result`);
     } catch (error) {
       options.onError?.(error);
-      // Like a Lambda that crashed: a generic 500 that reveals nothing.
-      result = problem(error, requestId);
+      // Like a Lambda that crashed: a generic 500 that reveals nothing (a gateway response, so with CORS).
+      result = withCors(problem(error, requestId), origin, corsOrigins);
     }
     send(res, result);
   }

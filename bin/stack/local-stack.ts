@@ -45,6 +45,11 @@ export interface LocalStackOptions {
   readonly region?: string;
   /** Seal the audit trail into its hash chain every this many ms (`npm start`); off by default. */
   readonly auditSealMs?: number;
+  /**
+   * Browser origins allowed by the API and the bucket (CORS). @default `CORS_ORIGINS` from the
+   * environment, else {@link LOCAL_CORS_ORIGINS}
+   */
+  readonly corsOrigins?: readonly string[];
   /** Postgres and emulator chatter. */
   readonly log?: (line: string) => void;
   /** Handler crashes and server failures (the client only ever sees a generic 500). */
@@ -78,6 +83,9 @@ export interface LocalStack {
   stop(): Promise<void>;
 }
 
+/** The origin of a front-end dev server (Vite's default port), allowed when `CORS_ORIGINS` is not set. */
+export const LOCAL_CORS_ORIGINS: readonly string[] = ['http://localhost:5173'];
+
 /**
  * The environment the handler modules' configuration is parsed from, written through the one contract
  * (functions/core/config.ts). Settings the stack does not decide (DB_POOL_MAX, PRESIGN_SECONDS, …) keep
@@ -92,21 +100,20 @@ function handlerEnvironment(settings: {
   clientId: string;
   jwksUrl: string;
   piiKeyId: string;
+  corsOrigins: readonly string[];
 }): Record<string, string> {
   const base = parseConfig(process.env);
   const config: AppConfig = {
     ...base,
     database: { ...base.database, url: settings.runtimeUrl },
-    aws: { region: settings.access.region, endpoint: settings.access.endpoint },
+    aws: { region: settings.access.region, endpoint: settings.access.endpoint, credentials: settings.access.credentials },
     storage: { ...base.storage, bucket: settings.bucket, tenantAccessRoleArn: settings.roleArn },
     auth: { userPoolId: settings.userPoolId, clientId: settings.clientId, jwksUrl: settings.jwksUrl },
     pii: { ...base.pii, kmsKeyId: settings.piiKeyId },
+    cors: { allowedOrigins: settings.corsOrigins },
   };
   return {
     ...toEnvironment(config),
-    // Read by the AWS SDK itself, not by our configuration: an emulator accepts any keys.
-    AWS_ACCESS_KEY_ID: settings.access.credentials.accessKeyId,
-    AWS_SECRET_ACCESS_KEY: settings.access.credentials.secretAccessKey,
   };
 }
 
@@ -137,6 +144,9 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     accessKeyId: process.env.AWS_ACCESS_KEY_ID ?? 'local',
     secretAccessKey: process.env.AWS_SECRET_ACCESS_KEY ?? 'local',
   };
+  // Parsed (and refused when malformed) exactly as the handlers parse it.
+  const envOrigins = parseConfig({ CORS_ORIGINS: process.env.CORS_ORIGINS }).cors.allowedOrigins;
+  const corsOrigins = options.corsOrigins ?? (process.env.CORS_ORIGINS === undefined ? LOCAL_CORS_ORIGINS : envOrigins);
   const cleanups: (() => Promise<void>)[] = [];
   const cleanUp = async () => {
     for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch((error: unknown) => options.onError?.(error));
@@ -164,7 +174,14 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
 
     const storage =
       options.storage ??
-      (await provisionStorage({ endpoint: access.endpoint, region, bucket: `${name}-documents`, roleName: `${name}-tenant-access`, credentials }));
+      (await provisionStorage({
+        endpoint: access.endpoint,
+        region,
+        bucket: `${name}-documents`,
+        roleName: `${name}-tenant-access`,
+        credentials,
+        corsOrigins,
+      }));
 
     const users = seedUsers(tenants);
     let identity: Awaited<ReturnType<typeof provisionIdentity>> | undefined;
@@ -187,7 +204,9 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     }
 
     const restoreEnvironment = applyEnvironment(
-      handlerEnvironment({ runtimeUrl, access, bucket: storage.bucket, roleArn: storage.roleArn, userPoolId, clientId, jwksUrl, piiKeyId }),
+      handlerEnvironment({
+        runtimeUrl, access, bucket: storage.bucket, roleArn: storage.roleArn, userPoolId, clientId, jwksUrl, piiKeyId, corsOrigins,
+      }),
     );
     cleanups.push(async () => restoreEnvironment());
 
@@ -197,6 +216,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       onError: options.onError,
       routes: [...routeList, ...extraRoutes.map((r) => r.route)],
       loadHandler: (route) => extraRoutes.find((r) => r.route.id === route.id)?.handler ?? loadRouteHandler(route),
+      corsOrigins,
     });
     const url = await listen(server, options.port ?? 0, options.host ?? '127.0.0.1');
     cleanups.push(async () => {

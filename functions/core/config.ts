@@ -61,6 +61,11 @@ export interface PiiConfig {
   readonly dataKeyCacheSeconds: number;
 }
 
+export interface CorsConfig {
+  /** Browser origins (`scheme://host[:port]`) whose requests are answered with CORS headers; none by default. */
+  readonly allowedOrigins: readonly string[];
+}
+
 export interface AppConfig {
   readonly environment: string;
   readonly database: DatabaseConfig;
@@ -68,6 +73,7 @@ export interface AppConfig {
   readonly storage: StorageConfig;
   readonly auth: AuthConfig;
   readonly pii: PiiConfig;
+  readonly cors: CorsConfig;
 }
 
 export class ConfigError extends Error {
@@ -101,6 +107,10 @@ export const ENV = {
   /** Read only when AWS_REGION is unset; {@link toEnvironment} never writes it. */
   awsDefaultRegion: 'AWS_DEFAULT_REGION',
   awsEndpoint: 'AWS_ENDPOINT_URL',
+  /** The function's own credentials: set by Lambda (never by the stack), by the local stack for the emulator. */
+  awsAccessKeyId: 'AWS_ACCESS_KEY_ID',
+  awsSecretAccessKey: 'AWS_SECRET_ACCESS_KEY',
+  awsSessionToken: 'AWS_SESSION_TOKEN',
   tenantBucket: 'TENANT_BUCKET',
   tenantAccessRoleArn: 'TENANT_ACCESS_ROLE_ARN',
   tenantCredentialSeconds: 'TENANT_CREDENTIAL_SECONDS',
@@ -111,6 +121,7 @@ export const ENV = {
   jwksUrl: 'JWKS_URL',
   piiKmsKeyId: 'PII_KMS_KEY_ID',
   piiDataKeyCacheSeconds: 'PII_DATA_KEY_CACHE_SECONDS',
+  corsOrigins: 'CORS_ORIGINS',
 } as const;
 
 /** The name of one variable of the contract. */
@@ -149,10 +160,26 @@ function oneOf<T extends string>(env: Env, name: string, allowed: readonly T[], 
 }
 
 function credentialsOf(env: Env): AwsConfig['credentials'] {
-  const accessKeyId = optional(env, 'AWS_ACCESS_KEY_ID');
-  const secretAccessKey = optional(env, 'AWS_SECRET_ACCESS_KEY');
+  const accessKeyId = optional(env, ENV.awsAccessKeyId);
+  const secretAccessKey = optional(env, ENV.awsSecretAccessKey);
   if (accessKeyId === undefined || secretAccessKey === undefined) return undefined;
-  return { accessKeyId, secretAccessKey, sessionToken: optional(env, 'AWS_SESSION_TOKEN') };
+  return { accessKeyId, secretAccessKey, sessionToken: optional(env, ENV.awsSessionToken) };
+}
+
+const ORIGIN = /^https?:\/\/[a-z0-9.-]+(:[0-9]{1,5})?$/;
+
+/**
+ * A comma-separated list of exact browser origins. `*` and anything with a path are refused: a wildcard
+ * would let any site read tenants' answers, and a browser never sends a path in `Origin`.
+ */
+function origins(env: Env, name: string): readonly string[] {
+  const raw = optional(env, name);
+  if (raw === undefined) return [];
+  const list = raw.split(',').map((origin) => origin.trim().toLowerCase()).filter((origin) => origin !== '');
+  for (const origin of list) {
+    if (!ORIGIN.test(origin)) throw new ConfigError(`${name} must list origins like https://app.example.com, got "${origin}"`);
+  }
+  return [...new Set(list)];
 }
 
 /** Pure: parses an environment into configuration. */
@@ -194,6 +221,7 @@ export function parseConfig(env: Env): AppConfig {
       kmsKeyId: optional(env, ENV.piiKmsKeyId),
       dataKeyCacheSeconds: integer(env, ENV.piiDataKeyCacheSeconds, 300, 0, 3600),
     },
+    cors: { allowedOrigins: origins(env, ENV.corsOrigins) },
   };
 }
 
@@ -216,7 +244,7 @@ export interface ToEnvironmentOptions {
  * deploy time); they pass through unchanged.
  */
 export function toEnvironment(config: AppConfig, options: ToEnvironmentOptions = {}): Partial<Record<EnvName, string>> {
-  const { database: db, aws, storage, auth, pii } = config;
+  const { database: db, aws, storage, auth, pii, cors } = config;
   const entries: [EnvName, string | number | boolean | undefined][] = [
     [ENV.environment, config.environment],
     [ENV.databaseUrl, db.url],
@@ -232,6 +260,9 @@ export function toEnvironment(config: AppConfig, options: ToEnvironmentOptions =
     [ENV.databaseLockTimeoutMs, db.lockTimeoutMs],
     [ENV.awsRegion, options.regionFromRuntime ? undefined : aws.region],
     [ENV.awsEndpoint, aws.endpoint],
+    [ENV.awsAccessKeyId, aws.credentials?.accessKeyId],
+    [ENV.awsSecretAccessKey, aws.credentials?.secretAccessKey],
+    [ENV.awsSessionToken, aws.credentials?.sessionToken],
     [ENV.tenantBucket, storage.bucket],
     [ENV.tenantAccessRoleArn, storage.tenantAccessRoleArn],
     [ENV.tenantCredentialSeconds, storage.credentialSeconds],
@@ -242,6 +273,7 @@ export function toEnvironment(config: AppConfig, options: ToEnvironmentOptions =
     [ENV.jwksUrl, auth.jwksUrl],
     [ENV.piiKmsKeyId, pii.kmsKeyId],
     [ENV.piiDataKeyCacheSeconds, pii.dataKeyCacheSeconds],
+    [ENV.corsOrigins, cors.allowedOrigins.length > 0 ? cors.allowedOrigins.join(',') : undefined],
   ];
   const env: Partial<Record<EnvName, string>> = {};
   for (const [name, value] of entries) if (value !== undefined) env[name] = String(value);

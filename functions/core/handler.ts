@@ -9,10 +9,12 @@ import { randomUUID } from 'node:crypto';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { routes, type LambdaHandler, type RouteId, type RouteSpec } from '../routes';
 import { authenticator as containerAuthenticator, type Authenticator, type Caller } from './auth';
+import { config } from './config';
+import { withCors } from './cors';
 import { sql as containerSql, withPlatform, withTenant, type RequestContext, type Sql, type Tx } from './db';
 import { AppError, ForbiddenError, NotFoundError, QuotaExceededError, UnauthorizedError } from './errors';
 import { header, parseJsonBody, problem, toResult, type Reply } from './http';
-import { meterRequest, quotaError, rateLimitHeaders, type MeterReading } from './metering';
+import { meterRequest, quotaError, quotaHeaders, type MeterReading } from './metering';
 import { logger, metrics, MetricUnit, tracer } from './observability';
 import { isTenantId } from './tenant';
 
@@ -37,9 +39,15 @@ export interface PlatformRouteContext extends Omit<RouteContext, 'tenantId' | 'a
 export interface HandlerDependencies {
   readonly sql: () => Sql;
   readonly authenticator: () => Authenticator;
+  /** Browser origins whose answers carry CORS headers (functions/core/cors.ts). @default CORS_ORIGINS */
+  readonly corsOrigins?: () => readonly string[];
 }
 
-const defaults: HandlerDependencies = { sql: containerSql, authenticator: containerAuthenticator };
+const defaults: HandlerDependencies = {
+  sql: containerSql,
+  authenticator: containerAuthenticator,
+  corsOrigins: () => config().cors.allowedOrigins,
+};
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
@@ -175,7 +183,7 @@ async function serve(
   ).catch((error: unknown) => {
     throw requestError(error);
   });
-  return meter ? { ...result, headers: { ...rateLimitHeaders(meter), ...result.headers } } : result;
+  return meter ? { ...result, headers: { ...quotaHeaders('api_requests', meter), ...result.headers } } : result;
 }
 
 function record(routeId: string, status: number, started: number, error?: unknown): void {
@@ -223,14 +231,16 @@ export function wrap(
     const requestId = requestIdOf(event);
     logger.appendKeys({ request_id: requestId, route: `${spec.method} ${spec.path}`, action_type: routeId });
     tracer.putAnnotation('route', routeId);
+    // Errors too carry the CORS headers: a browser app must be able to read why it was refused.
+    const cors = (result: APIGatewayProxyResult) => withCors(result, header(event, 'origin'), (dependencies.corsOrigins ?? defaults.corsOrigins!)());
     try {
       const reply = await serve(routeId, spec, event, requestId, work, dependencies);
       record(routeId, reply.status, started);
-      return toResult(reply, requestId);
+      return cors(toResult(reply, requestId));
     } catch (error) {
       const result = problem(error, requestId);
       record(routeId, result.statusCode, started, error);
-      return result;
+      return cors(result);
     } finally {
       logger.removeKeys(['request_id', 'route', 'action_type', 'tenant_id', 'user_id', 'role']);
     }

@@ -20,7 +20,8 @@ export interface Reply {
 }
 
 export const ok = (body: unknown): Reply => ({ status: 200, body });
-export const created = (body: unknown): Reply => ({ status: 201, body });
+/** A 201 always names the new resource (API.md): `location` is its API path, e.g. `/api/acme/documents/{id}`. */
+export const created = (body: unknown, location: string): Reply => ({ status: 201, body, headers: { location } });
 export const accepted = (body: unknown): Reply => ({ status: 202, body });
 export const noContent = (): Reply => ({ status: 204 });
 

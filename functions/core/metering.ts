@@ -2,7 +2,17 @@
  * Usage metering inside the request's transaction. The counting itself is SQL (migration 0005:
  * `app.meter_request()` and `app.consume()`): a conditional increment that can never overshoot a quota
  * under concurrency. Over a limit, the SQL raises TS429, the transaction rolls back, nothing is recorded,
- * and this module turns the error into a 429 with `Retry-After` and `RateLimit-*` headers.
+ * and this module turns the error into a 429 with `Retry-After`.
+ *
+ * Two families of headers, each meaning one thing on every answer:
+ * - `RateLimit-Limit`, `-Remaining`, `-Reset` and `RateLimit-Policy` (the IETF RateLimit header fields
+ *   draft, its `RateLimit-*` form) describe only the tenant's per-second request window. They are sent on
+ *   the 429 that window causes; successes do not carry them, because `app.meter_request()` does not
+ *   report the bucket's level.
+ * - `X-Quota-Metric`, `X-Quota-Limit`, `X-Quota-Remaining` and `X-Quota-Reset` describe a plan quota:
+ *   on a metered success the monthly `api_requests` quota; on a quota 429 the quota that was used up
+ *   (`X-Quota-Metric` names it). `X-Quota-Reset` is the seconds until a monthly quota starts over; a
+ *   standing total (`documents`, `storage_bytes`) has none.
  */
 import type { Metric } from '../routes';
 import type { Tx } from './db';
@@ -35,14 +45,25 @@ export function secondsUntilReset(period: string, now: Date): number | null {
   return Math.max(0, Math.ceil((end - now.getTime()) / 1000));
 }
 
-/** `RateLimit-*` headers for a metered success (none for unlimited metrics). */
-export function rateLimitHeaders(r: MeterReading, now = new Date()): Record<string, string> {
+/** `X-Quota-*` headers of a reading of `metric` (none for an unlimited one). */
+export function quotaHeaders(metric: string, r: MeterReading, now = new Date()): Record<string, string> {
   if (r.limit === null) return {};
   const reset = secondsUntilReset(r.period, now);
   return {
-    'RateLimit-Limit': String(r.limit),
-    'RateLimit-Remaining': String(Math.max(0, r.limit - r.used)),
-    ...(reset === null ? {} : { 'RateLimit-Reset': String(reset) }),
+    'X-Quota-Metric': metric,
+    'X-Quota-Limit': String(r.limit),
+    'X-Quota-Remaining': String(Math.max(0, r.limit - r.used)),
+    ...(reset === null ? {} : { 'X-Quota-Reset': String(reset) }),
+  };
+}
+
+/** The per-second window's headers on the 429 it causes (IETF RateLimit header fields, `RateLimit-*` form). */
+export function rateLimitHeaders(requestsPerSecond: number): Record<string, string> {
+  return {
+    'RateLimit-Limit': String(requestsPerSecond),
+    'RateLimit-Remaining': '0',
+    'RateLimit-Reset': '1',
+    'RateLimit-Policy': `${requestsPerSecond};w=1`,
   };
 }
 
@@ -78,7 +99,7 @@ export function quotaError(error: unknown, now = new Date()): QuotaExceededError
   if (detail.metric === 'rate') {
     return new QuotaExceededError('Too many requests for this tenant; slow down.', {
       'Retry-After': '1',
-      ...(typeof detail.limit === 'number' ? { 'RateLimit-Limit': String(detail.limit), 'RateLimit-Remaining': '0', 'RateLimit-Reset': '1' } : {}),
+      ...(typeof detail.limit === 'number' ? rateLimitHeaders(detail.limit) : {}),
     });
   }
   const reset = detail.period ? secondsUntilReset(detail.period, now) : null;
@@ -86,10 +107,8 @@ export function quotaError(error: unknown, now = new Date()): QuotaExceededError
     // Standing totals (documents, storage) free up only when something is deleted: ask to retry later.
     'Retry-After': String(reset ?? 3600),
   };
-  if (typeof detail.limit === 'number') {
-    headers['RateLimit-Limit'] = String(detail.limit);
-    headers['RateLimit-Remaining'] = String(Math.max(0, detail.limit - (detail.used ?? 0)));
-    headers['RateLimit-Reset'] = String(reset ?? 3600);
+  if (typeof detail.limit === 'number' && detail.metric) {
+    Object.assign(headers, quotaHeaders(detail.metric, { used: detail.used ?? 0, limit: detail.limit, period: detail.period ?? 'total' }, now));
   }
   return new QuotaExceededError(`The plan's ${detail.metric ?? 'usage'} quota is used up.`, headers);
 }

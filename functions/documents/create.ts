@@ -27,7 +27,7 @@ export async function work({ tx, body, tenantId, userId, audit }: RouteContext):
       returning id, tenant_id, name, content_type, size_bytes, status, created_by, created_at`,
   ]);
   const upload = await storage().forTenant(tenantId, userId).presignUpload(id, { contentType, sizeBytes });
-  return created({ document: toDocument(row!), upload });
+  return created({ document: toDocument(row!), upload }, `/api/${tenantId}/documents/${id}`);
 }
 
 export const handler = route('createDocument', work);

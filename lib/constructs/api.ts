@@ -5,6 +5,15 @@
  * tenant claim, X-Ray, and gateway responses so that API Gateway's own errors answer
  * `application/problem+json` like the functions do. Optionally a WAF web ACL with a per-IP rate rule and a
  * per-path one (see `PATH_KEY_TRANSFORMATIONS`).
+ *
+ * CORS (functions/core/cors.ts): every resource gets an `OPTIONS` method answered by API Gateway itself
+ * (a mock integration, no function runs) whose response template names the request's `Origin` only when
+ * it is exactly one of the allowed origins. CDK's `defaultCorsPreflightOptions` is not used: with several
+ * origins it also maps a static `Access-Control-Allow-Origin` (the first origin) that overrides the
+ * template, so every other origin would be refused and foreign origins would get a header. Gateway
+ * responses can carry only static values (or an unchecked echo of `method.request.header.Origin`), so
+ * they name the environment's one allowed origin; an environment with several origins is refused at
+ * synth rather than answered with an echo or `*`.
  */
 import { RemovalPolicy, Validations } from 'aws-cdk-lib';
 import * as apigw from 'aws-cdk-lib/aws-apigateway';
@@ -13,6 +22,8 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as wafv2 from 'aws-cdk-lib/aws-wafv2';
 import { Construct } from 'constructs';
+import { parseConfig } from '../../functions/core/config';
+import { CORS_ALLOWED_HEADERS, CORS_EXPOSED_HEADERS, CORS_MAX_AGE_SECONDS } from '../../functions/core/cors';
 import type { JsonSchema, RouteId } from '../../functions/routes';
 import type { ManifestRoute } from './route-functions';
 
@@ -27,6 +38,8 @@ export interface ApiProps {
   readonly removalPolicy?: RemovalPolicy;
   /** A WAF web ACL with a per-IP and a per-path rate-based rule; undefined for none. */
   readonly waf?: { readonly requestsPer5MinPerIp: number; readonly requestsPerMinutePerPath: number };
+  /** Browser origins allowed by CORS: at most one (see the module comment). @default none */
+  readonly corsOrigins?: readonly string[];
 }
 
 /** Fields of every access-log line (JSON); `tenantId` is the caller's `custom:tenant_id` claim. */
@@ -128,6 +141,41 @@ export const PATH_KEY_TRANSFORMATIONS: wafv2.CfnWebACL.TextTransformationPropert
   { priority: 2, type: 'LOWERCASE' },
 ];
 
+/**
+ * The response template of a resource's preflight: all CORS headers, through response overrides, only
+ * when the `Origin` header equals an allowed origin exactly (string equality, no patterns).
+ */
+export function preflightTemplate(origins: readonly string[], methods: readonly string[]): string {
+  const condition = origins.length > 0 ? origins.map((o) => `$origin == "${o}"`).join(' || ') : 'false';
+  const set = (name: string, value: string) => `  #set($context.responseOverride.header.${name} = ${value})`;
+  return [
+    '#set($origin = $input.params().header.get("Origin"))',
+    '#if("$!origin" == "")#set($origin = $input.params().header.get("origin"))#end',
+    `#if(${condition})`,
+    set('Access-Control-Allow-Origin', '$origin'),
+    set('Access-Control-Allow-Methods', `"${[...methods, 'OPTIONS'].join(', ')}"`),
+    set('Access-Control-Allow-Headers', `"${CORS_ALLOWED_HEADERS.join(', ')}"`),
+    set('Access-Control-Max-Age', `"${CORS_MAX_AGE_SECONDS}"`),
+    '#end',
+    set('Vary', '"Origin"').trim(),
+  ].join('\n');
+}
+
+/** Headers every gateway response carries for the environment's one allowed origin (none without one). */
+export function gatewayCorsHeaders(origins: readonly string[]): Record<string, string> {
+  if (origins.length === 0) return {};
+  if (origins.length > 1) {
+    throw new Error(
+      `API Gateway's own answers can name only one origin (static header values); got ${origins.join(', ')}`,
+    );
+  }
+  return {
+    'Access-Control-Allow-Origin': `'${origins[0]}'`,
+    'Access-Control-Expose-Headers': `'${CORS_EXPOSED_HEADERS.join(', ')}'`,
+    Vary: "'Origin'",
+  };
+}
+
 function pathParameters(path: string): string[] {
   return [...path.matchAll(/\{([A-Za-z0-9_]+)\}/g)].map((m) => m[1]!);
 }
@@ -139,6 +187,8 @@ export class Api extends Construct {
   public readonly webAcl?: wafv2.CfnWebACL;
   /** The method of each route. */
   public readonly methods: ReadonlyMap<RouteId, apigw.Method>;
+  /** The CORS preflight (`OPTIONS`) method of each route path. */
+  public readonly preflights: ReadonlyMap<string, apigw.Method>;
 
   constructor(scope: Construct, id: string, props: ApiProps) {
     super(scope, id);
@@ -184,6 +234,9 @@ export class Api extends Construct {
       validateRequestParameters: true,
     });
 
+    // Parsed as the functions parse CORS_ORIGINS: exact origins only, never `*`.
+    const corsOrigins = parseConfig({ CORS_ORIGINS: (props.corsOrigins ?? []).join(',') }).cors.allowedOrigins;
+    const gatewayCors = gatewayCorsHeaders(corsOrigins);
     for (const p of GATEWAY_PROBLEMS) {
       this.restApi.addGatewayResponse(p.type.responseType, {
         type: p.type,
@@ -192,6 +245,7 @@ export class Api extends Construct {
           'Content-Type': "'application/problem+json'",
           'x-request-id': 'context.requestId',
           ...(p.status === 401 ? { 'WWW-Authenticate': "'Bearer realm=\"api\", error=\"invalid_token\"'" } : {}),
+          ...gatewayCors,
         },
         templates: { 'application/json': problemTemplate(p) },
       });
@@ -231,6 +285,38 @@ export class Api extends Construct {
       methods.set(route.id, method);
     }
     this.methods = methods;
+
+    // One preflight per resource that has methods, answered by API Gateway (no function, no authorizer).
+    const methodsByPath = new Map<string, string[]>();
+    for (const route of props.routes) methodsByPath.set(route.path, [...(methodsByPath.get(route.path) ?? []), route.method]);
+    const preflights = new Map<string, apigw.Method>();
+    for (const [path, pathMethods] of methodsByPath) {
+      const preflight = this.restApi.root.resourceForPath(path).addMethod(
+        'OPTIONS',
+        new apigw.MockIntegration({
+          requestTemplates: { 'application/json': '{"statusCode": 204}' },
+          integrationResponses: [{ statusCode: '204', responseTemplates: { 'application/json': preflightTemplate(corsOrigins, pathMethods) } }],
+        }),
+        {
+          authorizationType: apigw.AuthorizationType.NONE,
+          methodResponses: [
+            {
+              statusCode: '204',
+              responseParameters: Object.fromEntries(
+                ['Access-Control-Allow-Origin', 'Access-Control-Allow-Methods', 'Access-Control-Allow-Headers', 'Access-Control-Max-Age', 'Vary']
+                  .map((name) => [`method.response.header.${name}`, false]),
+              ),
+            },
+          ],
+        },
+      );
+      Validations.of(preflight).acknowledge(
+        { id: 'AwsSolutions-APIG4', reason: 'A CORS preflight carries no credentials by the CORS protocol; it runs no function and reveals only the CORS policy.' },
+        { id: 'AwsSolutions-COG4', reason: 'A CORS preflight carries no credentials by the CORS protocol; it runs no function and reveals only the CORS policy.' },
+      );
+      preflights.set(path, preflight);
+    }
+    this.preflights = preflights;
 
     if (props.waf) {
       this.webAcl = new wafv2.CfnWebACL(this, 'WebAcl', {

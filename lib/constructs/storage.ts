@@ -11,6 +11,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
+import { bucketCorsRule } from '../../functions/core/cors';
 import { tenantAccessRolePolicy } from '../../functions/core/storage-policy';
 
 export interface TenantStorageProps {
@@ -20,6 +21,8 @@ export interface TenantStorageProps {
   readonly removalPolicy?: RemovalPolicy;
   /** Lifetime of the scoped STS sessions; the role's maximum session duration. @default 1 hour */
   readonly maxSessionDuration?: Duration;
+  /** Browser origins allowed to PUT and GET through presigned URLs (the API's CORS origins). @default none */
+  readonly corsOrigins?: readonly string[];
 }
 
 /** A trust principal whose role ARNs are collected while the stack is built and resolved at synth. */
@@ -38,6 +41,18 @@ class TrustedRoles extends iam.PrincipalBase {
   override toString(): string {
     return 'TrustedRoles';
   }
+}
+
+/** functions/core/cors.ts's bucket rule (shared with the local emulator) in the construct's shape. */
+function corsRule(origins: readonly string[]): s3.CorsRule {
+  const rule = bucketCorsRule(origins);
+  return {
+    allowedOrigins: rule.AllowedOrigins,
+    allowedMethods: rule.AllowedMethods.map((m) => m as s3.HttpMethods),
+    allowedHeaders: rule.AllowedHeaders,
+    exposedHeaders: rule.ExposeHeaders,
+    maxAge: rule.MaxAgeSeconds,
+  };
 }
 
 export class TenantStorage extends Construct {
@@ -90,6 +105,7 @@ export class TenantStorage extends Construct {
       ],
       serverAccessLogsBucket: this.accessLogBucket,
       serverAccessLogsPrefix: 'tenant-documents/',
+      cors: props.corsOrigins && props.corsOrigins.length > 0 ? [corsRule(props.corsOrigins)] : undefined,
       removalPolicy,
     });
 

@@ -94,6 +94,8 @@ export class TenantFunction extends nodejs.NodejsFunction {
         sourcesContent: false,
         target: 'node22',
         format: nodejs.OutputFormat.CJS,
+        // esbuild's per-bundle size table is noise in every synth; warnings and errors still show.
+        logLevel: nodejs.LogLevel.WARNING,
         externalModules: props.externalModules ?? [],
         mainFields: [...LAMBDA_MAIN_FIELDS],
         esbuildArgs: { '--alias': Object.entries(LAMBDA_ALIASES).map(([from, to]) => `${from}=${to}`) },

@@ -49,6 +49,7 @@ export class BackendStack extends Stack {
     const storage = new TenantStorage(this, 'Storage', {
       noncurrentVersionDays: settings.noncurrentVersionDays,
       removalPolicy: settings.removalPolicy,
+      corsOrigins: settings.corsOrigins,
     });
     const database = new Database(this, 'Database', {
       vpc: network.vpc,
@@ -100,6 +101,7 @@ export class BackendStack extends Stack {
             jwksUrl: identity.jwksDataUrl,
           },
           pii: { kmsKeyId: database.piiKey.keyArn, dataKeyCacheSeconds: 300 },
+          cors: { allowedOrigins: settings.corsOrigins },
         },
         // Lambda sets AWS_REGION itself.
         { regionFromRuntime: true },
@@ -116,6 +118,7 @@ export class BackendStack extends Stack {
       throttle: settings.throttle,
       logRetention: settings.logRetention,
       removalPolicy: settings.removalPolicy,
+      corsOrigins: settings.corsOrigins,
       waf: settings.waf.enabled
         ? { requestsPer5MinPerIp: settings.waf.requestsPer5MinPerIp, requestsPerMinutePerPath: settings.waf.requestsPerMinutePerPath }
         : undefined,

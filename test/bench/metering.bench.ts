@@ -121,7 +121,7 @@ async function apiRequestsUsed(admin: Sql, tenant: string): Promise<number> {
   return Number(row!.used);
 }
 
-/** Both variants answer the same page; only the metered one counts the request and sends RateLimit headers. */
+/** Both variants answer the same page; only the metered one counts the request and sends X-Quota headers. */
 async function checkVariants(admin: Sql, metered: LambdaHandler, unmetered: LambdaHandler): Promise<void> {
   const tenant = TENANT_IDS[0]!;
   const before = await apiRequestsUsed(admin, tenant);
@@ -132,7 +132,7 @@ async function checkVariants(admin: Sql, metered: LambdaHandler, unmetered: Lamb
   if (a.statusCode !== 200 || b.statusCode !== 200) throw new Error(`list answered ${a.statusCode} / ${b.statusCode}`);
   if (a.body !== b.body) throw new Error('the metered and the unmetered list differ');
   if ((JSON.parse(a.body) as { items: unknown[] }).items.length !== DOCUMENTS_PER_TENANT) throw new Error('unexpected page size');
-  if (!a.headers?.['RateLimit-Limit'] || b.headers?.['RateLimit-Limit']) throw new Error('RateLimit headers are not as expected');
+  if (!a.headers?.['X-Quota-Limit'] || b.headers?.['X-Quota-Limit']) throw new Error('X-Quota headers are not as expected');
   if (afterMetered !== before + 1 || afterUnmetered !== afterMetered) {
     throw new Error(`api_requests moved ${before} → ${afterMetered} → ${afterUnmetered}; expected +1 then +0`);
   }

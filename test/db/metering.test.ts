@@ -56,10 +56,13 @@ describe('usage metering and quotas', () => {
     expect(events).toHaveLength(10);
     const rejected = results.find((r) => r.statusCode === 429)!;
     expect(rejected.headers?.['content-type']).toBe('application/problem+json');
-    expect(rejected.headers?.['RateLimit-Limit']).toBe('10');
-    expect(rejected.headers?.['RateLimit-Remaining']).toBe('0');
+    expect(rejected.headers?.['X-Quota-Metric']).toBe('ai_tokens');
+    expect(rejected.headers?.['X-Quota-Limit']).toBe('10');
+    expect(rejected.headers?.['X-Quota-Remaining']).toBe('0');
     expect(Number(rejected.headers?.['Retry-After'])).toBeGreaterThan(0);
-    expect(Number(rejected.headers?.['RateLimit-Reset'])).toBeGreaterThan(0);
+    expect(Number(rejected.headers?.['X-Quota-Reset'])).toBeGreaterThan(0);
+    // The per-second window's fields are not about quotas: a quota refusal does not send them.
+    expect(rejected.headers?.['RateLimit-Limit']).toBeUndefined();
   });
 
   it('accepts a tenant at exactly its limit and refuses one unit more', async () => {
@@ -104,6 +107,7 @@ describe('usage metering and quotas', () => {
     const t = await createTenant(admin, uniqueTenantId('unlimited'), 'meter-unlimited');
     const big = await send(t, { metric: 'ai_tokens', quantity: 1_000_000_000, idempotencyKey: randomUUID() });
     expect(big.statusCode).toBe(202);
+    expect(big.headers?.['X-Quota-Metric']).not.toBe('ai_tokens');
     expect(big.headers?.['RateLimit-Limit']).toBeUndefined();
     expect(await used(t.tenantId)).toBe(1_000_000_000);
   });

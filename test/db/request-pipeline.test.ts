@@ -47,12 +47,16 @@ describe('the request pipeline', () => {
     await Promise.all([admin.end(), db.end()]);
   });
 
-  it('serves an active member of an active tenant and sends RateLimit headers', async () => {
+  it('serves an active member of an active tenant and sends the monthly request quota as X-Quota headers', async () => {
     const result = await list()(eventFor(routes.listDocuments, { pathParameters: { tenantId: a.tenantId }, caller: caller(a) }));
     expect(result.statusCode).toBe(200);
     expect(json(result)).toEqual({ items: [], nextCursor: null });
-    expect(result.headers?.['RateLimit-Limit']).toBe('1000000');
-    expect(Number(result.headers?.['RateLimit-Remaining'])).toBeLessThan(1000000);
+    expect(result.headers?.['X-Quota-Metric']).toBe('api_requests');
+    expect(result.headers?.['X-Quota-Limit']).toBe('1000000');
+    expect(Number(result.headers?.['X-Quota-Remaining'])).toBeLessThan(1000000);
+    expect(Number(result.headers?.['X-Quota-Reset'])).toBeGreaterThan(0);
+    // RateLimit-* describe only the per-second window, which a success does not report.
+    expect(result.headers?.['RateLimit-Limit']).toBeUndefined();
     expect(result.headers?.['x-request-id']).toEqual(expect.any(String));
   });
 
@@ -153,7 +157,7 @@ describe('the request pipeline', () => {
     expect(await admin`select 1 from app.usage_counters where tenant_id = ${t.tenantId}`).toHaveLength(0);
   });
 
-  it('answers 429 with Retry-After and RateLimit headers when a tenant exceeds its requests per second', async () => {
+  it('answers 429 with Retry-After and the per-second RateLimit fields when a tenant exceeds its requests per second', async () => {
     const t = await createTenant(admin, uniqueTenantId('slow'), 'test-slow');
     const h = route('listDocuments', listDocuments, deps);
     const statuses: number[] = [];
@@ -168,6 +172,8 @@ describe('the request pipeline', () => {
     expect(statuses).toContain(429);
     expect(limited?.headers?.['Retry-After']).toBe('1');
     expect(limited?.headers?.['RateLimit-Limit']).toBe('2');
+    expect(limited?.headers?.['RateLimit-Policy']).toBe('2;w=1');
+    expect(limited?.headers?.['X-Quota-Limit']).toBeUndefined();
     // Another tenant on the same plan has its own budget.
     const u = await createTenant(admin, uniqueTenantId('slow-other'), 'test-slow');
     const other = await h(eventFor(routes.listDocuments, { pathParameters: { tenantId: u.tenantId }, caller: caller(u) }));

@@ -33,6 +33,8 @@ async function createAndUpload(role: Role, bytes: Buffer, name: string): Promise
   });
   expect(response.status).toBe(201);
   const created = (await response.json()) as Created;
+  // A create names the new resource by its API path.
+  expect(response.headers.get('location')).toBe(`/api/acme/documents/${created.document.id}`);
   const put = await fetch(created.upload.url, { method: created.upload.method, headers: created.upload.headers, body: bytes });
   expect(put.status).toBe(200);
   return { created, requestId: response.headers.get('x-request-id')! };

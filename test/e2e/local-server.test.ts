@@ -1,6 +1,6 @@
 /**
  * The local API Gateway's own answers over HTTP, before any handler runs: unknown route, wrong method,
- * refused token, oversized body, and a crashing handler. A stub authenticator and stub handlers stand in
+ * refused token, oversized body, a crashing handler, and CORS (preflights and the server's own refusals). A stub authenticator and stub handlers stand in
  * for Cognito and the routes (those are covered by happy-path.test.ts against the real stack).
  */
 import http from 'node:http';
@@ -8,6 +8,7 @@ import type { APIGatewayProxyEvent } from 'aws-lambda';
 import { close, createLocalApiServer, listen } from '../../bin/stack/http-server';
 import { UnauthorizedError } from '../../functions/core/errors';
 
+const ALLOWED = 'http://localhost:5173';
 let server: http.Server;
 let url: string;
 const events: APIGatewayProxyEvent[] = [];
@@ -28,6 +29,7 @@ beforeAll(async () => {
     },
     onError: (error) => crashes.push(error),
     maxBodyBytes: 1024,
+    corsOrigins: [ALLOWED],
   });
   url = await listen(server, 0);
 });
@@ -143,5 +145,53 @@ describe('the local API server', () => {
     expect(events.length).toBe(before);
     // Positive control: one header line with the same token is served.
     expect((await send(`Bearer ${good}`)).status).toBe(200);
+  });
+});
+
+const accessControl = (response: Response) => [...response.headers.keys()].filter((k) => k.startsWith('access-control-'));
+
+describe('CORS at the local API server', () => {
+  it('answers a browser preflight from an allowed origin with 204 and the CORS policy, without running a handler', async () => {
+    const before = events.length;
+    const response = await fetch(`${url}/api/acme/documents`, {
+      method: 'OPTIONS',
+      headers: { origin: ALLOWED, 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization, content-type' },
+    });
+    expect(response.status).toBe(204);
+    expect(response.headers.get('access-control-allow-origin')).toBe(ALLOWED);
+    expect(response.headers.get('access-control-allow-methods')).toBe('GET, POST, OPTIONS');
+    expect(response.headers.get('access-control-allow-headers')).toMatch(/authorization.*content-type.*idempotency-key.*x-correlation-id/);
+    expect(Number(response.headers.get('access-control-max-age'))).toBeGreaterThan(0);
+    expect(response.headers.get('vary')).toBe('Origin');
+    expect(events.length).toBe(before);
+  });
+
+  it.each([
+    ['a foreign origin', { origin: 'https://evil.example' }],
+    ['no origin', {}],
+  ])('answers a preflight from %s without any Access-Control-* header', async (_label, headers: Record<string, string>) => {
+    const response = await fetch(`${url}/api/acme/documents/d1`, { method: 'OPTIONS', headers: { ...headers, 'access-control-request-method': 'DELETE' } });
+    expect(response.status).toBe(204);
+    expect(accessControl(response)).toEqual([]);
+    expect(response.headers.get('allow')).toBe('DELETE, GET, OPTIONS');
+  });
+
+  it.each([
+    ['an unknown path (404)', '/api/acme/nothing-here', {}, 404],
+    ['another method (405)', '/api/acme/documents', { method: 'PUT' }, 405],
+    ['a refused token (401)', '/api/acme/documents', { headers: { authorization: 'Bearer nope' } }, 401],
+    ['a body over the cap (413)', '/api/acme/documents', { method: 'POST', headers: { authorization: `Bearer ${good}`, 'content-type': 'application/json' }, body: 'x'.repeat(4096) }, 413],
+    ['a crashed handler (500)', '/api/acme/billing', { headers: { authorization: `Bearer ${good}` } }, 500],
+  ])('lets an allowed origin read its own refusal of %s, and only that origin', async (_label, path, init: RequestInit, status) => {
+    const allowed = await fetch(`${url}${path}`, { ...init, headers: { ...(init.headers as Record<string, string>), origin: ALLOWED } });
+    expect(allowed.status).toBe(status);
+    expect(allowed.headers.get('access-control-allow-origin')).toBe(ALLOWED);
+    expect(allowed.headers.get('access-control-expose-headers')).toMatch(/x-request-id.*location.*retry-after.*ratelimit-limit/);
+    await allowed.arrayBuffer();
+
+    const foreign = await fetch(`${url}${path}`, { ...init, headers: { ...(init.headers as Record<string, string>), origin: 'https://evil.example' } });
+    expect(foreign.status).toBe(status);
+    expect(accessControl(foreign)).toEqual([]);
+    await foreign.arrayBuffer();
   });
 });

@@ -22,7 +22,15 @@ const docker = process.env.CDK_DOCKER;
 
 beforeAll(() => {
   process.env.CDK_DOCKER = path.join(outdir, 'no-docker-here');
-  dev = synthEnvironment('dev', { bundle: true, outdir });
+  // CDK announces each asset on stderr ("Bundling asset …"); keep the test run's output to the tests'.
+  const write = process.stderr.write;
+  process.stderr.write = ((chunk: unknown, ...rest: unknown[]) =>
+    String(chunk).startsWith('Bundling asset ') ? true : (write as (...a: unknown[]) => boolean).call(process.stderr, chunk, ...rest)) as typeof write;
+  try {
+    dev = synthEnvironment('dev', { bundle: true, outdir });
+  } finally {
+    process.stderr.write = write;
+  }
 }, 240_000);
 afterAll(() => {
   if (docker === undefined) delete process.env.CDK_DOCKER;

@@ -2,7 +2,7 @@
  * The three environments, synthesized offline (no bundling: see support/synth.ts), checked against
  * issue 6 point by point, then by cdk-nag (AwsSolutions) and cfn-lint.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -17,7 +17,11 @@ import { ENV } from '../../functions/core/config';
 import { resourcesOf, ROOT, synthEnvironment, type SynthesizedEnvironment } from './support/synth';
 
 /** Every variable of the contract (functions/core/config.ts) except those a deployment leaves unset. */
-const NOT_DEPLOYED: readonly string[] = [ENV.awsRegion, ENV.awsDefaultRegion, ENV.awsEndpoint, ENV.databaseUrl];
+const NOT_DEPLOYED: readonly string[] = [
+  ENV.awsRegion, ENV.awsDefaultRegion, ENV.awsEndpoint, ENV.databaseUrl,
+  // Lambda sets the function's own credentials itself.
+  ENV.awsAccessKeyId, ENV.awsSecretAccessKey, ENV.awsSessionToken,
+];
 const CONFIG_VARIABLES = Object.values(ENV).filter((name) => !NOT_DEPLOYED.includes(name));
 
 const outdir = mkdtempSync(path.join(os.tmpdir(), 'tsb-infra-'));
@@ -30,7 +34,11 @@ function env(name: EnvironmentName): SynthesizedEnvironment {
   }
   return s;
 }
-afterAll(() => rmSync(outdir, { recursive: true, force: true }));
+afterAll(() => {
+  // A cfn-lint still running (the test timed out) would keep this worker from exiting.
+  for (const child of linting) child.kill();
+  rmSync(outdir, { recursive: true, force: true });
+});
 
 /** The route functions: those with the runtime configuration. */
 function routeFunctions(s: SynthesizedEnvironment): [string, Record<string, any>][] {
@@ -54,9 +62,12 @@ function statementsOfRole(s: SynthesizedEnvironment, roleId: string): Record<str
   return [...attached, ...inline];
 }
 /** cfn-lint's output and exit code (a bit mask: 2 errors, 4 warnings, 8 informational; 1 a crash). */
+const linting = new Set<ChildProcess>();
 function cfnLint(template: string): Promise<{ out: string; code: number | null }> {
   return new Promise((resolve, reject) => {
     const child = spawn('cfn-lint', ['--format', 'parseable', '--', template], { stdio: ['ignore', 'pipe', 'pipe'] });
+    linting.add(child);
+    child.once('exit', () => linting.delete(child));
     let out = '';
     child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
     child.stderr.on('data', (chunk: Buffer) => (out += chunk.toString()));
@@ -147,7 +158,7 @@ describe.each(ENVIRONMENT_NAMES)('the %s environment', (name) => {
 
   it('puts every non-public method behind the Cognito authorizer and validates requests', () => {
     const { json, template } = env(name);
-    const methods = resourcesOf(json, 'AWS::ApiGateway::Method');
+    const methods = resourcesOf(json, 'AWS::ApiGateway::Method').filter(([, p]) => p.HttpMethod !== 'OPTIONS');
     expect(methods).toHaveLength(routeList.length);
     const validators = resourcesOf(json, 'AWS::ApiGateway::RequestValidator');
     expect(validators).toEqual([[expect.any(String), expect.objectContaining({ ValidateRequestBody: true, ValidateRequestParameters: true })]]);
@@ -206,6 +217,49 @@ describe.each(ENVIRONMENT_NAMES)('the %s environment', (name) => {
     expect(byType.UNAUTHORIZED.ResponseParameters['gatewayresponse.header.WWW-Authenticate']).toContain('Bearer');
     expect(byType.THROTTLED.StatusCode).toBe('429');
     expect(byType.REQUEST_TOO_LARGE.StatusCode).toBe('413');
+  });
+
+  it('answers a CORS preflight on every route path at API Gateway, naming only an allowed origin', () => {
+    const { json } = env(name);
+    const preflights = resourcesOf(json, 'AWS::ApiGateway::Method').filter(([, p]) => p.HttpMethod === 'OPTIONS');
+    const paths = new Set(routeList.map((route) => route.path));
+    expect(preflights).toHaveLength(paths.size);
+    for (const [, method] of preflights) {
+      expect(method.AuthorizationType).toBe('NONE');
+      expect(method.Integration.Type).toBe('MOCK');
+      const [response] = method.Integration.IntegrationResponses as Record<string, any>[];
+      expect(response!.StatusCode).toBe('204');
+      // No static CORS mapping: it would override the template and answer every origin alike.
+      expect(JSON.stringify(response!.ResponseParameters ?? {})).not.toMatch(/Access-Control/);
+      const template = response!.ResponseTemplates['application/json'] as string;
+      expect(template).not.toContain('*');
+      for (const origin of settings.corsOrigins) expect(template).toContain(`$origin == "${origin}"`);
+      expect(template).toMatch(/#if\([^)]*\)\s*#set\(\$context\.responseOverride\.header\.Access-Control-Allow-Origin = \$origin\)/);
+      for (const name of ['Access-Control-Allow-Methods', 'Access-Control-Allow-Headers', 'Access-Control-Max-Age']) {
+        expect(template).toContain(`$context.responseOverride.header.${name}`);
+      }
+      expect(template).toMatch(/Allow-Headers = "authorization, content-type, idempotency-key, x-correlation-id"/);
+    }
+  });
+
+  it("lets the allowed origin read API Gateway's own errors (the authorizer's 401 too), never with *", () => {
+    const { json } = env(name);
+    for (const [, r] of resourcesOf(json, 'AWS::ApiGateway::GatewayResponse')) {
+      const headers = r.ResponseParameters as Record<string, string>;
+      expect(headers['gatewayresponse.header.Access-Control-Allow-Origin']).toBe(`'${settings.corsOrigins[0]}'`);
+      expect(headers['gatewayresponse.header.Access-Control-Expose-Headers']).toMatch(/x-request-id.*location.*retry-after.*ratelimit-limit/);
+      expect(headers['gatewayresponse.header.Vary']).toBe("'Origin'");
+    }
+  });
+
+  it('lets the allowed origin PUT and GET tenant objects through presigned URLs', () => {
+    const { template } = env(name);
+    template.hasResourceProperties('AWS::S3::Bucket', {
+      VersioningConfiguration: { Status: 'Enabled' },
+      CorsConfiguration: {
+        CorsRules: [Match.objectLike({ AllowedOrigins: [...settings.corsOrigins], AllowedMethods: Match.arrayWith(['PUT', 'GET']), AllowedHeaders: ['content-type'] })],
+      },
+    });
   });
 
   it('runs Postgres 17 encrypted, with IAM auth, TLS forced, backups, and Multi-AZ and deletion protection as configured', () => {
@@ -432,6 +486,7 @@ describe('the environments together', () => {
     for (const { out, code } of outputs) {
       if (code === null || (code & 3) !== 0) throw new Error(`cfn-lint failed (exit ${code}):\n${out}`);
     }
-    // Three cfn-lint processes take about 30 s each alone; on a loaded shared machine, several times that.
-  }, 240_000);
+    // cfn-lint takes a minute per template alone and several on a loaded shared machine; a timeout here
+    // says nothing of the templates.
+  }, 600_000);
 });

@@ -14,6 +14,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { migrate } from '../../db/migrate';
 import { provisionStorage } from '../../bin/stack/aws';
+import { LOCAL_CORS_ORIGINS } from '../../bin/stack/local-stack';
 import { startEmulator } from '../../bin/stack/moto';
 import { freePort } from '../../bin/stack/ports';
 import { setRolePasswords, startEmbeddedPostgres } from '../../bin/stack/postgres';
@@ -62,6 +63,8 @@ export default async function globalSetup(): Promise<void> {
     region: process.env.AWS_REGION ?? 'us-east-1',
     bucket: 'tenant-documents-test',
     roleName: 'tenant-access-test',
+    // The local stack's default browser origin, as `npm start` allows it.
+    corsOrigins: LOCAL_CORS_ORIGINS,
     // The per-worker env (test/setup/env.ts) does not run in this process; an emulator needs some keys.
     credentials: {
       accessKeyId: process.env.AWS_ACCESS_KEY_ID ?? 'testing',

@@ -4,7 +4,7 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { openApiDocument } from '../../functions/platform/openapi-document';
-import { routeList } from '../../functions/routes';
+import { routeList, routes } from '../../functions/routes';
 import { ROLES } from '../../functions/core/tenant';
 
 describe('the route manifest', () => {
@@ -58,6 +58,59 @@ describe('the OpenAPI document', () => {
       const op = document.paths[route.path]![route.method.toLowerCase()]!;
       expect(op.security.length).toBe(route.auth === 'public' ? 0 : 1);
     }
+  });
+});
+
+describe('the OpenAPI document: answers and headers', () => {
+  type Response = { description: string; headers?: Record<string, { $ref: string }>; content?: Record<string, unknown> };
+  type Operation = { responses: Record<string, Response>; tags: string[]; description: string };
+  const document = openApiDocument() as {
+    servers: { url: string }[];
+    info: { contact?: { name?: string } };
+    tags: { name: string }[];
+    paths: Record<string, Record<string, Operation>>;
+    components: { headers: Record<string, unknown> };
+  };
+  const op = (id: string) => {
+    const route = routeList.find((r) => r.id === id)!;
+    return document.paths[route.path]![route.method.toLowerCase()]!;
+  };
+  const headerNames = (r: Response) => Object.keys(r.headers ?? {});
+
+  it('names a server, a contact, and tags and describes every operation with a known tag', () => {
+    expect(document.servers.length).toBeGreaterThan(0);
+    expect(document.info.contact?.name).toEqual(expect.any(String));
+    const tags = document.tags.map((t) => t.name);
+    for (const route of routeList) {
+      expect(op(route.id).tags.every((t) => tags.includes(t))).toBe(true);
+      expect(op(route.id).description.length).toBeGreaterThan(0);
+    }
+  });
+
+  it('documents Location on the 201 of a create and the request id and CORS headers on every answer', () => {
+    expect(headerNames(op('createDocument').responses['201']!)).toContain('Location');
+    for (const route of routeList) {
+      for (const response of Object.values(op(route.id).responses)) {
+        expect(headerNames(response)).toEqual(expect.arrayContaining(['x-request-id', 'Access-Control-Allow-Origin', 'Access-Control-Expose-Headers']));
+        for (const h of Object.values(response.headers ?? {})) expect(document.components.headers[h.$ref.split('/').pop()!]).toBeDefined();
+      }
+    }
+  });
+
+  it('documents the per-second RateLimit fields and the quota headers on a 429, and the quota headers on metered successes', () => {
+    const refused = op('listDocuments').responses['429']!;
+    expect(headerNames(refused)).toEqual(expect.arrayContaining(['Retry-After', 'RateLimit-Limit', 'RateLimit-Policy', 'X-Quota-Metric', 'X-Quota-Limit']));
+    expect(headerNames(op('listDocuments').responses['200']!)).toEqual(expect.arrayContaining(['X-Quota-Limit', 'X-Quota-Remaining', 'X-Quota-Reset']));
+    expect(headerNames(op('listDocuments').responses['200']!)).not.toContain('RateLimit-Limit');
+    expect(headerNames(op('health').responses['200']!)).not.toContain('X-Quota-Limit');
+  });
+
+  it('documents the 409 of a reused usage-event key and the fields the handlers return', () => {
+    expect(op('recordUsageEvent').responses['409']).toBeDefined();
+    const billing = routes.getBilling.response.schema as { properties: Record<string, unknown> };
+    expect(Object.keys(billing.properties)).toContain('monthlyMetrics');
+    const audit = routes.listAuditEvents.response.schema as { properties: { items: { items: { properties: Record<string, unknown> } } } };
+    expect(Object.keys(audit.properties.items.items.properties)).toContain('outcome');
   });
 });
 

@@ -55,7 +55,11 @@ describe('toEnvironment', () => {
       connectTimeoutSeconds: 7,
       lockTimeoutMs: 1500,
     },
-    aws: { region: 'eu-central-1', endpoint: undefined },
+    aws: {
+      region: 'eu-central-1',
+      endpoint: undefined,
+      credentials: { accessKeyId: 'AKIAEXAMPLE', secretAccessKey: 'secret', sessionToken: 'session' },
+    },
     storage: {
       bucket: 'dev-tenant-bucket',
       tenantAccessRoleArn: 'arn:aws:iam::123456789012:role/tenant-access',
@@ -65,6 +69,7 @@ describe('toEnvironment', () => {
     },
     auth: { userPoolId: 'eu-central-1_abc', clientId: 'client123', jwksUrl: 'data:application/json;base64,e30' },
     pii: { kmsKeyId: 'arn:aws:kms:eu-central-1:123456789012:key/1', dataKeyCacheSeconds: 60 },
+    cors: { allowedOrigins: ['https://app.example.com', 'http://localhost:5173'] },
   };
   const local: AppConfig = {
     ...defaultConfig(),

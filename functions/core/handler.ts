@@ -7,13 +7,14 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
-import { routes, type LambdaHandler, type RouteId, type RouteSpec } from '../routes';
 import { authenticator as containerAuthenticator, type Authenticator, type Caller } from './auth';
 import { sql as containerSql, withPlatform, withTenant, type RequestContext, type Sql, type Tx } from './db';
-import { AppError, ForbiddenError, NotFoundError, QuotaExceededError, UnauthorizedError } from './errors';
+import { AppError, ForbiddenError, NotFoundError } from './errors';
 import { header, parseJsonBody, problem, toResult, type Reply } from './http';
-import { meterRequest, quotaError, rateLimitHeaders, type MeterReading } from './metering';
+import { meterRequest, rateLimitHeaders, type MeterReading } from './metering';
 import { logger, metrics, MetricUnit, tracer } from './observability';
+import { auditResource } from './audit';
+import type { IdentifiedRoute, LambdaHandler, RouteSpec } from './route-spec';
 import { isTenantId } from './tenant';
 
 /** What a route's work receives: who, for which tenant, inside which transaction, with which input. */
@@ -25,8 +26,11 @@ export interface RouteContext extends RequestContext {
   readonly query: Readonly<Record<string, string | undefined>>;
   /** The parsed JSON body for routes that declare one; `{}` otherwise. */
   readonly body: Readonly<Record<string, unknown>>;
-  /** Names the resource the audit event is about (mutating routes). */
-  audit(resource: { type: string; id?: string; detail?: Record<string, unknown> }): void;
+  /**
+   * Reports what only the work knows about the audit event: the resource id when the manifest's
+   * `audit.id` is `'work'` (e.g. a created row), and any detail. The resource type is the manifest's.
+   */
+  audit(resource: { id?: string; detail?: Record<string, unknown> }): void;
 }
 
 /** A platform route's work: no tenant, only platform-scoped reads. */
@@ -48,26 +52,11 @@ function requestIdOf(event: APIGatewayProxyEvent): string {
   return typeof id === 'string' && REQUEST_ID.test(id) ? id : randomUUID();
 }
 
-/** Maps the SQLSTATEs of the request guard and metering (migrations 0003, 0005) to typed errors. */
-function requestError(error: unknown): unknown {
-  const quota = quotaError(error);
-  if (quota) return quota;
-  const code = (error as { code?: unknown } | null)?.code;
-  if (code === '55P03') {
-    // lock_timeout: the tenant's rows are busier than its share of throughput; refuse fast, retry soon.
-    return new QuotaExceededError('Too many concurrent requests for this tenant; retry shortly.', { 'Retry-After': '1' });
-  }
-  if (code === 'TS401') return new UnauthorizedError('The caller is not known.');
-  if (code === 'TS403') return new ForbiddenError('The caller may not act in this tenant now.');
-  if (code === 'TS404') return new NotFoundError('Not found.');
-  return error;
-}
-
 /**
  * Runs the route's work behind the request's prelude: the status guard and, for metered routes, the
  * request meter. Both are sent at once, pipelined right behind the tenant context, so they cost no round
  * trip of their own; if either raises, the transaction is aborted and no work can run. Their errors win
- * over the work's (which then only says "transaction aborted").
+ * over the work's (which then only says "transaction aborted"). Errors leave raw: `withTenant` maps them.
  */
 async function guarded<T>(tx: Tx, metered: boolean, work: () => Promise<T>): Promise<{ result: T; meter?: MeterReading }> {
   const guard = tx`select app.assert_request_allowed()`.execute();
@@ -76,9 +65,7 @@ async function guarded<T>(tx: Tx, metered: boolean, work: () => Promise<T>): Pro
   for (const p of prelude) p.catch(() => undefined);
   const checkPrelude = async () => {
     for (const p of prelude) {
-      await p.catch((failure: unknown) => {
-        throw requestError(failure);
-      });
+      await p;
     }
   };
   let result: T;
@@ -86,7 +73,7 @@ async function guarded<T>(tx: Tx, metered: boolean, work: () => Promise<T>): Pro
     result = await work();
   } catch (error) {
     await checkPrelude();
-    throw requestError(error);
+    throw error;
   }
   await checkPrelude();
   return { result, meter: meter ? await meter : undefined };
@@ -133,9 +120,7 @@ async function serve(
     const ctx = { userId: caller.userId, role: 'superadmin' as const, requestId };
     const { result } = await withPlatform(deps.sql(), ctx, (tx) =>
       guarded(tx, false, () => (work as (c: PlatformRouteContext) => Promise<Reply>)({ ...ctx, ...input, tx, routeId })),
-    ).catch((error: unknown) => {
-      throw requestError(error);
-    });
+    );
     return result;
   }
 
@@ -146,13 +131,8 @@ async function serve(
   const context: RequestContext = { tenantId, userId: caller.userId, role: caller.role, requestId };
   // Every platform-operator use of a tenant route leaves a trace in that tenant.
   const audited = spec.mutating || caller.role === 'superadmin';
-  let resource: { type: string; id?: string; detail?: Record<string, unknown> } = {
-    type: spec.path.split('/')[3] ?? 'tenant',
-    id: Object.values(input.params)[0],
-  };
+  let reported: { id?: string; detail?: Record<string, unknown> } = {};
 
-  // postgres.js rethrows the first failed statement of an aborted transaction (e.g. a TS429 raised by a
-  // pipelined quota move) at the end of begin(): map it here as well as inside the work.
   const { result, meter } = await withTenant(deps.sql(), context, (tx) =>
     guarded(tx, (spec.meters as readonly string[]).includes('api_requests'), async () => {
       const reply = await (work as (c: RouteContext) => Promise<Reply>)({
@@ -160,21 +140,20 @@ async function serve(
         ...input,
         tx,
         routeId,
-        audit: (r) => (resource = r),
+        audit: (r) => (reported = r),
       });
       if (audited) {
+        const resource = auditResource(routeId, spec, input.params, tenantId, reported);
         await tx`
           insert into app.audit_events
             (tenant_id, actor_user_id, actor_role, action, resource_type, resource_id, request_id, detail)
           values
             (${tenantId}, ${caller.userId}, ${caller.role}, ${routeId}, ${resource.type}, ${resource.id ?? null},
-             ${requestId}, ${tx.json((resource.detail ?? {}) as never)})`;
+             ${requestId}, ${tx.json((reported.detail ?? {}) as never)})`;
       }
       return reply;
     }),
-  ).catch((error: unknown) => {
-    throw requestError(error);
-  });
+  );
   return meter ? { ...result, headers: { ...rateLimitHeaders(meter), ...result.headers } } : result;
 }
 
@@ -191,25 +170,26 @@ function record(routeId: string, status: number, started: number, error?: unknow
   else logger.info('request served', { status, duration_ms: durationMs });
 }
 
+/** The work function a route of this kind receives its context in. */
+export type WorkFor<S extends RouteSpec> = S['auth'] extends 'public'
+  ? (ctx: { requestId: string; event: APIGatewayProxyEvent }) => Promise<Reply>
+  : S['auth'] extends 'platform'
+    ? (ctx: PlatformRouteContext) => Promise<Reply>
+    : (ctx: RouteContext) => Promise<Reply>;
+
 /**
- * Wraps a route's work into a Lambda handler for the API Gateway REST proxy integration. Public routes
- * receive `{ requestId, event }`; platform routes a `PlatformRouteContext`; tenant routes a `RouteContext`.
+ * Wraps a route's work into a Lambda handler for the API Gateway REST proxy integration. The handler
+ * passes its manifest entry (`route(routes.listDocuments, work)`): core never imports the manifest.
+ * Public routes receive `{ requestId, event }`; platform routes a `PlatformRouteContext`; tenant routes
+ * a `RouteContext`.
  */
-export function route<Id extends RouteId>(
-  routeId: Id,
-  work: (typeof routes)[Id]['auth'] extends 'public'
-    ? (ctx: { requestId: string; event: APIGatewayProxyEvent }) => Promise<Reply>
-    : (typeof routes)[Id]['auth'] extends 'platform'
-      ? (ctx: PlatformRouteContext) => Promise<Reply>
-      : (ctx: RouteContext) => Promise<Reply>,
-  deps: Partial<HandlerDependencies> = {},
-): LambdaHandler {
-  return wrap(routeId, routes[routeId] as RouteSpec, work as (ctx: never) => Promise<Reply>, deps);
+export function route<S extends IdentifiedRoute>(spec: S, work: WorkFor<S>, deps: Partial<HandlerDependencies> = {}): LambdaHandler {
+  return wrap(spec.id, spec, work as (ctx: never) => Promise<Reply>, deps);
 }
 
 /**
- * The wrapper for any route spec. `route()` is what handlers use; this exists so that tests can wrap a
- * spec that is not in the manifest (e.g. a tenant route opened to `superadmin`).
+ * The wrapper for any route spec under any id. `route()` is what handlers use; this exists so that tests
+ * can wrap a spec that is not in the manifest (e.g. a tenant route opened to `superadmin`).
  */
 export function wrap(
   routeId: string,

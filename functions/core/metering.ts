@@ -2,11 +2,11 @@
  * Usage metering inside the request's transaction. The counting itself is SQL (migration 0005:
  * `app.meter_request()` and `app.consume()`): a conditional increment that can never overshoot a quota
  * under concurrency. Over a limit, the SQL raises TS429, the transaction rolls back, nothing is recorded,
- * and this module turns the error into a 429 with `Retry-After` and `RateLimit-*` headers.
+ * and core/db-errors.ts turns the error into a 429 with `Retry-After` and `RateLimit-*` headers.
  */
-import type { Metric } from '../routes';
+import type { Metric } from './metrics';
 import type { Tx } from './db';
-import { QuotaExceededError } from './errors';
+import { secondsUntilReset } from './metering-period';
 
 export interface MeterReading {
   readonly used: number;
@@ -27,13 +27,7 @@ function reading(row: ReadingRow | undefined): MeterReading {
   return { used: Number(row.used), limit: row.quota === null ? null : Number(row.quota), period: row.period };
 }
 
-/** Seconds until the period that `period` names ends (monthly metrics), from `now`. */
-export function secondsUntilReset(period: string, now: Date): number | null {
-  const match = /^(\d{4})-(\d{2})$/.exec(period);
-  if (!match) return null;
-  const end = Date.UTC(Number(match[1]), Number(match[2]), 1); // month index is 0-based: this is the next month
-  return Math.max(0, Math.ceil((end - now.getTime()) / 1000));
-}
+export { secondsUntilReset };
 
 /** `RateLimit-*` headers for a metered success (none for unlimited metrics). */
 export function rateLimitHeaders(r: MeterReading, now = new Date()): Record<string, string> {
@@ -55,41 +49,11 @@ export function meterRequest(tx: Tx): Promise<MeterReading> {
   return query.then(([row]) => reading(row));
 }
 
-/** Moves `metric` by `quantity` (negative gives quota back). Throws QuotaExceededError over the limit. */
+/**
+ * Moves `metric` by `quantity` (negative gives quota back). Over the limit the SQL raises TS429, which
+ * `withTenant` turns into a QuotaExceededError (core/db-errors.ts) with the whole transaction rolled back.
+ */
 export async function consume(tx: Tx, metric: Metric, quantity: number): Promise<MeterReading> {
-  try {
-    const [row] = await tx<ReadingRow[]>`select used, quota, period from app.consume(${metric}, ${quantity})`;
-    return reading(row);
-  } catch (error) {
-    throw quotaError(error) ?? error;
-  }
-}
-
-/** The 429 for a TS429 raised by the metering SQL, or undefined for any other error. */
-export function quotaError(error: unknown, now = new Date()): QuotaExceededError | undefined {
-  const e = error as { code?: unknown; detail?: unknown } | null;
-  if (e?.code !== 'TS429') return undefined;
-  let detail: { metric?: string; limit?: number | null; used?: number; period?: string } = {};
-  try {
-    detail = JSON.parse(String(e.detail)) as typeof detail;
-  } catch {
-    // keep the defaults: still a 429
-  }
-  if (detail.metric === 'rate') {
-    return new QuotaExceededError('Too many requests for this tenant; slow down.', {
-      'Retry-After': '1',
-      ...(typeof detail.limit === 'number' ? { 'RateLimit-Limit': String(detail.limit), 'RateLimit-Remaining': '0', 'RateLimit-Reset': '1' } : {}),
-    });
-  }
-  const reset = detail.period ? secondsUntilReset(detail.period, now) : null;
-  const headers: Record<string, string> = {
-    // Standing totals (documents, storage) free up only when something is deleted: ask to retry later.
-    'Retry-After': String(reset ?? 3600),
-  };
-  if (typeof detail.limit === 'number') {
-    headers['RateLimit-Limit'] = String(detail.limit);
-    headers['RateLimit-Remaining'] = String(Math.max(0, detail.limit - (detail.used ?? 0)));
-    headers['RateLimit-Reset'] = String(reset ?? 3600);
-  }
-  return new QuotaExceededError(`The plan's ${detail.metric ?? 'usage'} quota is used up.`, headers);
+  const [row] = await tx<ReadingRow[]>`select used, quota, period from app.consume(${metric}, ${quantity})`;
+  return reading(row);
 }

@@ -21,6 +21,7 @@ import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
 import { config, ConfigError, required } from './config';
 import { AppError, BadRequestError, PayloadTooLargeError, ServiceUnavailableError, UnauthorizedError } from './errors';
+import { NETWORK_ERROR_CODES, isNetworkErrorCode } from './network-errors';
 import { logger } from './observability';
 import { tenantPrefix, tenantSessionPolicy } from './storage-policy';
 import { assertTenantId, isUuid } from './tenant';
@@ -160,19 +161,6 @@ function assertSize(sizeBytes: unknown): number {
   return sizeBytes;
 }
 
-const NETWORK_ERROR_CODES = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ECONNABORTED',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'ETIMEDOUT',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'EPIPE',
-  'UND_ERR_SOCKET',
-  'UND_ERR_CONNECT_TIMEOUT',
-]);
 const SOCKET_ERROR_IN_MESSAGE = new RegExp(`\\b(?:${[...NETWORK_ERROR_CODES].join('|')})\\b`);
 const UNAVAILABLE_ERROR_NAMES = new Set([
   'TimeoutError',
@@ -191,7 +179,7 @@ const UNAVAILABLE_ERROR_NAMES = new Set([
 export function isUnavailableError(error: unknown): boolean {
   if (typeof error !== 'object' || error === null) return false;
   const e = error as { code?: unknown; name?: unknown; errors?: unknown; $metadata?: { httpStatusCode?: number } };
-  if (typeof e.code === 'string' && NETWORK_ERROR_CODES.has(e.code)) return true;
+  if (isNetworkErrorCode(e.code)) return true;
   if (typeof e.name === 'string' && UNAVAILABLE_ERROR_NAMES.has(e.name)) return true;
   const status = e.$metadata?.httpStatusCode;
   if (typeof status === 'number' && (status >= 500 || status === 429)) return true;

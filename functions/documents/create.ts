@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { route, type RouteContext } from '../core/handler';
+import { routes } from '../routes';
 import { created, onlyFields, requireInteger, type Reply } from '../core/http';
 import { consume } from '../core/metering';
 import { MAX_UPLOAD_BYTES, storage } from '../core/storage';
@@ -15,7 +16,7 @@ export async function work({ tx, body, tenantId, userId, audit }: RouteContext):
   const contentType = mediaType(body);
   const sizeBytes = requireInteger(body, 'sizeBytes', 1, MAX_UPLOAD_BYTES);
   const id = randomUUID();
-  audit({ type: 'document', id });
+  audit({ id });
 
   // Pipelined: both quota moves and the insert travel together; a TS429 aborts the insert too.
   const [, , [row]] = await Promise.all([
@@ -30,4 +31,4 @@ export async function work({ tx, body, tenantId, userId, audit }: RouteContext):
   return created({ document: toDocument(row!), upload });
 }
 
-export const handler = route('createDocument', work);
+export const handler = route(routes.createDocument, work);

@@ -1,4 +1,5 @@
 import { route, type RouteContext } from '../core/handler';
+import { routes } from '../routes';
 import { ForbiddenError, NotFoundError } from '../core/errors';
 import { noContent, type Reply } from '../core/http';
 import { consume } from '../core/metering';
@@ -9,7 +10,7 @@ import { isUuid } from '../core/tenant';
  * Deletes a document (org_admin; a user only what they created), gives its quota back, and deletes the
  * object last, so that a refused or failed request leaves both in place.
  */
-export async function work({ tx, params, tenantId, userId, role, audit }: RouteContext): Promise<Reply> {
+export async function work({ tx, params, tenantId, userId, role }: RouteContext): Promise<Reply> {
   const documentId = params.documentId;
   if (!isUuid(documentId)) throw new NotFoundError('Not found.');
   const [doc] = await tx<{ created_by: string; size_bytes: string }[]>`
@@ -19,7 +20,6 @@ export async function work({ tx, params, tenantId, userId, role, audit }: RouteC
   if (role !== 'org_admin' && doc.created_by !== userId) {
     throw new ForbiddenError('Only an org_admin or the document\'s creator may delete it.');
   }
-  audit({ type: 'document', id: documentId });
   await Promise.all([
     tx`delete from app.documents where tenant_id = ${tenantId} and id = ${documentId}`,
     consume(tx, 'documents', -1),
@@ -29,4 +29,4 @@ export async function work({ tx, params, tenantId, userId, role, audit }: RouteC
   return noContent();
 }
 
-export const handler = route('deleteDocument', work);
+export const handler = route(routes.deleteDocument, work);

@@ -1,4 +1,5 @@
 import { route, type RouteContext } from '../core/handler';
+import { routes } from '../routes';
 import { NotFoundError } from '../core/errors';
 import { ok, type Reply } from '../core/http';
 import { storage } from '../core/storage';
@@ -36,4 +37,4 @@ export async function work({ tx, params, tenantId, userId }: RouteContext): Prom
   return ok({ document: toDocument(row), download });
 }
 
-export const handler = route('getDocument', work);
+export const handler = route(routes.getDocument, work);

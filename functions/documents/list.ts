@@ -1,4 +1,5 @@
 import { route, type RouteContext } from '../core/handler';
+import { routes } from '../routes';
 import { ok, type Reply } from '../core/http';
 import { pageOf, parsePage } from '../core/pagination';
 import { toDocument, type DocumentRow } from './document';
@@ -19,4 +20,4 @@ export async function work({ tx, query, tenantId }: RouteContext): Promise<Reply
   return ok(pageOf(rows, page.limit, (r) => ({ at: r.cursor_at, id: r.id }), toDocument));
 }
 
-export const handler = route('listDocuments', work);
+export const handler = route(routes.listDocuments, work);

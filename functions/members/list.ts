@@ -1,4 +1,5 @@
 import { route, type RouteContext } from '../core/handler';
+import { routes } from '../routes';
 import { ok, type Reply } from '../core/http';
 import { pageOf, parsePage } from '../core/pagination';
 import { pii } from '../core/pii';
@@ -44,4 +45,4 @@ export async function work({ tx, query, tenantId }: RouteContext): Promise<Reply
   );
 }
 
-export const handler = route('listMembers', work);
+export const handler = route(routes.listMembers, work);

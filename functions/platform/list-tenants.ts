@@ -1,4 +1,5 @@
 import { route, type PlatformRouteContext } from '../core/handler';
+import { routes } from '../routes';
 import { ok, type Reply } from '../core/http';
 import { pageOf, parsePage } from '../core/pagination';
 import { isTenantId } from '../core/tenant';
@@ -35,4 +36,4 @@ export async function work({ tx, query }: PlatformRouteContext): Promise<Reply> 
   );
 }
 
-export const handler = route('listTenants', work);
+export const handler = route(routes.listTenants, work);

@@ -1,9 +1,10 @@
 import { createHash } from 'node:crypto';
 import { route, type RouteContext } from '../core/handler';
+import { routes } from '../routes';
 import { BadRequestError, ConflictError } from '../core/errors';
 import { accepted, onlyFields, requireInteger, requireString, type Reply } from '../core/http';
 import { consume } from '../core/metering';
-import type { Metric } from '../routes';
+import type { Metric } from '../core/metrics';
 
 /**
  * Metrics a client reports as events. api_requests are counted by the wrapper itself (a client must not
@@ -34,7 +35,7 @@ export async function work({ tx, body, tenantId, userId, audit }: RouteContext):
     on conflict (tenant_id, idempotency_key) do nothing
     returning id`;
   if (inserted) {
-    audit({ type: 'usage_event', id: inserted.id, detail: { metric, quantity } });
+    audit({ id: inserted.id, detail: { metric, quantity } });
     const reading = await consume(tx, metric, quantity);
     return accepted({ id: inserted.id, metric, quantity, duplicate: false, used: reading.used, limit: reading.limit });
   }
@@ -43,8 +44,8 @@ export async function work({ tx, body, tenantId, userId, audit }: RouteContext):
   if (!existing || !existing.payload_sha256.equals(payload)) {
     throw new ConflictError('This idempotencyKey was already used with another payload.');
   }
-  audit({ type: 'usage_event', id: existing.id, detail: { duplicate: true } });
+  audit({ id: existing.id, detail: { duplicate: true } });
   return accepted({ id: existing.id, metric, quantity, duplicate: true });
 }
 
-export const handler = route('recordUsageEvent', work);
+export const handler = route(routes.recordUsageEvent, work);

@@ -22,7 +22,7 @@ describe('the request pipeline', () => {
   let b: TenantFixture;
   let operator: string;
 
-  const list = () => route('listDocuments', listDocuments, deps);
+  const list = () => route(routes.listDocuments, listDocuments, deps);
   const caller = (t: TenantFixture, role: 'org_admin' | 'user' | 'readonly' = 'user') => ({
     userId: t.members[role],
     role,
@@ -68,7 +68,7 @@ describe('the request pipeline', () => {
   });
 
   it('refuses a role the manifest does not allow with 403', async () => {
-    const h = route('listAuditEvents', listAuditEvents, deps);
+    const h = route(routes.listAuditEvents, listAuditEvents, deps);
     const admitted = await h(eventFor(routes.listAuditEvents, { pathParameters: { tenantId: a.tenantId }, caller: caller(a, 'org_admin') }));
     const refused = await h(eventFor(routes.listAuditEvents, { pathParameters: { tenantId: a.tenantId }, caller: caller(a, 'readonly') }));
     expect(admitted.statusCode).toBe(200);
@@ -92,7 +92,7 @@ describe('the request pipeline', () => {
   });
 
   it('writes an audit event with the request id in the same transaction as a mutation', async () => {
-    const h = route('recordUsageEvent', recordUsageEvent, deps);
+    const h = route(routes.recordUsageEvent, recordUsageEvent, deps);
     const event = eventFor(routes.recordUsageEvent, {
       pathParameters: { tenantId: a.tenantId },
       caller: caller(a, 'user'),
@@ -104,6 +104,21 @@ describe('the request pipeline', () => {
       select actor_user_id, actor_role, action, resource_type from app.audit_events
        where tenant_id = ${a.tenantId} and request_id = ${result.headers!['x-request-id']!}`;
     expect(rows).toEqual([{ actor_user_id: a.members.user, actor_role: 'user', action: 'recordUsageEvent', resource_type: 'usage_event' }]);
+  });
+
+  it('refuses to commit a mutating route that names no audit resource: 500 and nothing written', async () => {
+    const { audit: _audit, ...unaudited } = routes.recordUsageEvent;
+    const spec: RouteSpec = unaudited;
+    const forgetful = wrap('forgetfulUsageEvent', spec, recordUsageEvent as unknown as (ctx: never) => Promise<never>, deps);
+    const idempotencyKey = randomUUID();
+    const result = await forgetful(
+      eventFor(spec, { pathParameters: { tenantId: a.tenantId }, caller: caller(a, 'user'), body: { metric: 'ai_tokens', quantity: 1, idempotencyKey } }),
+    );
+    expect(result.statusCode).toBe(500);
+    const written = await admin`
+      select (select count(*)::int from app.usage_events where tenant_id = ${a.tenantId} and idempotency_key = ${idempotencyKey}) as events,
+             (select count(*)::int from app.audit_events where tenant_id = ${a.tenantId} and request_id = ${result.headers!['x-request-id']!}) as audits`;
+    expect(written).toEqual([{ events: 0, audits: 0 }]);
   });
 
   it('lets a platform operator use only routes opened to superadmin, and audits each use in that tenant', async () => {
@@ -124,7 +139,7 @@ describe('the request pipeline', () => {
   });
 
   it('lists tenants for an active platform operator only', async () => {
-    const h = route('listTenants', listTenants, deps);
+    const h = route(routes.listTenants, listTenants, deps);
     const result = await h(eventFor(routes.listTenants, { query: { limit: '100' }, caller: { userId: operator, role: 'superadmin' } }));
     expect(result.statusCode).toBe(200);
     const ids = (json(result).items as { id: string }[]).map((t) => t.id);
@@ -140,7 +155,7 @@ describe('the request pipeline', () => {
     const t = await createTenant(admin, uniqueTenantId('refused'), 'pro');
     await admin`update app.tenants set status = 'suspended' where id = ${t.tenantId}`;
     const key = randomUUID();
-    const h = route('recordUsageEvent', recordUsageEvent, deps);
+    const h = route(routes.recordUsageEvent, recordUsageEvent, deps);
     const result = await h(
       eventFor(routes.recordUsageEvent, {
         pathParameters: { tenantId: t.tenantId },
@@ -155,7 +170,7 @@ describe('the request pipeline', () => {
 
   it('answers 429 with Retry-After and RateLimit headers when a tenant exceeds its requests per second', async () => {
     const t = await createTenant(admin, uniqueTenantId('slow'), 'test-slow');
-    const h = route('listDocuments', listDocuments, deps);
+    const h = route(routes.listDocuments, listDocuments, deps);
     const statuses: number[] = [];
     let limited: Awaited<ReturnType<typeof h>> | undefined;
     for (let i = 0; i < 6; i++) {

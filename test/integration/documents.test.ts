@@ -26,15 +26,15 @@ describe('document routes with scoped storage', () => {
   const who = (t: TenantFixture, role: Role = 'user') => ({ userId: t.members[role], role, tenantId: t.tenantId });
 
   const create = (t: TenantFixture, body: unknown, role: Role = 'user') =>
-    route('createDocument', createDocument, deps)(
+    route(routes.createDocument, createDocument, deps)(
       eventFor(routes.createDocument, { pathParameters: { tenantId: t.tenantId }, caller: who(t, role), body }),
     );
   const get = (t: TenantFixture, documentId: string, role: Role = 'user') =>
-    route('getDocument', getDocument, deps)(
+    route(routes.getDocument, getDocument, deps)(
       eventFor(routes.getDocument, { pathParameters: { tenantId: t.tenantId, documentId }, caller: who(t, role) }),
     );
   const remove = (t: TenantFixture, documentId: string, role: Role = 'user') =>
-    route('deleteDocument', deleteDocument, deps)(
+    route(routes.deleteDocument, deleteDocument, deps)(
       eventFor(routes.deleteDocument, { pathParameters: { tenantId: t.tenantId, documentId }, caller: who(t, role) }),
     );
 
@@ -125,7 +125,7 @@ describe('document routes with scoped storage', () => {
   it('lists newest first with a cursor that walks every page once', async () => {
     const t = await createTenant(admin, uniqueTenantId('docs-list'), 'pro');
     for (let i = 0; i < 5; i++) await create(t, { name: `n${i}.txt`, contentType: 'text/plain', sizeBytes: 1 });
-    const list = route('listDocuments', listDocuments, deps);
+    const list = route(routes.listDocuments, listDocuments, deps);
     const seen: string[] = [];
     let cursor: string | null = null;
     do {

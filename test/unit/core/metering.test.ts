@@ -1,4 +1,4 @@
-import { quotaError, rateLimitHeaders, secondsUntilReset } from '../../../functions/core/metering';
+import { rateLimitHeaders, secondsUntilReset } from '../../../functions/core/metering';
 
 describe('metering headers', () => {
   const now = new Date('2026-11-30T23:59:00Z');
@@ -16,21 +16,5 @@ describe('metering headers', () => {
       'RateLimit-Reset': '60',
     });
     expect(rateLimitHeaders({ used: 4, limit: null, period: '2026-11' }, now)).toEqual({});
-  });
-
-  it('turns a TS429 quota error into a 429 with Retry-After until the period ends', () => {
-    const error = quotaError({ code: 'TS429', detail: '{"metric":"ai_tokens","limit":10,"used":10,"period":"2026-11"}' }, now)!;
-    expect(error.status).toBe(429);
-    expect(error.headers).toEqual({ 'Retry-After': '60', 'RateLimit-Limit': '10', 'RateLimit-Remaining': '0', 'RateLimit-Reset': '60' });
-  });
-
-  it('turns a rate-limit error into Retry-After 1', () => {
-    expect(quotaError({ code: 'TS429', detail: '{"metric":"rate","limit":5}' }, now)?.headers['Retry-After']).toBe('1');
-  });
-
-  it('still answers 429 when the detail is unreadable, and ignores other errors', () => {
-    expect(quotaError({ code: 'TS429', detail: 'garbage' }, now)?.status).toBe(429);
-    expect(quotaError({ code: '23505' }, now)).toBeUndefined();
-    expect(quotaError(new Error('x'), now)).toBeUndefined();
   });
 });

@@ -1,0 +1,73 @@
+import { fromDatabaseError, isConnectionError, quotaError, SQLSTATE } from '../../../functions/core/db-errors';
+import {
+  ForbiddenError,
+  NotFoundError,
+  QuotaExceededError,
+  ServiceUnavailableError,
+  UnauthorizedError,
+} from '../../../functions/core/errors';
+
+describe('the database error map', () => {
+  it.each([
+    [SQLSTATE.callerUnknown, UnauthorizedError, 401],
+    [SQLSTATE.callerForbidden, ForbiddenError, 403],
+    [SQLSTATE.tenantNotFound, NotFoundError, 404],
+    [SQLSTATE.quotaExceeded, QuotaExceededError, 429],
+    [SQLSTATE.lockNotAvailable, QuotaExceededError, 429],
+    [SQLSTATE.adminShutdown, ServiceUnavailableError, 503],
+    [SQLSTATE.cannotConnectNow, ServiceUnavailableError, 503],
+    ['08006', ServiceUnavailableError, 503],
+    ['53300', ServiceUnavailableError, 503],
+    ['ECONNREFUSED', ServiceUnavailableError, 503],
+    ['CONNECTION_CLOSED', ServiceUnavailableError, 503],
+  ])('maps %s to a typed error with status %s', (code, type, status) => {
+    const mapped = fromDatabaseError(Object.assign(new Error('from postgres'), { code }));
+    expect(mapped).toBeInstanceOf(type);
+    expect((mapped as { status: number }).status).toBe(status);
+  });
+
+  it('asks a caller refused on a lock wait to retry after a second', () => {
+    const mapped = fromDatabaseError({ code: SQLSTATE.lockNotAvailable }) as QuotaExceededError;
+    expect(mapped.headers['Retry-After']).toBe('1');
+  });
+
+  it('leaves query errors and typed errors unchanged', () => {
+    const syntax = Object.assign(new Error('syntax'), { code: '42601' });
+    expect(fromDatabaseError(syntax)).toBe(syntax);
+    const typed = new NotFoundError('Not found.');
+    expect(fromDatabaseError(typed)).toBe(typed);
+  });
+});
+
+describe('isConnectionError', () => {
+  it('recognises connection failures and overload, and not query errors', () => {
+    expect(isConnectionError({ code: 'ECONNREFUSED' })).toBe(true);
+    expect(isConnectionError({ code: 'CONNECT_TIMEOUT' })).toBe(true);
+    expect(isConnectionError({ code: '53300' })).toBe(true);
+    expect(isConnectionError({ code: '08006' })).toBe(true);
+    expect(isConnectionError({ code: '42501' })).toBe(false);
+    expect(isConnectionError({ code: '23505' })).toBe(false);
+    expect(isConnectionError(new Error('x'))).toBe(false);
+    expect(isConnectionError(null)).toBe(false);
+  });
+});
+
+describe('quotaError', () => {
+  const now = new Date('2026-11-30T23:59:00Z');
+
+  it('turns a TS429 quota error into a 429 with Retry-After until the period ends', () => {
+    const error = quotaError({ code: 'TS429', detail: '{"metric":"ai_tokens","limit":10,"used":10,"period":"2026-11"}' }, now)!;
+    expect(error.status).toBe(429);
+    expect(error.headers).toEqual({ 'Retry-After': '60', 'RateLimit-Limit': '10', 'RateLimit-Remaining': '0', 'RateLimit-Reset': '60' });
+  });
+
+  it('turns a rate-limit error into Retry-After 1', () => {
+    expect(quotaError({ code: 'TS429', detail: '{"metric":"rate","limit":5}' }, now)?.headers['Retry-After']).toBe('1');
+  });
+
+  it('still answers 429 when the detail is unreadable, and ignores other errors', () => {
+    expect(quotaError({ code: 'TS429', detail: 'garbage' }, now)?.status).toBe(429);
+    expect(quotaError({ code: '23505' }, now)).toBeUndefined();
+    expect(quotaError(new Error('x'), now)).toBeUndefined();
+  });
+});

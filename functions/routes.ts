@@ -8,13 +8,17 @@
  * It imports only core: handlers import it (`route(routes.x, work)`), core never does. The README's
  * "Add a route" recipe lists every field; `RouteSpec` in core/route-spec.ts documents them.
  */
+import { MEDIA_TYPE_MAX_LENGTH, MEDIA_TYPE_PATTERN } from './core/media-type';
 import { METRICS } from './core/metrics';
+import { UUID_PATTERN } from './core/tenant';
 import { withIds, type IdentifiedRoute, type JsonSchema, type RouteSpec } from './core/route-spec';
 
 export type { AuditSpec, HttpMethod, JsonSchema, LambdaHandler, RouteSpec } from './core/route-spec';
 export { METRICS, type Metric } from './core/metrics';
 
 const uuid: JsonSchema = { type: 'string', format: 'uuid' };
+/** A server-generated id in a path: anything else names no resource (404). */
+const uuidParam: JsonSchema = { type: 'string', pattern: UUID_PATTERN.source };
 const timestamp: JsonSchema = { type: 'string', format: 'date-time' };
 const listQuery = {
   limit: { type: 'integer', minimum: 1, maximum: 100, default: 20 },
@@ -79,8 +83,9 @@ export const routes = withIds({
     body: {
       type: 'object', additionalProperties: false, required: ['name', 'contentType', 'sizeBytes'],
       properties: {
-        name: { type: 'string', minLength: 1, maxLength: 255 },
-        contentType: { type: 'string', minLength: 3, maxLength: 255 },
+        // Printable text, not only spaces: it is metadata, never a key.
+        name: { type: 'string', minLength: 1, maxLength: 255, pattern: '^(?=[\\s\\S]*\\S)[^\\u0000-\\u001f\\u007f]+$' },
+        contentType: { type: 'string', maxLength: MEDIA_TYPE_MAX_LENGTH, pattern: MEDIA_TYPE_PATTERN },
         sizeBytes: { type: 'integer', minimum: 1, maximum: 5368709120 },
       },
       examples: [{ name: 'Q3 report.pdf', contentType: 'application/pdf', sizeBytes: 1024 }],
@@ -102,7 +107,7 @@ export const routes = withIds({
   getDocument: {
     method: 'GET', path: '/api/{tenantId}/documents/{documentId}', handler: 'documents/get',
     summary: 'Get a document and a presigned download URL', auth: 'tenant', roles: ['org_admin', 'user', 'readonly'],
-    mutating: false, meters: ['api_requests'], usesStorage: true,
+    mutating: false, meters: ['api_requests'], usesStorage: true, params: { documentId: uuidParam },
     response: {
       status: 200,
       schema: {
@@ -121,7 +126,7 @@ export const routes = withIds({
     method: 'DELETE', path: '/api/{tenantId}/documents/{documentId}', handler: 'documents/delete',
     summary: 'Delete a document and its object (org_admin; user for documents they created)', auth: 'tenant',
     roles: ['org_admin', 'user'], mutating: true, audit: { type: 'document', id: { param: 'documentId' } },
-    meters: ['api_requests', 'documents', 'storage_bytes'], usesStorage: true,
+    meters: ['api_requests', 'documents', 'storage_bytes'], usesStorage: true, params: { documentId: uuidParam },
     response: { status: 204 },
   },
   getBilling: {
@@ -150,7 +155,7 @@ export const routes = withIds({
       properties: {
         metric: { type: 'string', enum: ['ai_tokens'], description: 'Client-reported metrics; requests, documents and storage are metered by the API itself.' },
         quantity: { type: 'integer', minimum: 1, maximum: 1000000000 },
-        idempotencyKey: { type: 'string', minLength: 1, maxLength: 255 },
+        idempotencyKey: { type: 'string', minLength: 1, maxLength: 255, pattern: '^[!-~]+$', description: 'Printable ASCII without spaces.' },
       },
       examples: [{ metric: 'ai_tokens', quantity: 1200, idempotencyKey: 'completion-7f3a' }],
     },

@@ -1,7 +1,7 @@
 /**
  * The one wrapper every route goes through. In order: request id → token verified again
  * (aws-jwt-verify) → path tenant must equal the token's tenant (403) → role from the manifest (403) →
- * input parsed → ONE transaction holding: the tenant context, the member/tenant status check, the
+ * input parsed and validated against the manifest's schemas → ONE transaction holding: the tenant context, the member/tenant status check, the
  * route's work and, for mutating routes (and every platform-operator use of a tenant route), the audit
  * event → JSON or problem+json. Logs, trace annotations and metrics are added here once.
  */
@@ -16,16 +16,20 @@ import { logger, metrics, MetricUnit, tracer } from './observability';
 import { auditResource } from './audit';
 import type { IdentifiedRoute, LambdaHandler, RouteSpec } from './route-spec';
 import { isTenantId } from './tenant';
+import { validateInput } from './validate';
 
 /** What a route's work receives: who, for which tenant, inside which transaction, with which input. */
-export interface RouteContext extends RequestContext {
+export interface RouteContext<Body = Readonly<Record<string, unknown>>> extends RequestContext {
   readonly tx: Tx;
   readonly routeId: string;
   /** Path parameters other than tenantId, URL-decoded by API Gateway. */
   readonly params: Readonly<Record<string, string>>;
   readonly query: Readonly<Record<string, string | undefined>>;
-  /** The parsed JSON body for routes that declare one; `{}` otherwise. */
-  readonly body: Readonly<Record<string, unknown>>;
+  /**
+   * The JSON body for routes that declare one, already valid against the manifest's schema (`{}`
+   * otherwise); the route types it with an interface that its schema's example is checked against.
+   */
+  readonly body: Body;
   /**
    * Reports what only the work knows about the audit event: the resource id when the manifest's
    * `audit.id` is `'work'` (e.g. a created row), and any detail. The resource type is the manifest's.
@@ -79,13 +83,16 @@ async function guarded<T>(tx: Tx, metered: boolean, work: () => Promise<T>): Pro
   return { result, meter: meter ? await meter : undefined };
 }
 
-function inputOf(spec: RouteSpec, event: APIGatewayProxyEvent) {
+/** The request's input, validated against the manifest before any transaction (core/validate.ts). */
+function inputOf(routeId: string, spec: RouteSpec, event: APIGatewayProxyEvent) {
   const params: Record<string, string> = {};
   for (const [key, value] of Object.entries(event.pathParameters ?? {})) {
     if (key !== 'tenantId' && value !== undefined) params[key] = value;
   }
   const query: Record<string, string | undefined> = { ...(event.queryStringParameters ?? {}) };
   const body = spec.body ? parseJsonBody(event) : {};
+  // The query is checked on a copy: the paging helper parses `limit` and `cursor` from the strings sent.
+  validateInput(routeId, spec, { params, query: { ...query }, body });
   return { params, query, body };
 }
 
@@ -116,7 +123,7 @@ async function serve(
   }
 
   if (spec.auth === 'platform') {
-    const input = inputOf(spec, event);
+    const input = inputOf(routeId, spec, event);
     const ctx = { userId: caller.userId, role: 'superadmin' as const, requestId };
     const { result } = await withPlatform(deps.sql(), ctx, (tx) =>
       guarded(tx, false, () => (work as (c: PlatformRouteContext) => Promise<Reply>)({ ...ctx, ...input, tx, routeId })),
@@ -127,7 +134,7 @@ async function serve(
   const tenantId = tenantOf(event, caller);
   logger.appendKeys({ tenant_id: tenantId });
   tracer.putAnnotation('tenant_id', tenantId);
-  const input = inputOf(spec, event);
+  const input = inputOf(routeId, spec, event);
   const context: RequestContext = { tenantId, userId: caller.userId, role: caller.role, requestId };
   // Every platform-operator use of a tenant route leaves a trace in that tenant.
   const audited = spec.mutating || caller.role === 'superadmin';
@@ -171,11 +178,11 @@ function record(routeId: string, status: number, started: number, error?: unknow
 }
 
 /** The work function a route of this kind receives its context in. */
-export type WorkFor<S extends RouteSpec> = S['auth'] extends 'public'
+export type WorkFor<S extends RouteSpec, Body = Readonly<Record<string, unknown>>> = S['auth'] extends 'public'
   ? (ctx: { requestId: string; event: APIGatewayProxyEvent }) => Promise<Reply>
   : S['auth'] extends 'platform'
     ? (ctx: PlatformRouteContext) => Promise<Reply>
-    : (ctx: RouteContext) => Promise<Reply>;
+    : (ctx: RouteContext<Body>) => Promise<Reply>;
 
 /**
  * Wraps a route's work into a Lambda handler for the API Gateway REST proxy integration. The handler
@@ -183,7 +190,7 @@ export type WorkFor<S extends RouteSpec> = S['auth'] extends 'public'
  * Public routes receive `{ requestId, event }`; platform routes a `PlatformRouteContext`; tenant routes
  * a `RouteContext`.
  */
-export function route<S extends IdentifiedRoute>(spec: S, work: WorkFor<S>, deps: Partial<HandlerDependencies> = {}): LambdaHandler {
+export function route<S extends IdentifiedRoute, Body = Readonly<Record<string, unknown>>>(spec: S, work: WorkFor<S, Body>, deps: Partial<HandlerDependencies> = {}): LambdaHandler {
   return wrap(spec.id, spec, work as (ctx: never) => Promise<Reply>, deps);
 }
 

@@ -21,6 +21,7 @@ import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
 import { config, ConfigError, required } from './config';
 import { AppError, BadRequestError, PayloadTooLargeError, ServiceUnavailableError, UnauthorizedError } from './errors';
+import { isMediaType } from './media-type';
 import { NETWORK_ERROR_CODES, isNetworkErrorCode } from './network-errors';
 import { logger } from './observability';
 import { tenantPrefix, tenantSessionPolicy } from './storage-policy';
@@ -143,11 +144,8 @@ export function contentDisposition(fileName: string): string {
   return `attachment; filename="${fallback}"; filename*=UTF-8''${encoded}`;
 }
 
-const TOKEN = "[!#$%&'*+.^_`|~0-9A-Za-z-]+";
-const MEDIA_TYPE = new RegExp(`^${TOKEN}/${TOKEN}(?:[ \\t]*;[ \\t]*${TOKEN}=(?:${TOKEN}|"[^"\\\\\\r\\n]*"))*$`);
-
 function assertContentType(contentType: unknown): string {
-  if (typeof contentType !== 'string' || contentType.length > 255 || !MEDIA_TYPE.test(contentType)) {
+  if (!isMediaType(contentType)) {
     throw new BadRequestError('The content type is not valid.');
   }
   return contentType;

@@ -11,6 +11,7 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import type { ValidatorBundling } from './input-validators';
 
 /** The repository root: entries, the lock file and db/migrations are found from here. */
 export const PROJECT_ROOT = path.resolve(__dirname, '..', '..');
@@ -41,6 +42,11 @@ export interface TenantFunctionProps {
   readonly externalModules?: string[];
   /** esbuild command hooks (e.g. copying SQL files next to the bundle). */
   readonly commandHooks?: nodejs.ICommandHooks;
+  /**
+   * The route's input validators generated at bundling time (`writeInputValidators`); without them a
+   * route handler would compile its schemas at cold start. @default none (not a route)
+   */
+  readonly inputValidators?: ValidatorBundling;
 }
 
 export class TenantFunction extends nodejs.NodejsFunction {
@@ -89,6 +95,10 @@ export class TenantFunction extends nodejs.NodejsFunction {
         format: nodejs.OutputFormat.CJS,
         externalModules: props.externalModules ?? [],
         commandHooks: props.commandHooks,
+        define: props.inputValidators?.define,
+        esbuildArgs: props.inputValidators
+          ? Object.fromEntries(Object.entries(props.inputValidators.alias).map(([from, to]) => [`--alias:${from}`, to]))
+          : undefined,
       },
     });
     this.functionLogs = logGroup;

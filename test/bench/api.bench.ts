@@ -38,6 +38,7 @@ import { work } from '../../functions/documents/list';
 import { routeList, routes } from '../../functions/routes';
 import { eventFor } from '../support/api';
 import { createTenant } from '../support/db';
+import { writeInputValidators } from '../../lib/constructs/input-validators';
 import { bundleHandler, contributions, importChain, REPO_ROOT, timeRequire } from './support/bundles';
 import { createCognitoIdentity, serveJwks, type CognitoIdentity, type JwksServer } from './support/cognito-tokens';
 import type { ParentMessage, TargetMessage, TargetMode } from './support/http-target';
@@ -507,8 +508,9 @@ async function bundles(): Promise<BundleRow[]> {
     const rows: BundleRow[] = [];
     for (const spec of routeList) {
       const file = path.join(dir, `${spec.id}.js`);
-      const bundle = await bundleHandler(spec.handler, file);
-      const lean = await bundleHandler(spec.handler, path.join(dir, `${spec.id}.sdk-external.js`), { external: ['@aws-sdk/*'] });
+      const validators = writeInputValidators(REPO_ROOT, spec.id, spec);
+      const bundle = await bundleHandler(spec.handler, file, { validators });
+      const lean = await bundleHandler(spec.handler, path.join(dir, `${spec.id}.sdk-external.js`), { external: ['@aws-sdk/*'], validators });
       const times: number[] = [];
       for (let i = 0; i < IMPORT_RUNS; i++) times.push(await timeRequire(file, env));
       const top = contributions(bundle.metafile);

@@ -9,6 +9,7 @@ import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { build, type Metafile } from 'esbuild';
+import type { ValidatorBundling } from '../../../lib/constructs/input-validators';
 
 export const REPO_ROOT = path.resolve(__dirname, '../../..');
 
@@ -23,6 +24,8 @@ export interface Bundle {
 export interface BundleOptions {
   /** Packages left out of the bundle (e.g. `@aws-sdk/*`, which the Lambda runtime provides). */
   readonly external?: readonly string[];
+  /** The route's build-time input validators, as the CDK bundling uses them. */
+  readonly validators?: ValidatorBundling;
 }
 
 /** Bundles `functions/<handler>.ts` into `outfile`. */
@@ -38,6 +41,8 @@ export async function bundleHandler(handler: string, outfile: string, options: B
     sourcemap: false,
     metafile: true,
     external: [...(options.external ?? [])],
+    define: options.validators?.define,
+    alias: options.validators?.alias,
     logLevel: 'silent',
   });
   const bytes = await readFile(outfile);

@@ -15,6 +15,8 @@ import { meterRequest, rateLimitHeaders, type MeterReading } from './metering';
 import { logger, metrics, MetricUnit, tracer } from './observability';
 import { auditResource } from './audit';
 import type { IdentifiedRoute, LambdaHandler, RouteSpec } from './route-spec';
+import { forTenant as piiForTenant, type Pii, type TenantPii } from './pii';
+import type { TenantStorage, TenantStorageProvider } from './storage';
 import { isTenantId } from './tenant';
 import { validateInput } from './validate';
 
@@ -42,9 +44,29 @@ export interface PlatformRouteContext extends Omit<RouteContext, 'tenantId' | 'a
   readonly role: 'superadmin';
 }
 
+/** A route's work context with `ctx.storage`: its manifest entry says `usesStorage: true`. */
+export interface WithStorage {
+  /** The tenant's documents in S3, bound to this request's tenant and user (STS-scoped credentials). */
+  readonly storage: TenantStorage;
+}
+/** A route's work context with `ctx.pii`: its manifest entry says `usesPii: true`. */
+export interface WithPii {
+  /** This request's tenant's PII keys. */
+  readonly pii: TenantPii;
+}
+/** The capabilities the manifest entry `S` grants its work. */
+export type CapabilitiesOf<S extends RouteSpec> = (S['usesStorage'] extends true ? WithStorage : unknown) &
+  (S['usesPii'] extends true ? WithPii : unknown);
+
+/**
+ * What the wrapper uses, injectable by tests. `storage` and `pii` are passed by the handlers of routes
+ * that use them (`route(routes.x, work, { storage })`), so that no other bundle carries S3 or KMS.
+ */
 export interface HandlerDependencies {
   readonly sql: () => Sql;
   readonly authenticator: () => Authenticator;
+  readonly storage?: () => TenantStorageProvider;
+  readonly pii?: () => Pii;
 }
 
 const defaults: HandlerDependencies = { sql: containerSql, authenticator: containerAuthenticator };
@@ -140,10 +162,16 @@ async function serve(
   const audited = spec.mutating || caller.role === 'superadmin';
   let reported: { id?: string; detail?: Record<string, unknown> } = {};
 
+  // Bound to this tenant and user before the transaction; building them makes no AWS call.
+  const capabilities = {
+    ...(spec.usesStorage ? { storage: deps.storage!().forTenant(tenantId, caller.userId) } : {}),
+    ...(spec.usesPii ? { pii: piiForTenant(deps.pii!(), tenantId) } : {}),
+  };
   const { result, meter } = await withTenant(deps.sql(), context, (tx) =>
     guarded(tx, (spec.meters as readonly string[]).includes('api_requests'), async () => {
       const reply = await (work as (c: RouteContext) => Promise<Reply>)({
         ...context,
+        ...capabilities,
         ...input,
         tx,
         routeId,
@@ -182,7 +210,7 @@ export type WorkFor<S extends RouteSpec, Body = Readonly<Record<string, unknown>
   ? (ctx: { requestId: string; event: APIGatewayProxyEvent }) => Promise<Reply>
   : S['auth'] extends 'platform'
     ? (ctx: PlatformRouteContext) => Promise<Reply>
-    : (ctx: RouteContext<Body>) => Promise<Reply>;
+    : (ctx: RouteContext<Body> & CapabilitiesOf<S>) => Promise<Reply>;
 
 /**
  * Wraps a route's work into a Lambda handler for the API Gateway REST proxy integration. The handler
@@ -205,6 +233,9 @@ export function wrap(
   deps: Partial<HandlerDependencies> = {},
 ): LambdaHandler {
   const dependencies: HandlerDependencies = { ...defaults, ...deps };
+  // Fails at cold start, not at the first request: a route that uses storage or PII must be given it.
+  if (spec.usesStorage && !dependencies.storage) throw new Error(`route ${routeId} uses storage but was given none`);
+  if (spec.usesPii && !dependencies.pii) throw new Error(`route ${routeId} uses PII keys but was given none`);
   return async (event: APIGatewayProxyEvent): Promise<APIGatewayProxyResult> => {
     const started = performance.now();
     const requestId = requestIdOf(event);

@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { route, type RouteContext } from '../core/handler';
+import { route, type RouteContext, type WithStorage } from '../core/handler';
 import { routes } from '../routes';
 import { created, type Reply } from '../core/http';
 import { consume } from '../core/metering';
-import { storage } from '../core/storage';
+import { storage as containerStorage } from '../core/storage';
 import { toDocument, type DocumentRow } from './document';
 
 /** The body, as validated against `routes.createDocument.body` by the wrapper before this runs. */
@@ -17,7 +17,7 @@ export interface CreateDocumentBody {
  * Creates the document row (status pending) and answers a presigned PUT bound to its content type and
  * size. The document and storage quotas are taken in the same transaction: over quota, nothing is written.
  */
-export async function work({ tx, body, tenantId, userId, audit }: RouteContext<CreateDocumentBody>): Promise<Reply> {
+export async function work({ tx, body, tenantId, userId, audit, storage }: RouteContext<CreateDocumentBody> & WithStorage): Promise<Reply> {
   const { name, sizeBytes } = body;
   // Media types are case-insensitive; stored in one case so that equal types compare equal.
   const contentType = body.contentType.toLowerCase();
@@ -33,8 +33,8 @@ export async function work({ tx, body, tenantId, userId, audit }: RouteContext<C
       values (${tenantId}, ${id}, ${name}, ${contentType}, ${sizeBytes}, ${userId})
       returning id, tenant_id, name, content_type, size_bytes, status, created_by, created_at`,
   ]);
-  const upload = await storage().forTenant(tenantId, userId).presignUpload(id, { contentType, sizeBytes });
+  const upload = await storage.presignUpload(id, { contentType, sizeBytes });
   return created({ document: toDocument(row!), upload });
 }
 
-export const handler = route(routes.createDocument, work);
+export const handler = route(routes.createDocument, work, { storage: containerStorage });

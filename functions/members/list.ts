@@ -1,8 +1,8 @@
-import { route, type RouteContext } from '../core/handler';
+import { route, type RouteContext, type WithPii } from '../core/handler';
 import { routes } from '../routes';
 import { ok, type Reply } from '../core/http';
 import { pageOf, parsePage } from '../core/pagination';
-import { pii } from '../core/pii';
+import { pii as containerPii } from '../core/pii';
 
 interface MemberRow {
   user_id: string;
@@ -15,7 +15,7 @@ interface MemberRow {
 }
 
 /** Members with their email, decrypted with the tenant's own data key (unwrapped by KMS, cached). */
-export async function work({ tx, query, tenantId }: RouteContext): Promise<Reply> {
+export async function work({ tx, query, tenantId, pii }: RouteContext & WithPii): Promise<Reply> {
   const page = parsePage(query);
   const rows = await tx<MemberRow[]>`
     select m.user_id, m.role, m.status, m.email_ciphertext, m.created_at,
@@ -28,7 +28,7 @@ export async function work({ tx, query, tenantId }: RouteContext): Promise<Reply
      order by m.created_at, m.user_id
      limit ${page.limit + 1}`;
   const wrapped = rows[0]?.data_key;
-  const keys = wrapped ? await pii().tenantKeys(tenantId, wrapped) : undefined;
+  const keys = wrapped ? await pii.keys(wrapped) : undefined;
   return ok(
     pageOf(
       rows,
@@ -45,4 +45,4 @@ export async function work({ tx, query, tenantId }: RouteContext): Promise<Reply
   );
 }
 
-export const handler = route(routes.listMembers, work);
+export const handler = route(routes.listMembers, work, { pii: containerPii });

@@ -2,12 +2,14 @@
  * The handler wrapper against a real Postgres, as app_runtime: the status guard, the tenant and role
  * guards, the audit trail, platform-operator access, metering headers, and quota and rate rejections.
  */
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { route, wrap, type HandlerDependencies, type RouteContext } from '../../functions/core/handler';
 import type { Sql } from '../../functions/core/db';
 import { ok } from '../../functions/core/http';
 import { work as listDocuments } from '../../functions/documents/list';
 import { work as listAuditEvents } from '../../functions/audit/list';
+import { work as listMembers } from '../../functions/members/list';
+import { keysFrom, type Pii } from '../../functions/core/pii';
 import { work as listTenants } from '../../functions/platform/list-tenants';
 import { work as recordUsageEvent } from '../../functions/usage/record-event';
 import { routes, type RouteSpec } from '../../functions/routes';
@@ -119,6 +121,37 @@ describe('the request pipeline', () => {
       select (select count(*)::int from app.usage_events where tenant_id = ${a.tenantId} and idempotency_key = ${idempotencyKey}) as events,
              (select count(*)::int from app.audit_events where tenant_id = ${a.tenantId} and request_id = ${result.headers!['x-request-id']!}) as audits`;
     expect(written).toEqual([{ events: 0, audits: 0 }]);
+  });
+
+  it('gives a usesPii route its tenant\'s keys through the wrapper\'s dependencies, bound to that tenant', async () => {
+    const t = await createTenant(admin, uniqueTenantId('pii-bound'));
+    const dataKey = randomBytes(32);
+    const wrapped = Buffer.from('wrapped-by-kms');
+    const keys = keysFrom(t.tenantId, dataKey);
+    await admin`update app.tenants set data_key_ciphertext = ${wrapped} where id = ${t.tenantId}`;
+    for (const [role, userId] of Object.entries(t.members)) {
+      await admin`update app.members set email_ciphertext = ${keys.encrypt('email', `${role}@example.test`)}
+                   where tenant_id = ${t.tenantId} and user_id = ${userId}`;
+    }
+    // Stands in for KMS's unwrap only (the KMS path itself is tested against the emulator in integration/pii).
+    const asked: [string, string][] = [];
+    const pii: Pii = {
+      newTenantKey: () => Promise.reject(new Error('not used')),
+      tenantKeys: async (tenantId, key) => {
+        asked.push([tenantId, key.toString()]);
+        return keysFrom(tenantId, dataKey);
+      },
+    };
+    const h = route(routes.listMembers, listMembers, { ...deps, pii: () => pii });
+    const result = await h(eventFor(routes.listMembers, { pathParameters: { tenantId: t.tenantId }, caller: caller(t, 'org_admin') }));
+    expect(result.statusCode).toBe(200);
+    const emails = (json(result).items as { email: string }[]).map((m) => m.email).sort();
+    expect(emails).toEqual(['org_admin@example.test', 'readonly@example.test', 'user@example.test']);
+    expect(asked).toEqual([[t.tenantId, 'wrapped-by-kms']]);
+  });
+
+  it('refuses at cold start to wrap a route that uses PII keys without being given them', () => {
+    expect(() => route(routes.listMembers, listMembers, deps)).toThrow(/listMembers uses PII keys but was given none/);
   });
 
   it('lets a platform operator use only routes opened to superadmin, and audits each use in that tenant', async () => {

@@ -1,81 +1,24 @@
 /**
  * THE route manifest: every route once. From this one list the CDK app creates one Lambda and one API
- * Gateway method per route, the local server dispatches requests, the OpenAPI document is generated and
- * the isolation test matrix is built. Secure by default: a route is authenticated and tenant-scoped
- * unless it says `auth: 'public'` (or `'platform'` for platform operators) in words.
+ * Gateway method (with its request model) per route, the wrapper validates each request's input, the
+ * local server dispatches requests, the OpenAPI document is generated and the isolation test matrix is
+ * built. Secure by default: a route is authenticated and tenant-scoped unless it says `auth: 'public'`
+ * (or `'platform'` for platform operators) in words.
  *
- * Adding a tenant-scoped feature: one handler file under functions/<area>/, one entry here (and in
- * `HandlerModules` below, which makes a missing handler file a compile error), one migration.
+ * It imports only core: handlers import it (`route(routes.x, work)`), core never does. The README's
+ * "Add a route" recipe lists every field; `RouteSpec` in core/route-spec.ts documents them.
  */
-import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
-import type { Role } from './core/tenant';
+import { MEDIA_TYPE_MAX_LENGTH, MEDIA_TYPE_PATTERN } from './core/media-type';
+import { METRICS } from './core/metrics';
+import { UUID_PATTERN } from './core/tenant';
+import { withIds, type IdentifiedRoute, type JsonSchema, type RouteSpec } from './core/route-spec';
 
-export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
-export const METRICS = ['api_requests', 'documents', 'storage_bytes', 'ai_tokens'] as const;
-export type Metric = (typeof METRICS)[number];
-
-/** A JSON Schema (draft 2020-12 subset) used for OpenAPI and API Gateway request models. */
-export type JsonSchema = { readonly [key: string]: unknown };
-
-/** Every handler module exports `handler`; listing them here makes a missing file a type error. */
-export interface HandlerModules {
-  'platform/health': typeof import('./platform/health');
-  'platform/openapi': typeof import('./platform/openapi');
-  'platform/list-tenants': typeof import('./platform/list-tenants');
-  'documents/list': typeof import('./documents/list');
-  'documents/create': typeof import('./documents/create');
-  'documents/get': typeof import('./documents/get');
-  'documents/delete': typeof import('./documents/delete');
-  'billing/get': typeof import('./billing/get');
-  'usage/record-event': typeof import('./usage/record-event');
-  'members/list': typeof import('./members/list');
-  'audit/list': typeof import('./audit/list');
-}
-export type HandlerPath = keyof HandlerModules;
-export type LambdaHandler = (event: APIGatewayProxyEvent) => Promise<APIGatewayProxyResult>;
-// Compile-time check that every listed module exports a Lambda handler.
-type AssertHandlers<T extends { [K in HandlerPath]: { handler: LambdaHandler } }> = T;
-export type CheckedHandlerModules = AssertHandlers<HandlerModules>;
-
-interface RouteBase {
-  readonly method: HttpMethod;
-  /** API Gateway path syntax: `/api/{tenantId}/documents/{documentId}`. */
-  readonly path: string;
-  /** Handler file under functions/, without extension; it exports `handler`. */
-  readonly handler: HandlerPath;
-  readonly summary: string;
-  /** Changes state: the request writes an audit event in the same transaction. */
-  readonly mutating: boolean;
-  /** Usage metrics the route moves (metered inside the request's transaction). */
-  readonly meters: readonly Metric[];
-  /** The route reaches S3 through STS-scoped tenant credentials. */
-  readonly usesStorage: boolean;
-  /** The route unwraps tenant PII data keys with KMS (kms:Decrypt on the PII key). */
-  readonly usesPii?: boolean;
-  /** JSON body schema, when the route takes a body; its first `examples` entry must be a valid body. */
-  readonly body?: JsonSchema;
-  /** Query parameters, by name. */
-  readonly query?: { readonly [name: string]: JsonSchema };
-  /** Success status and body schema. */
-  readonly response: { readonly status: number; readonly schema?: JsonSchema };
-}
-
-export interface PublicRoute extends RouteBase {
-  readonly auth: 'public';
-  readonly roles: readonly [];
-}
-export interface TenantRoute extends RouteBase {
-  readonly auth: 'tenant';
-  /** Roles allowed; `superadmin` only where platform operators may act inside a tenant (audited). */
-  readonly roles: readonly [Role, ...Role[]];
-}
-export interface PlatformRoute extends RouteBase {
-  readonly auth: 'platform';
-  readonly roles: readonly ['superadmin'];
-}
-export type RouteSpec = PublicRoute | TenantRoute | PlatformRoute;
+export type { AuditSpec, HttpMethod, JsonSchema, LambdaHandler, RouteSpec } from './core/route-spec';
+export { METRICS, type Metric } from './core/metrics';
 
 const uuid: JsonSchema = { type: 'string', format: 'uuid' };
+/** A server-generated id in a path: anything else names no resource (404). */
+const uuidParam: JsonSchema = { type: 'string', pattern: UUID_PATTERN.source };
 const timestamp: JsonSchema = { type: 'string', format: 'date-time' };
 const listQuery = {
   limit: { type: 'integer', minimum: 1, maximum: 100, default: 20 },
@@ -102,11 +45,11 @@ export const documentSchema: JsonSchema = {
 };
 const metricMap: JsonSchema = {
   type: 'object',
-  properties: Object.fromEntries(['api_requests', 'documents', 'storage_bytes', 'ai_tokens'].map((m) => [m, { type: ['integer', 'null'] }])),
+  properties: Object.fromEntries(METRICS.map((m) => [m, { type: ['integer', 'null'] }])),
 };
 
 /** The routes, keyed by a stable id (used for Lambda names, OpenAPI operationId and logs). */
-export const routes = {
+export const routes = withIds({
   health: {
     method: 'GET', path: '/health', handler: 'platform/health', summary: 'Liveness', auth: 'public', roles: [],
     mutating: false, meters: [], usesStorage: false,
@@ -135,12 +78,14 @@ export const routes = {
   createDocument: {
     method: 'POST', path: '/api/{tenantId}/documents', handler: 'documents/create',
     summary: 'Create a document and get a presigned upload URL', auth: 'tenant', roles: ['org_admin', 'user'],
-    mutating: true, meters: ['api_requests', 'documents', 'storage_bytes'], usesStorage: true,
+    mutating: true, audit: { type: 'document', id: 'work' }, meters: ['api_requests', 'documents', 'storage_bytes'],
+    usesStorage: true,
     body: {
       type: 'object', additionalProperties: false, required: ['name', 'contentType', 'sizeBytes'],
       properties: {
-        name: { type: 'string', minLength: 1, maxLength: 255 },
-        contentType: { type: 'string', minLength: 3, maxLength: 255 },
+        // Printable text, not only spaces: it is metadata, never a key.
+        name: { type: 'string', minLength: 1, maxLength: 255, pattern: '^(?=[\\s\\S]*\\S)[^\\u0000-\\u001f\\u007f]+$' },
+        contentType: { type: 'string', maxLength: MEDIA_TYPE_MAX_LENGTH, pattern: MEDIA_TYPE_PATTERN },
         sizeBytes: { type: 'integer', minimum: 1, maximum: 5368709120 },
       },
       examples: [{ name: 'Q3 report.pdf', contentType: 'application/pdf', sizeBytes: 1024 }],
@@ -162,7 +107,7 @@ export const routes = {
   getDocument: {
     method: 'GET', path: '/api/{tenantId}/documents/{documentId}', handler: 'documents/get',
     summary: 'Get a document and a presigned download URL', auth: 'tenant', roles: ['org_admin', 'user', 'readonly'],
-    mutating: false, meters: ['api_requests'], usesStorage: true,
+    mutating: false, meters: ['api_requests'], usesStorage: true, params: { documentId: uuidParam },
     response: {
       status: 200,
       schema: {
@@ -180,7 +125,8 @@ export const routes = {
   deleteDocument: {
     method: 'DELETE', path: '/api/{tenantId}/documents/{documentId}', handler: 'documents/delete',
     summary: 'Delete a document and its object (org_admin; user for documents they created)', auth: 'tenant',
-    roles: ['org_admin', 'user'], mutating: true, meters: ['api_requests', 'documents', 'storage_bytes'], usesStorage: true,
+    roles: ['org_admin', 'user'], mutating: true, audit: { type: 'document', id: { param: 'documentId' } },
+    meters: ['api_requests', 'documents', 'storage_bytes'], usesStorage: true, params: { documentId: uuidParam },
     response: { status: 204 },
   },
   getBilling: {
@@ -205,13 +151,13 @@ export const routes = {
   recordUsageEvent: {
     method: 'POST', path: '/api/{tenantId}/usage-events', handler: 'usage/record-event',
     summary: 'Record metered usage, idempotently', auth: 'tenant', roles: ['org_admin', 'user'], mutating: true,
-    meters: ['api_requests'], usesStorage: false,
+    audit: { type: 'usage_event', id: 'work' }, meters: ['api_requests'], usesStorage: false,
     body: {
       type: 'object', additionalProperties: false, required: ['metric', 'quantity', 'idempotencyKey'],
       properties: {
         metric: { type: 'string', enum: ['ai_tokens'], description: 'Client-reported metrics; requests, documents and storage are metered by the API itself.' },
         quantity: { type: 'integer', minimum: 1, maximum: 1000000000 },
-        idempotencyKey: { type: 'string', minLength: 1, maxLength: 255 },
+        idempotencyKey: { type: 'string', minLength: 1, maxLength: 255, pattern: '^[!-~]+$', description: 'Printable ASCII without spaces.' },
       },
       examples: [{ metric: 'ai_tokens', quantity: 1200, idempotencyKey: 'completion-7f3a' }],
     },
@@ -257,12 +203,10 @@ export const routes = {
       }),
     },
   },
-} as const satisfies Record<string, RouteSpec>;
+} as const satisfies Record<string, RouteSpec>);
 
 export type RouteId = keyof typeof routes;
 export type AnyRoute = (typeof routes)[RouteId];
 
 /** The manifest as a list, with ids. */
-export const routeList: ReadonlyArray<RouteSpec & { readonly id: RouteId }> = (Object.keys(routes) as RouteId[]).map(
-  (id) => ({ id, ...(routes[id] as RouteSpec) }),
-);
+export const routeList: ReadonlyArray<IdentifiedRoute<RouteSpec, RouteId>> = Object.values(routes);

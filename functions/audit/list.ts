@@ -1,4 +1,5 @@
 import { route, type RouteContext } from '../core/handler';
+import { routes } from '../routes';
 import { ok, type Reply } from '../core/http';
 import { keyset, parsePage, type PositionColumns } from '../core/pagination';
 
@@ -53,4 +54,4 @@ export async function work({ tx, query, tenantId }: RouteContext): Promise<Reply
   );
 }
 
-export const handler = route('listAuditEvents', work);
+export const handler = route(routes.listAuditEvents, work);

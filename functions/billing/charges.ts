@@ -2,7 +2,7 @@
  * Estimated charges from a plan's prices and a period's usage. Integer micro-units throughout, so that
  * no floating-point rounding ever reaches an invoice. Shared by the billing route and the period close.
  */
-import { METRICS, type Metric } from '../routes';
+import { METRICS, type Metric } from '../core/metrics';
 
 export interface MetricPrice {
   readonly included: number;

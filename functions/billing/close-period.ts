@@ -14,7 +14,7 @@
  * unchanged: re-running writes nothing and reports the same totals, read back from the stored invoices.
  */
 import type { Sql } from '../core/db';
-import { METRICS, type Metric } from '../routes';
+import { METRICS, type Metric } from '../core/metrics';
 import { chargeLines, isMonthly, totalMicros, type ChargeLine, type PlanPrices } from './charges';
 
 /** 'YYYY-MM', as stored in `app.invoices.period` and `app.usage_counters.period`. */

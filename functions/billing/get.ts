@@ -1,7 +1,8 @@
 import { route, type RouteContext } from '../core/handler';
+import { routes } from '../routes';
 import { NotFoundError } from '../core/errors';
 import { ok, type Reply } from '../core/http';
-import { METRICS, type Metric } from '../routes';
+import { METRICS, type Metric } from '../core/metrics';
 import { chargeLines, formatAmount, isMonthly, monthOf, totalMicros, type PlanPrices } from './charges';
 
 interface PlanRow {
@@ -38,4 +39,4 @@ export async function work({ tx, tenantId }: RouteContext): Promise<Reply> {
   });
 }
 
-export const handler = route('getBilling', work);
+export const handler = route(routes.getBilling, work);

@@ -7,8 +7,9 @@
 import postgres from 'postgres';
 import type { AwsConfig, DatabaseConfig } from './config';
 import { config } from './config';
+import { fromDatabaseError } from './db-errors';
+import { UnauthorizedError } from './errors';
 import { rdsTokenSigner } from './rds-token';
-import { AppError, ServiceUnavailableError, UnauthorizedError } from './errors';
 import { assertTenantId, isRole, isUuid, type Role } from './tenant';
 
 export type Sql = postgres.Sql;
@@ -72,45 +73,6 @@ export function sql(): Sql {
   return containerSql;
 }
 
-const CONNECTION_ERROR_CODES = new Set([
-  'CONNECTION_CLOSED',
-  'CONNECTION_ENDED',
-  'CONNECTION_DESTROYED',
-  'CONNECT_TIMEOUT',
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'ETIMEDOUT',
-  'EHOSTUNREACH',
-  'EPIPE',
-]);
-
-/** True for errors that mean "the database cannot be reached or is overloaded", not "the query is wrong". */
-export function isConnectionError(error: unknown): boolean {
-  if (typeof error !== 'object' || error === null) return false;
-  const code = (error as { code?: unknown }).code;
-  if (typeof code !== 'string') return false;
-  return (
-    CONNECTION_ERROR_CODES.has(code) ||
-    code.startsWith('08') || // connection exception
-    code.startsWith('53') || // insufficient resources (too many connections)
-    code === '57P01' || // admin shutdown
-    code === '57P02' || // crash shutdown
-    code === '57P03' || // cannot connect now
-    code === '57014' || // statement_timeout (app_runtime's role setting): the database is overloaded
-    code === '25P03' // idle_in_transaction_session_timeout ended the session
-  );
-}
-
-function toAppError(error: unknown): unknown {
-  if (error instanceof AppError) return error;
-  if (isConnectionError(error)) {
-    return new ServiceUnavailableError('The database is not reachable; try again shortly.', { cause: error });
-  }
-  return error;
-}
-
 async function inContext<T>(
   db: Sql,
   tenantId: string,
@@ -131,7 +93,7 @@ async function inContext<T>(
       return result;
     }) as T;
   } catch (error) {
-    throw toAppError(error);
+    throw fromDatabaseError(error);
   }
 }
 

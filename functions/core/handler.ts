@@ -1,34 +1,44 @@
 /**
  * The one wrapper every route goes through. In order: request id → token verified again
  * (aws-jwt-verify) → path tenant must equal the token's tenant (403) → role from the manifest (403) →
- * input parsed → ONE transaction holding: the tenant context, the member/tenant status check, the
+ * input parsed and validated against the manifest's schemas → ONE transaction holding: the tenant context, the member/tenant status check, the
  * route's work and, for mutating routes (and every platform-operator use of a tenant route), the audit
  * event → JSON or problem+json. Logs, trace annotations and metrics are added here once.
  */
 import { randomUUID } from 'node:crypto';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
-import { routes, type LambdaHandler, type RouteId, type RouteSpec } from '../routes';
 import { authenticator as containerAuthenticator, type Authenticator, type Caller } from './auth';
 import { config } from './config';
 import { withCors } from './cors';
 import { sql as containerSql, withPlatform, withTenant, type RequestContext, type Sql, type Tx } from './db';
-import { AppError, ForbiddenError, NotFoundError, QuotaExceededError, UnauthorizedError } from './errors';
+import { AppError, ForbiddenError, NotFoundError } from './errors';
 import { header, parseJsonBody, problem, toResult, type Reply } from './http';
-import { meterRequest, quotaError, quotaHeaders, type MeterReading } from './metering';
+import { meterRequest, quotaHeaders, type MeterReading } from './metering';
 import { logger, metrics, MetricUnit, tracer } from './observability';
+import { auditResource } from './audit';
+import type { IdentifiedRoute, LambdaHandler, RouteSpec } from './route-spec';
+import { forTenant as piiForTenant, type Pii, type TenantPii } from './pii';
+import type { TenantStorage, TenantStorageProvider } from './storage';
 import { isTenantId } from './tenant';
+import { validateInput } from './validate';
 
 /** What a route's work receives: who, for which tenant, inside which transaction, with which input. */
-export interface RouteContext extends RequestContext {
+export interface RouteContext<Body = Readonly<Record<string, unknown>>> extends RequestContext {
   readonly tx: Tx;
   readonly routeId: string;
   /** Path parameters other than tenantId, URL-decoded by API Gateway. */
   readonly params: Readonly<Record<string, string>>;
   readonly query: Readonly<Record<string, string | undefined>>;
-  /** The parsed JSON body for routes that declare one; `{}` otherwise. */
-  readonly body: Readonly<Record<string, unknown>>;
-  /** Names the resource the audit event is about (mutating routes). */
-  audit(resource: { type: string; id?: string; detail?: Record<string, unknown> }): void;
+  /**
+   * The JSON body for routes that declare one, already valid against the manifest's schema (`{}`
+   * otherwise); the route types it with an interface that its schema's example is checked against.
+   */
+  readonly body: Body;
+  /**
+   * Reports what only the work knows about the audit event: the resource id when the manifest's
+   * `audit.id` is `'work'` (e.g. a created row), and any detail. The resource type is the manifest's.
+   */
+  audit(resource: { id?: string; detail?: Record<string, unknown> }): void;
 }
 
 /** A platform route's work: no tenant, only platform-scoped reads. */
@@ -36,9 +46,29 @@ export interface PlatformRouteContext extends Omit<RouteContext, 'tenantId' | 'a
   readonly role: 'superadmin';
 }
 
+/** A route's work context with `ctx.storage`: its manifest entry says `usesStorage: true`. */
+export interface WithStorage {
+  /** The tenant's documents in S3, bound to this request's tenant and user (STS-scoped credentials). */
+  readonly storage: TenantStorage;
+}
+/** A route's work context with `ctx.pii`: its manifest entry says `usesPii: true`. */
+export interface WithPii {
+  /** This request's tenant's PII keys. */
+  readonly pii: TenantPii;
+}
+/** The capabilities the manifest entry `S` grants its work. */
+export type CapabilitiesOf<S extends RouteSpec> = (S['usesStorage'] extends true ? WithStorage : unknown) &
+  (S['usesPii'] extends true ? WithPii : unknown);
+
+/**
+ * What the wrapper uses, injectable by tests. `storage` and `pii` are passed by the handlers of routes
+ * that use them (`route(routes.x, work, { storage })`), so that no other bundle carries S3 or KMS.
+ */
 export interface HandlerDependencies {
   readonly sql: () => Sql;
   readonly authenticator: () => Authenticator;
+  readonly storage?: () => TenantStorageProvider;
+  readonly pii?: () => Pii;
   /** Browser origins whose answers carry CORS headers (functions/core/cors.ts). @default CORS_ORIGINS */
   readonly corsOrigins?: () => readonly string[];
 }
@@ -56,26 +86,11 @@ function requestIdOf(event: APIGatewayProxyEvent): string {
   return typeof id === 'string' && REQUEST_ID.test(id) ? id : randomUUID();
 }
 
-/** Maps the SQLSTATEs of the request guard and metering (migrations 0003, 0005) to typed errors. */
-function requestError(error: unknown): unknown {
-  const quota = quotaError(error);
-  if (quota) return quota;
-  const code = (error as { code?: unknown } | null)?.code;
-  if (code === '55P03') {
-    // lock_timeout: the tenant's rows are busier than its share of throughput; refuse fast, retry soon.
-    return new QuotaExceededError('Too many concurrent requests for this tenant; retry shortly.', { 'Retry-After': '1' });
-  }
-  if (code === 'TS401') return new UnauthorizedError('The caller is not known.');
-  if (code === 'TS403') return new ForbiddenError('The caller may not act in this tenant now.');
-  if (code === 'TS404') return new NotFoundError('Not found.');
-  return error;
-}
-
 /**
  * Runs the route's work behind the request's prelude: the status guard and, for metered routes, the
  * request meter. Both are sent at once, pipelined right behind the tenant context, so they cost no round
  * trip of their own; if either raises, the transaction is aborted and no work can run. Their errors win
- * over the work's (which then only says "transaction aborted").
+ * over the work's (which then only says "transaction aborted"). Errors leave raw: `withTenant` maps them.
  */
 async function guarded<T>(tx: Tx, metered: boolean, work: () => Promise<T>): Promise<{ result: T; meter?: MeterReading }> {
   const guard = tx`select app.assert_request_allowed()`.execute();
@@ -84,9 +99,7 @@ async function guarded<T>(tx: Tx, metered: boolean, work: () => Promise<T>): Pro
   for (const p of prelude) p.catch(() => undefined);
   const checkPrelude = async () => {
     for (const p of prelude) {
-      await p.catch((failure: unknown) => {
-        throw requestError(failure);
-      });
+      await p;
     }
   };
   let result: T;
@@ -94,19 +107,22 @@ async function guarded<T>(tx: Tx, metered: boolean, work: () => Promise<T>): Pro
     result = await work();
   } catch (error) {
     await checkPrelude();
-    throw requestError(error);
+    throw error;
   }
   await checkPrelude();
   return { result, meter: meter ? await meter : undefined };
 }
 
-function inputOf(spec: RouteSpec, event: APIGatewayProxyEvent) {
+/** The request's input, validated against the manifest before any transaction (core/validate.ts). */
+function inputOf(routeId: string, spec: RouteSpec, event: APIGatewayProxyEvent) {
   const params: Record<string, string> = {};
   for (const [key, value] of Object.entries(event.pathParameters ?? {})) {
     if (key !== 'tenantId' && value !== undefined) params[key] = value;
   }
   const query: Record<string, string | undefined> = { ...(event.queryStringParameters ?? {}) };
   const body = spec.body ? parseJsonBody(event) : {};
+  // The query is checked on a copy: the paging helper parses `limit` and `cursor` from the strings sent.
+  validateInput(routeId, spec, { params, query: { ...query }, body });
   return { params, query, body };
 }
 
@@ -137,52 +153,50 @@ async function serve(
   }
 
   if (spec.auth === 'platform') {
-    const input = inputOf(spec, event);
+    const input = inputOf(routeId, spec, event);
     const ctx = { userId: caller.userId, role: 'superadmin' as const, requestId };
     const { result } = await withPlatform(deps.sql(), ctx, (tx) =>
       guarded(tx, false, () => (work as (c: PlatformRouteContext) => Promise<Reply>)({ ...ctx, ...input, tx, routeId })),
-    ).catch((error: unknown) => {
-      throw requestError(error);
-    });
+    );
     return result;
   }
 
   const tenantId = tenantOf(event, caller);
   logger.appendKeys({ tenant_id: tenantId });
   tracer.putAnnotation('tenant_id', tenantId);
-  const input = inputOf(spec, event);
+  const input = inputOf(routeId, spec, event);
   const context: RequestContext = { tenantId, userId: caller.userId, role: caller.role, requestId };
   // Every platform-operator use of a tenant route leaves a trace in that tenant.
   const audited = spec.mutating || caller.role === 'superadmin';
-  let resource: { type: string; id?: string; detail?: Record<string, unknown> } = {
-    type: spec.path.split('/')[3] ?? 'tenant',
-    id: Object.values(input.params)[0],
-  };
+  let reported: { id?: string; detail?: Record<string, unknown> } = {};
 
-  // postgres.js rethrows the first failed statement of an aborted transaction (e.g. a TS429 raised by a
-  // pipelined quota move) at the end of begin(): map it here as well as inside the work.
+  // Bound to this tenant and user before the transaction; building them makes no AWS call.
+  const capabilities = {
+    ...(spec.usesStorage ? { storage: deps.storage!().forTenant(tenantId, caller.userId) } : {}),
+    ...(spec.usesPii ? { pii: piiForTenant(deps.pii!(), tenantId) } : {}),
+  };
   const { result, meter } = await withTenant(deps.sql(), context, (tx) =>
     guarded(tx, (spec.meters as readonly string[]).includes('api_requests'), async () => {
       const reply = await (work as (c: RouteContext) => Promise<Reply>)({
         ...context,
+        ...capabilities,
         ...input,
         tx,
         routeId,
-        audit: (r) => (resource = r),
+        audit: (r) => (reported = r),
       });
       if (audited) {
+        const resource = auditResource(routeId, spec, input.params, tenantId, reported);
         await tx`
           insert into app.audit_events
             (tenant_id, actor_user_id, actor_role, action, resource_type, resource_id, request_id, detail)
           values
             (${tenantId}, ${caller.userId}, ${caller.role}, ${routeId}, ${resource.type}, ${resource.id ?? null},
-             ${requestId}, ${tx.json((resource.detail ?? {}) as never)})`;
+             ${requestId}, ${tx.json((reported.detail ?? {}) as never)})`;
       }
       return reply;
     }),
-  ).catch((error: unknown) => {
-    throw requestError(error);
-  });
+  );
   return meter ? { ...result, headers: { ...quotaHeaders('api_requests', meter), ...result.headers } } : result;
 }
 
@@ -199,25 +213,26 @@ function record(routeId: string, status: number, started: number, error?: unknow
   else logger.info('request served', { status, duration_ms: durationMs });
 }
 
+/** The work function a route of this kind receives its context in. */
+export type WorkFor<S extends RouteSpec, Body = Readonly<Record<string, unknown>>> = S['auth'] extends 'public'
+  ? (ctx: { requestId: string; event: APIGatewayProxyEvent }) => Promise<Reply>
+  : S['auth'] extends 'platform'
+    ? (ctx: PlatformRouteContext) => Promise<Reply>
+    : (ctx: RouteContext<Body> & CapabilitiesOf<S>) => Promise<Reply>;
+
 /**
- * Wraps a route's work into a Lambda handler for the API Gateway REST proxy integration. Public routes
- * receive `{ requestId, event }`; platform routes a `PlatformRouteContext`; tenant routes a `RouteContext`.
+ * Wraps a route's work into a Lambda handler for the API Gateway REST proxy integration. The handler
+ * passes its manifest entry (`route(routes.listDocuments, work)`): core never imports the manifest.
+ * Public routes receive `{ requestId, event }`; platform routes a `PlatformRouteContext`; tenant routes
+ * a `RouteContext`.
  */
-export function route<Id extends RouteId>(
-  routeId: Id,
-  work: (typeof routes)[Id]['auth'] extends 'public'
-    ? (ctx: { requestId: string; event: APIGatewayProxyEvent }) => Promise<Reply>
-    : (typeof routes)[Id]['auth'] extends 'platform'
-      ? (ctx: PlatformRouteContext) => Promise<Reply>
-      : (ctx: RouteContext) => Promise<Reply>,
-  deps: Partial<HandlerDependencies> = {},
-): LambdaHandler {
-  return wrap(routeId, routes[routeId] as RouteSpec, work as (ctx: never) => Promise<Reply>, deps);
+export function route<S extends IdentifiedRoute, Body = Readonly<Record<string, unknown>>>(spec: S, work: WorkFor<S, Body>, deps: Partial<HandlerDependencies> = {}): LambdaHandler {
+  return wrap(spec.id, spec, work as (ctx: never) => Promise<Reply>, deps);
 }
 
 /**
- * The wrapper for any route spec. `route()` is what handlers use; this exists so that tests can wrap a
- * spec that is not in the manifest (e.g. a tenant route opened to `superadmin`).
+ * The wrapper for any route spec under any id. `route()` is what handlers use; this exists so that tests
+ * can wrap a spec that is not in the manifest (e.g. a tenant route opened to `superadmin`).
  */
 export function wrap(
   routeId: string,
@@ -226,6 +241,9 @@ export function wrap(
   deps: Partial<HandlerDependencies> = {},
 ): LambdaHandler {
   const dependencies: HandlerDependencies = { ...defaults, ...deps };
+  // Fails at cold start, not at the first request: a route that uses storage or PII must be given it.
+  if (spec.usesStorage && !dependencies.storage) throw new Error(`route ${routeId} uses storage but was given none`);
+  if (spec.usesPii && !dependencies.pii) throw new Error(`route ${routeId} uses PII keys but was given none`);
   return async (event: APIGatewayProxyEvent): Promise<APIGatewayProxyResult> => {
     const started = performance.now();
     const requestId = requestIdOf(event);

@@ -104,26 +104,3 @@ export function parseJsonBody(event: Pick<APIGatewayProxyEvent, 'headers' | 'bod
   }
   return parsed as Record<string, unknown>;
 }
-
-/** Refuses fields that the route does not know, so typos never pass silently. */
-export function onlyFields(body: Record<string, unknown>, allowed: readonly string[]): void {
-  const unknown = Object.keys(body).filter((key) => !allowed.includes(key));
-  if (unknown.length > 0) throw new BadRequestError(`Unknown field: ${unknown[0]!.slice(0, 40)}.`);
-}
-
-export function requireString(body: Record<string, unknown>, field: string, min: number, max: number): string {
-  const value = body[field];
-  if (typeof value !== 'string') throw new BadRequestError(`${field} must be a string.`);
-  if (value.length < min || value.length > max) {
-    throw new BadRequestError(`${field} must be ${min} to ${max} characters long.`);
-  }
-  return value;
-}
-
-export function requireInteger(body: Record<string, unknown>, field: string, min: number, max: number): number {
-  const value = body[field];
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min || value > max) {
-    throw new BadRequestError(`${field} must be an integer from ${min} to ${max}.`);
-  }
-  return value;
-}

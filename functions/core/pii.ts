@@ -29,6 +29,18 @@ export interface Pii {
   tenantKeys(tenantId: string, wrapped: Buffer): Promise<TenantKeys>;
 }
 
+/** One tenant's PII keys, as a route receives them (`ctx.pii`): bound to the request's tenant. */
+export interface TenantPii {
+  /** Unwraps (cached per container) the tenant's data key `wrapped` (tenants.data_key_ciphertext). */
+  keys(wrapped: Buffer): Promise<TenantKeys>;
+}
+
+/** Binds `pii` to one tenant: the route cannot ask for another tenant's keys. */
+export function forTenant(pii: Pii, tenantId: string): TenantPii {
+  assertTenantId(tenantId);
+  return { keys: (wrapped) => pii.tenantKeys(tenantId, wrapped) };
+}
+
 const VERSION = 1;
 
 function normalise(field: PiiField, value: string): string {

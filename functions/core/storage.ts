@@ -21,6 +21,8 @@ import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
 import { config, ConfigError, required } from './config';
 import { AppError, BadRequestError, PayloadTooLargeError, ServiceUnavailableError, UnauthorizedError } from './errors';
+import { isMediaType } from './media-type';
+import { NETWORK_ERROR_CODES, isNetworkErrorCode } from './network-errors';
 import { logger } from './observability';
 import { tenantPrefix, tenantSessionPolicy } from './storage-policy';
 import { assertTenantId, isUuid } from './tenant';
@@ -140,11 +142,8 @@ export function contentDisposition(fileName: string): string {
   return `attachment; filename="${fallback}"; filename*=UTF-8''${encoded}`;
 }
 
-const TOKEN = "[!#$%&'*+.^_`|~0-9A-Za-z-]+";
-const MEDIA_TYPE = new RegExp(`^${TOKEN}/${TOKEN}(?:[ \\t]*;[ \\t]*${TOKEN}=(?:${TOKEN}|"[^"\\\\\\r\\n]*"))*$`);
-
 function assertContentType(contentType: unknown): string {
-  if (typeof contentType !== 'string' || contentType.length > 255 || !MEDIA_TYPE.test(contentType)) {
+  if (!isMediaType(contentType)) {
     throw new BadRequestError('The content type is not valid.');
   }
   return contentType;
@@ -158,19 +157,6 @@ function assertSize(sizeBytes: unknown): number {
   return sizeBytes;
 }
 
-const NETWORK_ERROR_CODES = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ECONNABORTED',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'ETIMEDOUT',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'EPIPE',
-  'UND_ERR_SOCKET',
-  'UND_ERR_CONNECT_TIMEOUT',
-]);
 const SOCKET_ERROR_IN_MESSAGE = new RegExp(`\\b(?:${[...NETWORK_ERROR_CODES].join('|')})\\b`);
 const UNAVAILABLE_ERROR_NAMES = new Set([
   'TimeoutError',
@@ -189,7 +175,7 @@ const UNAVAILABLE_ERROR_NAMES = new Set([
 export function isUnavailableError(error: unknown): boolean {
   if (typeof error !== 'object' || error === null) return false;
   const e = error as { code?: unknown; name?: unknown; errors?: unknown; $metadata?: { httpStatusCode?: number } };
-  if (typeof e.code === 'string' && NETWORK_ERROR_CODES.has(e.code)) return true;
+  if (isNetworkErrorCode(e.code)) return true;
   if (typeof e.name === 'string' && UNAVAILABLE_ERROR_NAMES.has(e.name)) return true;
   const status = e.$metadata?.httpStatusCode;
   if (typeof status === 'number' && (status >= 500 || status === 429)) return true;

@@ -1,21 +1,28 @@
 import { randomUUID } from 'node:crypto';
-import { route, type RouteContext } from '../core/handler';
-import { created, onlyFields, requireInteger, type Reply } from '../core/http';
+import { route, type RouteContext, type WithStorage } from '../core/handler';
+import { routes } from '../routes';
+import { created, type Reply } from '../core/http';
 import { consume } from '../core/metering';
-import { MAX_UPLOAD_BYTES, storage } from '../core/storage';
-import { documentName, mediaType, toDocument, type DocumentRow } from './document';
+import { storage as containerStorage } from '../core/storage';
+import { toDocument, type DocumentRow } from './document';
+
+/** The body, as validated against `routes.createDocument.body` by the wrapper before this runs. */
+export interface CreateDocumentBody {
+  readonly name: string;
+  readonly contentType: string;
+  readonly sizeBytes: number;
+}
 
 /**
  * Creates the document row (status pending) and answers a presigned PUT bound to its content type and
  * size. The document and storage quotas are taken in the same transaction: over quota, nothing is written.
  */
-export async function work({ tx, body, tenantId, userId, audit }: RouteContext): Promise<Reply> {
-  onlyFields(body, ['name', 'contentType', 'sizeBytes']);
-  const name = documentName(body);
-  const contentType = mediaType(body);
-  const sizeBytes = requireInteger(body, 'sizeBytes', 1, MAX_UPLOAD_BYTES);
+export async function work({ tx, body, tenantId, userId, audit, storage }: RouteContext<CreateDocumentBody> & WithStorage): Promise<Reply> {
+  const { name, sizeBytes } = body;
+  // Media types are case-insensitive; stored in one case so that equal types compare equal.
+  const contentType = body.contentType.toLowerCase();
   const id = randomUUID();
-  audit({ type: 'document', id });
+  audit({ id });
 
   // Pipelined: both quota moves and the insert travel together; a TS429 aborts the insert too.
   const [, , [row]] = await Promise.all([
@@ -26,8 +33,8 @@ export async function work({ tx, body, tenantId, userId, audit }: RouteContext):
       values (${tenantId}, ${id}, ${name}, ${contentType}, ${sizeBytes}, ${userId})
       returning id, tenant_id, name, content_type, size_bytes, status, created_by, created_at`,
   ]);
-  const upload = await storage().forTenant(tenantId, userId).presignUpload(id, { contentType, sizeBytes });
+  const upload = await storage.presignUpload(id, { contentType, sizeBytes });
   return created({ document: toDocument(row!), upload }, `/api/${tenantId}/documents/${id}`);
 }
 
-export const handler = route('createDocument', work);
+export const handler = route(routes.createDocument, work, { storage: containerStorage });

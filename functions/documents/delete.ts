@@ -1,17 +1,16 @@
-import { route, type RouteContext } from '../core/handler';
+import { route, type RouteContext, type WithStorage } from '../core/handler';
+import { routes } from '../routes';
 import { ForbiddenError, NotFoundError } from '../core/errors';
 import { noContent, type Reply } from '../core/http';
 import { consume } from '../core/metering';
-import { storage } from '../core/storage';
-import { isUuid } from '../core/tenant';
+import { storage as containerStorage } from '../core/storage';
 
 /**
  * Deletes a document (org_admin; a user only what they created), gives its quota back, and deletes the
  * object last, so that a refused or failed request leaves both in place.
  */
-export async function work({ tx, params, tenantId, userId, role, audit }: RouteContext): Promise<Reply> {
-  const documentId = params.documentId;
-  if (!isUuid(documentId)) throw new NotFoundError('Not found.');
+export async function work({ tx, params, tenantId, userId, role, storage }: RouteContext & WithStorage): Promise<Reply> {
+  const documentId = params.documentId!; // a UUID: validated against the manifest's params schema
   const [doc] = await tx<{ created_by: string; size_bytes: string }[]>`
     select created_by, size_bytes from app.documents
      where tenant_id = ${tenantId} and id = ${documentId} for update`;
@@ -19,14 +18,13 @@ export async function work({ tx, params, tenantId, userId, role, audit }: RouteC
   if (role !== 'org_admin' && doc.created_by !== userId) {
     throw new ForbiddenError('Only an org_admin or the document\'s creator may delete it.');
   }
-  audit({ type: 'document', id: documentId });
   await Promise.all([
     tx`delete from app.documents where tenant_id = ${tenantId} and id = ${documentId}`,
     consume(tx, 'documents', -1),
     consume(tx, 'storage_bytes', -Number(doc.size_bytes)),
   ]);
-  await storage().forTenant(tenantId, userId).delete(documentId);
+  await storage.delete(documentId);
   return noContent();
 }
 
-export const handler = route('deleteDocument', work);
+export const handler = route(routes.deleteDocument, work, { storage: containerStorage });

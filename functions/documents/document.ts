@@ -1,6 +1,4 @@
-/** The document resource: its row, its JSON shape, and the validation of what a client may send. */
-import { BadRequestError } from '../core/errors';
-import { requireString } from '../core/http';
+/** The document resource: its row and its JSON shape (what a client may send is the manifest's schema). */
 
 export interface DocumentRow {
   id: string;
@@ -24,22 +22,4 @@ export function toDocument(row: DocumentRow) {
     createdBy: row.created_by,
     createdAt: row.created_at.toISOString(),
   };
-}
-
-const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f]/;
-const MEDIA_TYPE = /^[a-z0-9][a-z0-9!#$&^_.+-]{0,126}\/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}$/i;
-
-/** A user's file name: 1–255 characters, no control characters. It is metadata, never a key. */
-export function documentName(body: Record<string, unknown>): string {
-  const name = requireString(body, 'name', 1, 255);
-  if (CONTROL_CHARACTERS.test(name) || name.trim().length === 0) {
-    throw new BadRequestError('name must be printable text.');
-  }
-  return name;
-}
-
-export function mediaType(body: Record<string, unknown>): string {
-  const value = requireString(body, 'contentType', 3, 255);
-  if (!MEDIA_TYPE.test(value)) throw new BadRequestError('contentType must be a media type such as application/pdf.');
-  return value.toLowerCase();
 }

@@ -1,23 +1,21 @@
-import { route, type RouteContext } from '../core/handler';
+import { route, type RouteContext, type WithStorage } from '../core/handler';
+import { routes } from '../routes';
 import { NotFoundError } from '../core/errors';
 import { ok, type Reply } from '../core/http';
-import { storage } from '../core/storage';
-import { isUuid } from '../core/tenant';
+import { storage as containerStorage } from '../core/storage';
 import { toDocument, type DocumentRow } from './document';
 
 /**
  * A document and, once its bytes have arrived, a presigned download. A pending document is checked
  * against storage (HEAD) and marked available when the object is there with the promised size.
  */
-export async function work({ tx, params, tenantId, userId }: RouteContext): Promise<Reply> {
-  const documentId = params.documentId;
-  if (!isUuid(documentId)) throw new NotFoundError('Not found.');
+export async function work({ tx, params, tenantId, storage: files }: RouteContext & WithStorage): Promise<Reply> {
+  const documentId = params.documentId!; // a UUID: validated against the manifest's params schema
   const [found] = await tx<DocumentRow[]>`
     select id, tenant_id, name, content_type, size_bytes, status, created_by, created_at
       from app.documents where tenant_id = ${tenantId} and id = ${documentId}`;
   if (!found) throw new NotFoundError('Not found.');
 
-  const files = storage().forTenant(tenantId, userId);
   let row = found;
   if (row.status === 'pending') {
     const object = await files.head(documentId);
@@ -36,4 +34,4 @@ export async function work({ tx, params, tenantId, userId }: RouteContext): Prom
   return ok({ document: toDocument(row), download });
 }
 
-export const handler = route('getDocument', work);
+export const handler = route(routes.getDocument, work, { storage: containerStorage });

@@ -1,4 +1,5 @@
 import { route, type RouteContext } from '../core/handler';
+import { routes } from '../routes';
 import { ok, type Reply } from '../core/http';
 import { keyset, parsePage, type PositionColumns } from '../core/pagination';
 import { toDocument, type DocumentRow } from './document';
@@ -17,4 +18,4 @@ export async function work({ tx, query, tenantId }: RouteContext): Promise<Reply
   return ok(page.page(rows, toDocument));
 }
 
-export const handler = route('listDocuments', work);
+export const handler = route(routes.listDocuments, work);

@@ -1,7 +1,8 @@
-import { route, type RouteContext } from '../core/handler';
+import { route, type RouteContext, type WithPii } from '../core/handler';
+import { routes } from '../routes';
 import { ok, type Reply } from '../core/http';
 import { keyset, parsePage, type PositionColumns } from '../core/pagination';
-import { pii } from '../core/pii';
+import { pii as containerPii } from '../core/pii';
 
 interface MemberRow extends PositionColumns {
   user_id: string;
@@ -13,7 +14,7 @@ interface MemberRow extends PositionColumns {
 }
 
 /** Members with their email, decrypted with the tenant's own data key (unwrapped by KMS, cached). */
-export async function work({ tx, query, tenantId }: RouteContext): Promise<Reply> {
+export async function work({ tx, query, tenantId, pii }: RouteContext & WithPii): Promise<Reply> {
   const page = keyset(tx, parsePage(query), { at: 'm.created_at', id: 'm.user_id', idType: 'uuid', order: 'oldest first' });
   const rows = await tx<MemberRow[]>`
     select m.user_id, m.role, m.status, m.email_ciphertext, m.created_at, ${page.position},
@@ -24,7 +25,7 @@ export async function work({ tx, query, tenantId }: RouteContext): Promise<Reply
      order by ${page.orderBy}
      limit ${page.fetch}`;
   const wrapped = rows[0]?.data_key;
-  const keys = wrapped ? await pii().tenantKeys(tenantId, wrapped) : undefined;
+  const keys = wrapped ? await pii.keys(wrapped) : undefined;
   return ok(
     page.page(
       rows,
@@ -39,4 +40,4 @@ export async function work({ tx, query, tenantId }: RouteContext): Promise<Reply
   );
 }
 
-export const handler = route('listMembers', work);
+export const handler = route(routes.listMembers, work, { pii: containerPii });

@@ -1,4 +1,5 @@
 import { route, type PlatformRouteContext } from '../core/handler';
+import { routes } from '../routes';
 import { ok, type Reply } from '../core/http';
 import { keyset, parsePage, type PositionColumns } from '../core/pagination';
 import { isTenantId } from '../core/tenant';
@@ -31,4 +32,4 @@ export async function work({ tx, query }: PlatformRouteContext): Promise<Reply> 
   );
 }
 
-export const handler = route('listTenants', work);
+export const handler = route(routes.listTenants, work);

@@ -1,30 +1,25 @@
 import { createHash } from 'node:crypto';
 import { route, type RouteContext } from '../core/handler';
-import { BadRequestError, ConflictError } from '../core/errors';
-import { accepted, onlyFields, requireInteger, requireString, type Reply } from '../core/http';
+import { routes } from '../routes';
+import { ConflictError } from '../core/errors';
+import { accepted, type Reply } from '../core/http';
 import { consume } from '../core/metering';
-import type { Metric } from '../routes';
+import type { Metric } from '../core/metrics';
 
-/**
- * Metrics a client reports as events. api_requests are counted by the wrapper itself (a client must not
- * move its own request count), documents and storage by the document routes.
- */
-const EVENT_METRICS: readonly Metric[] = ['ai_tokens'];
-const KEY = /^[\x21-\x7e]{1,255}$/;
+/** The body, as validated against `routes.recordUsageEvent.body` by the wrapper before this runs. */
+export interface UsageEventBody {
+  /** Client-reported metrics only (the manifest's enum): the API meters requests, documents and storage itself. */
+  readonly metric: Extract<Metric, 'ai_tokens'>;
+  readonly quantity: number;
+  readonly idempotencyKey: string;
+}
 
 /**
  * Records metered usage once per idempotency key (unique per tenant). The same key with the same
  * payload answers 202 again and counts nothing; with another payload, 409. Over quota: 429, nothing kept.
  */
-export async function work({ tx, body, tenantId, userId, audit }: RouteContext): Promise<Reply> {
-  onlyFields(body, ['metric', 'quantity', 'idempotencyKey']);
-  const metric = requireString(body, 'metric', 1, 40) as Metric;
-  if (!EVENT_METRICS.includes(metric)) {
-    throw new BadRequestError(`metric must be one of ${EVENT_METRICS.join(', ')}.`);
-  }
-  const quantity = requireInteger(body, 'quantity', 1, 1_000_000_000);
-  const idempotencyKey = requireString(body, 'idempotencyKey', 1, 255);
-  if (!KEY.test(idempotencyKey)) throw new BadRequestError('idempotencyKey must be printable ASCII without spaces.');
+export async function work({ tx, body, tenantId, userId, audit }: RouteContext<UsageEventBody>): Promise<Reply> {
+  const { metric, quantity, idempotencyKey } = body;
   const payload = createHash('sha256').update(JSON.stringify([metric, quantity])).digest();
 
   // A concurrent request with the same key waits on the unique index, then finds the committed row.
@@ -34,7 +29,7 @@ export async function work({ tx, body, tenantId, userId, audit }: RouteContext):
     on conflict (tenant_id, idempotency_key) do nothing
     returning id`;
   if (inserted) {
-    audit({ type: 'usage_event', id: inserted.id, detail: { metric, quantity } });
+    audit({ id: inserted.id, detail: { metric, quantity } });
     const reading = await consume(tx, metric, quantity);
     return accepted({ id: inserted.id, metric, quantity, duplicate: false, used: reading.used, limit: reading.limit });
   }
@@ -43,8 +38,8 @@ export async function work({ tx, body, tenantId, userId, audit }: RouteContext):
   if (!existing || !existing.payload_sha256.equals(payload)) {
     throw new ConflictError('This idempotencyKey was already used with another payload.');
   }
-  audit({ type: 'usage_event', id: existing.id, detail: { duplicate: true } });
+  audit({ id: existing.id, detail: { duplicate: true } });
   return accepted({ id: existing.id, metric, quantity, duplicate: true });
 }
 
-export const handler = route('recordUsageEvent', work);
+export const handler = route(routes.recordUsageEvent, work);

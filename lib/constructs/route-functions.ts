@@ -16,7 +16,8 @@ import { Construct } from 'constructs';
 import type { RouteId, RouteSpec } from '../../functions/routes';
 import type { Database } from './database';
 import type { TenantStorage } from './storage';
-import { TenantFunction } from './tenant-function';
+import { writeInputValidators } from './input-validators';
+import { PROJECT_ROOT, TenantFunction } from './tenant-function';
 
 export type ManifestRoute = RouteSpec & { readonly id: RouteId };
 
@@ -61,6 +62,7 @@ export class RouteFunctions extends Construct {
         logRetention: props.logRetention,
         reservedConcurrency: props.reservedConcurrency,
         environment: props.environment,
+        inputValidators: writeInputValidators(PROJECT_ROOT, route.id, route),
       });
       if (usesDatabase(route)) props.database.grantRuntimeConnect(fn);
       if (route.usesStorage) props.storage.trust(fn.role!);

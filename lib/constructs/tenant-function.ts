@@ -11,6 +11,7 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import type { ValidatorBundling } from './input-validators';
 import { LAMBDA_ALIASES, LAMBDA_MAIN_FIELDS } from './lambda-bundling';
 
 /** The repository root: entries, the lock file and db/migrations are found from here. */
@@ -44,6 +45,11 @@ export interface TenantFunctionProps {
   readonly commandHooks?: nodejs.ICommandHooks;
   /** Concurrent executions reserved for, and capping, this function. @default none reserved */
   readonly reservedConcurrency?: number;
+  /**
+   * The route's input validators generated at bundling time (`writeInputValidators`); without them a
+   * route handler would compile its schemas at cold start. @default none (not a route)
+   */
+  readonly inputValidators?: ValidatorBundling;
 }
 
 export class TenantFunction extends nodejs.NodejsFunction {
@@ -98,8 +104,12 @@ export class TenantFunction extends nodejs.NodejsFunction {
         logLevel: nodejs.LogLevel.WARNING,
         externalModules: props.externalModules ?? [],
         mainFields: [...LAMBDA_MAIN_FIELDS],
-        esbuildArgs: { '--alias': Object.entries(LAMBDA_ALIASES).map(([from, to]) => `${from}=${to}`) },
         commandHooks: props.commandHooks,
+        define: props.inputValidators?.define,
+        // One `--alias` list: the bundles' own substitutions and, for a route, its generated validators.
+        esbuildArgs: {
+          '--alias': Object.entries({ ...LAMBDA_ALIASES, ...props.inputValidators?.alias }).map(([from, to]) => `${from}=${to}`),
+        },
       },
     });
     this.functionLogs = logGroup;

@@ -241,7 +241,7 @@ describe('the audit hash chain', () => {
     await sealAll(t.tenantId);
     await writeEvents(t, 1);
     const chain = await links(t.tenantId);
-    const list = route('listAuditEvents', listAuditEvents, { sql: () => db, authenticator: () => trustingAuthenticator });
+    const list = route(routes.listAuditEvents, listAuditEvents, { sql: () => db, authenticator: () => trustingAuthenticator });
 
     const result = await list(
       eventFor(routes.listAuditEvents, {

@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import type { APIGatewayProxyResult } from 'aws-lambda';
 import { route, type HandlerDependencies } from '../../functions/core/handler';
 import type { Sql } from '../../functions/core/db';
+import type { Pii } from '../../functions/core/pii';
 import { work as listDocuments } from '../../functions/documents/list';
 import { work as listAuditEvents } from '../../functions/audit/list';
 import { work as listMembers } from '../../functions/members/list';
@@ -67,15 +68,20 @@ describe('list paging', () => {
   const as = (role: 'org_admin' | 'user' = 'org_admin') => ({ userId: t.members[role], role, tenantId: t.tenantId });
 
   const documents: Call = (query) =>
-    route('listDocuments', listDocuments, deps)(eventFor(routes.listDocuments, { pathParameters: { tenantId: t.tenantId }, caller: as(), query }));
+    route(routes.listDocuments, listDocuments, deps)(eventFor(routes.listDocuments, { pathParameters: { tenantId: t.tenantId }, caller: as(), query }));
   const auditEvents: Call = (query) =>
-    route('listAuditEvents', listAuditEvents, deps)(
+    route(routes.listAuditEvents, listAuditEvents, deps)(
       eventFor(routes.listAuditEvents, { pathParameters: { tenantId: t.tenantId }, caller: as(), query }),
     );
+  // The fixture tenant has no data key, so the list never unwraps one: a PII provider that refuses proves it.
+  const noKeys: Pii = {
+    newTenantKey: () => Promise.reject(new Error('not used')),
+    tenantKeys: () => Promise.reject(new Error('not used')),
+  };
   const members: Call = (query) =>
-    route('listMembers', listMembers, deps)(eventFor(routes.listMembers, { pathParameters: { tenantId: t.tenantId }, caller: as(), query }));
+    route(routes.listMembers, listMembers, { ...deps, pii: () => noKeys })(eventFor(routes.listMembers, { pathParameters: { tenantId: t.tenantId }, caller: as(), query }));
   const tenants: Call = (query) =>
-    route('listTenants', listTenants, deps)(eventFor(routes.listTenants, { caller: { userId: operator, role: 'superadmin' }, query }));
+    route(routes.listTenants, listTenants, deps)(eventFor(routes.listTenants, { caller: { userId: operator, role: 'superadmin' }, query }));
 
   beforeAll(async () => {
     admin = adminSql();

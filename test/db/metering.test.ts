@@ -14,7 +14,7 @@ describe('usage metering and quotas', () => {
   let admin: Sql;
   let db: Sql;
   let deps: HandlerDependencies;
-  const handler = () => route('recordUsageEvent', recordUsageEvent, deps);
+  const handler = () => route(routes.recordUsageEvent, recordUsageEvent, deps);
   const send = (t: TenantFixture, body: unknown) =>
     handler()(
       eventFor(routes.recordUsageEvent, {

@@ -9,7 +9,8 @@
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { withTenant, type Sql } from '../../functions/core/db';
-import { meterRequest, quotaError } from '../../functions/core/metering';
+import { quotaError } from '../../functions/core/db-errors';
+import { meterRequest } from '../../functions/core/metering';
 import { adminSql, contextFor, createTenant, runtimeSql, uniqueTenantId, type TenantFixture } from '../support/db';
 
 /** withTenant's default lock_timeout (functions/core/db.ts) for clients not made by createSql. */

@@ -2,12 +2,14 @@
  * The handler wrapper against a real Postgres, as app_runtime: the status guard, the tenant and role
  * guards, the audit trail, platform-operator access, metering headers, and quota and rate rejections.
  */
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { route, wrap, type HandlerDependencies, type RouteContext } from '../../functions/core/handler';
 import type { Sql } from '../../functions/core/db';
 import { ok } from '../../functions/core/http';
 import { work as listDocuments } from '../../functions/documents/list';
 import { work as listAuditEvents } from '../../functions/audit/list';
+import { work as listMembers } from '../../functions/members/list';
+import { keysFrom, type Pii } from '../../functions/core/pii';
 import { work as listTenants } from '../../functions/platform/list-tenants';
 import { work as recordUsageEvent } from '../../functions/usage/record-event';
 import { routes, type RouteSpec } from '../../functions/routes';
@@ -22,7 +24,7 @@ describe('the request pipeline', () => {
   let b: TenantFixture;
   let operator: string;
 
-  const list = () => route('listDocuments', listDocuments, deps);
+  const list = () => route(routes.listDocuments, listDocuments, deps);
   const caller = (t: TenantFixture, role: 'org_admin' | 'user' | 'readonly' = 'user') => ({
     userId: t.members[role],
     role,
@@ -72,7 +74,7 @@ describe('the request pipeline', () => {
   });
 
   it('refuses a role the manifest does not allow with 403', async () => {
-    const h = route('listAuditEvents', listAuditEvents, deps);
+    const h = route(routes.listAuditEvents, listAuditEvents, deps);
     const admitted = await h(eventFor(routes.listAuditEvents, { pathParameters: { tenantId: a.tenantId }, caller: caller(a, 'org_admin') }));
     const refused = await h(eventFor(routes.listAuditEvents, { pathParameters: { tenantId: a.tenantId }, caller: caller(a, 'readonly') }));
     expect(admitted.statusCode).toBe(200);
@@ -96,7 +98,7 @@ describe('the request pipeline', () => {
   });
 
   it('writes an audit event with the request id in the same transaction as a mutation', async () => {
-    const h = route('recordUsageEvent', recordUsageEvent, deps);
+    const h = route(routes.recordUsageEvent, recordUsageEvent, deps);
     const event = eventFor(routes.recordUsageEvent, {
       pathParameters: { tenantId: a.tenantId },
       caller: caller(a, 'user'),
@@ -108,6 +110,52 @@ describe('the request pipeline', () => {
       select actor_user_id, actor_role, action, resource_type from app.audit_events
        where tenant_id = ${a.tenantId} and request_id = ${result.headers!['x-request-id']!}`;
     expect(rows).toEqual([{ actor_user_id: a.members.user, actor_role: 'user', action: 'recordUsageEvent', resource_type: 'usage_event' }]);
+  });
+
+  it('refuses to commit a mutating route that names no audit resource: 500 and nothing written', async () => {
+    const { audit: _audit, ...unaudited } = routes.recordUsageEvent;
+    const spec: RouteSpec = unaudited;
+    const forgetful = wrap('forgetfulUsageEvent', spec, recordUsageEvent as unknown as (ctx: never) => Promise<never>, deps);
+    const idempotencyKey = randomUUID();
+    const result = await forgetful(
+      eventFor(spec, { pathParameters: { tenantId: a.tenantId }, caller: caller(a, 'user'), body: { metric: 'ai_tokens', quantity: 1, idempotencyKey } }),
+    );
+    expect(result.statusCode).toBe(500);
+    const written = await admin`
+      select (select count(*)::int from app.usage_events where tenant_id = ${a.tenantId} and idempotency_key = ${idempotencyKey}) as events,
+             (select count(*)::int from app.audit_events where tenant_id = ${a.tenantId} and request_id = ${result.headers!['x-request-id']!}) as audits`;
+    expect(written).toEqual([{ events: 0, audits: 0 }]);
+  });
+
+  it('gives a usesPii route its tenant\'s keys through the wrapper\'s dependencies, bound to that tenant', async () => {
+    const t = await createTenant(admin, uniqueTenantId('pii-bound'));
+    const dataKey = randomBytes(32);
+    const wrapped = Buffer.from('wrapped-by-kms');
+    const keys = keysFrom(t.tenantId, dataKey);
+    await admin`update app.tenants set data_key_ciphertext = ${wrapped} where id = ${t.tenantId}`;
+    for (const [role, userId] of Object.entries(t.members)) {
+      await admin`update app.members set email_ciphertext = ${keys.encrypt('email', `${role}@example.test`)}
+                   where tenant_id = ${t.tenantId} and user_id = ${userId}`;
+    }
+    // Stands in for KMS's unwrap only (the KMS path itself is tested against the emulator in integration/pii).
+    const asked: [string, string][] = [];
+    const pii: Pii = {
+      newTenantKey: () => Promise.reject(new Error('not used')),
+      tenantKeys: async (tenantId, key) => {
+        asked.push([tenantId, key.toString()]);
+        return keysFrom(tenantId, dataKey);
+      },
+    };
+    const h = route(routes.listMembers, listMembers, { ...deps, pii: () => pii });
+    const result = await h(eventFor(routes.listMembers, { pathParameters: { tenantId: t.tenantId }, caller: caller(t, 'org_admin') }));
+    expect(result.statusCode).toBe(200);
+    const emails = (json(result).items as { email: string }[]).map((m) => m.email).sort();
+    expect(emails).toEqual(['org_admin@example.test', 'readonly@example.test', 'user@example.test']);
+    expect(asked).toEqual([[t.tenantId, 'wrapped-by-kms']]);
+  });
+
+  it('refuses at cold start to wrap a route that uses PII keys without being given them', () => {
+    expect(() => route(routes.listMembers, listMembers, deps)).toThrow(/listMembers uses PII keys but was given none/);
   });
 
   it('lets a platform operator use only routes opened to superadmin, and audits each use in that tenant', async () => {
@@ -128,7 +176,7 @@ describe('the request pipeline', () => {
   });
 
   it('lists tenants for an active platform operator only', async () => {
-    const h = route('listTenants', listTenants, deps);
+    const h = route(routes.listTenants, listTenants, deps);
     const result = await h(eventFor(routes.listTenants, { query: { limit: '100' }, caller: { userId: operator, role: 'superadmin' } }));
     expect(result.statusCode).toBe(200);
     const ids = (json(result).items as { id: string }[]).map((t) => t.id);
@@ -144,7 +192,7 @@ describe('the request pipeline', () => {
     const t = await createTenant(admin, uniqueTenantId('refused'), 'pro');
     await admin`update app.tenants set status = 'suspended' where id = ${t.tenantId}`;
     const key = randomUUID();
-    const h = route('recordUsageEvent', recordUsageEvent, deps);
+    const h = route(routes.recordUsageEvent, recordUsageEvent, deps);
     const result = await h(
       eventFor(routes.recordUsageEvent, {
         pathParameters: { tenantId: t.tenantId },
@@ -159,7 +207,7 @@ describe('the request pipeline', () => {
 
   it('answers 429 with Retry-After and the per-second RateLimit fields when a tenant exceeds its requests per second', async () => {
     const t = await createTenant(admin, uniqueTenantId('slow'), 'test-slow');
-    const h = route('listDocuments', listDocuments, deps);
+    const h = route(routes.listDocuments, listDocuments, deps);
     const statuses: number[] = [];
     let limited: Awaited<ReturnType<typeof h>> | undefined;
     for (let i = 0; i < 6; i++) {

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { CognitoIdentityProviderClient, InitiateAuthCommand } from '@aws-sdk/client-cognito-identity-provider';
 import type { APIGatewayProxyEvent } from 'aws-lambda';
-import { routeList, type HandlerModules } from '../../functions/routes';
+import { routeList, type LambdaHandler } from '../../functions/routes';
 import { eventFor } from '../support/api';
 import { startE2eStack, type E2eStack } from './support/stack';
 
@@ -167,7 +167,7 @@ describe('over HTTP', () => {
 describe('straight into each Lambda handler (no authorizer in front)', () => {
   async function invoke(route: (typeof protectedRoutes)[number], authorization: string | undefined) {
     // The same module the local server and the Lambda run (require: Jest's CommonJS registry).
-    const module = require(path.join(__dirname, '../../functions', route.handler)) as HandlerModules[typeof route.handler];
+    const module = require(path.join(__dirname, '../../functions', route.handler)) as { handler: LambdaHandler };
     const event: APIGatewayProxyEvent = eventFor(route, {
       pathParameters: Object.fromEntries([...route.path.matchAll(/\{([^}]+)\}/g)].map((m) => [m[1]!, m[1] === 'tenantId' ? 'acme' : randomUUID()])),
       body: route.body ? { ...(route.body.examples as object[])[0], idempotencyKey: randomUUID() } : undefined,

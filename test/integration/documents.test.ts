@@ -10,7 +10,8 @@ import { work as createDocument } from '../../functions/documents/create';
 import { work as getDocument } from '../../functions/documents/get';
 import { work as deleteDocument } from '../../functions/documents/delete';
 import { work as listDocuments } from '../../functions/documents/list';
-import { storage } from '../../functions/core/storage';
+import { createTenantStorage, type TenantStorageProvider } from '../../functions/core/storage';
+import { emulatorStorage } from '../support/storage';
 import { routes } from '../../functions/routes';
 import { eventFor, json, trustingAuthenticator } from '../support/api';
 import { adminSql, createTenant, runtimeSql, uniqueTenantId, type TenantFixture } from '../support/db';
@@ -21,30 +22,30 @@ describe('document routes with scoped storage', () => {
   let admin: Sql;
   let db: Sql;
   let deps: HandlerDependencies;
+  let files: TenantStorageProvider;
   let a: TenantFixture;
   let b: TenantFixture;
   const who = (t: TenantFixture, role: Role = 'user') => ({ userId: t.members[role], role, tenantId: t.tenantId });
 
   const create = (t: TenantFixture, body: unknown, role: Role = 'user') =>
-    route('createDocument', createDocument, deps)(
+    route(routes.createDocument, createDocument, deps)(
       eventFor(routes.createDocument, { pathParameters: { tenantId: t.tenantId }, caller: who(t, role), body }),
     );
   const get = (t: TenantFixture, documentId: string, role: Role = 'user') =>
-    route('getDocument', getDocument, deps)(
+    route(routes.getDocument, getDocument, deps)(
       eventFor(routes.getDocument, { pathParameters: { tenantId: t.tenantId, documentId }, caller: who(t, role) }),
     );
   const remove = (t: TenantFixture, documentId: string, role: Role = 'user') =>
-    route('deleteDocument', deleteDocument, deps)(
+    route(routes.deleteDocument, deleteDocument, deps)(
       eventFor(routes.deleteDocument, { pathParameters: { tenantId: t.tenantId, documentId }, caller: who(t, role) }),
     );
 
   beforeAll(async () => {
-    process.env.AWS_ENDPOINT_URL = process.env.TEST_AWS_ENDPOINT_URL;
-    process.env.TENANT_BUCKET = process.env.TEST_TENANT_BUCKET;
-    process.env.TENANT_ACCESS_ROLE_ARN = process.env.TEST_TENANT_ACCESS_ROLE_ARN;
     admin = adminSql();
     db = runtimeSql({ max: 20 });
-    deps = { sql: () => db, authenticator: () => trustingAuthenticator };
+    // Storage is injected through the wrapper's dependencies, as the handlers pass the container's.
+    files = createTenantStorage(emulatorStorage());
+    deps = { sql: () => db, authenticator: () => trustingAuthenticator, storage: () => files };
     await admin`
       insert into app.plans (id, name, limits, rate_limit_rps)
       values ('docs-ten', 'Ten documents', '{"documents": 10, "storage_bytes": null, "api_requests": null}', 100000)
@@ -76,7 +77,7 @@ describe('document routes with scoped storage', () => {
     expect(Buffer.from(await download.arrayBuffer())).toEqual(bytes);
 
     expect((await remove(a, document.id)).statusCode).toBe(204);
-    expect(await storage().forTenant(a.tenantId, a.members.user).head(document.id)).toBeNull();
+    expect(await files.forTenant(a.tenantId, a.members.user).head(document.id)).toBeNull();
     expect(await admin`select 1 from app.documents where id = ${document.id}`).toHaveLength(0);
     expect((await get(a, document.id)).statusCode).toBe(404);
   });
@@ -113,7 +114,7 @@ describe('document routes with scoped storage', () => {
     const [counter] = await admin<{ used: string }[]>`
       select used from app.usage_counters where tenant_id = ${t.tenantId} and metric = 'documents'`;
     expect(Number(counter?.used)).toBe(10);
-    const objects = await storage().forTenant(t.tenantId, t.members.user).list();
+    const objects = await files.forTenant(t.tenantId, t.members.user).list();
     expect(objects.items).toHaveLength(0);
 
     // Deleting one gives its quota back: the next create succeeds.
@@ -125,7 +126,7 @@ describe('document routes with scoped storage', () => {
   it('lists newest first with a cursor that walks every page once', async () => {
     const t = await createTenant(admin, uniqueTenantId('docs-list'), 'pro');
     for (let i = 0; i < 5; i++) await create(t, { name: `n${i}.txt`, contentType: 'text/plain', sizeBytes: 1 });
-    const list = route('listDocuments', listDocuments, deps);
+    const list = route(routes.listDocuments, listDocuments, deps);
     const seen: string[] = [];
     let cursor: string | null = null;
     do {

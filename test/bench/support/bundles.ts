@@ -9,6 +9,7 @@ import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { build, type Metafile } from 'esbuild';
+import type { ValidatorBundling } from '../../../lib/constructs/input-validators';
 import { LAMBDA_ALIASES, LAMBDA_MAIN_FIELDS } from '../../../lib/constructs/lambda-bundling';
 
 export const REPO_ROOT = path.resolve(__dirname, '../../..');
@@ -26,6 +27,8 @@ export interface BundleOptions {
   readonly external?: readonly string[];
   /** A linked `.map` beside the bundle without the sources' content, as the deployed functions have. */
   readonly sourceMap?: boolean;
+  /** The route's build-time input validators, as the CDK bundling uses them. */
+  readonly validators?: ValidatorBundling;
 }
 
 /** Bundles `functions/<handler>.ts` into `outfile`. */
@@ -48,7 +51,8 @@ export async function bundleEntry(entry: string, outfile: string, options: Bundl
     metafile: true,
     external: [...(options.external ?? [])],
     mainFields: [...LAMBDA_MAIN_FIELDS],
-    alias: { ...LAMBDA_ALIASES },
+    define: options.validators?.define,
+    alias: { ...LAMBDA_ALIASES, ...options.validators?.alias },
     absWorkingDir: REPO_ROOT,
     // A probe written outside the repository (a temporary directory) still resolves the project's packages.
     nodePaths: [path.join(REPO_ROOT, 'node_modules')],

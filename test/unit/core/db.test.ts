@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import net from 'node:net';
 import postgres from 'postgres';
-import { isConnectionError, withTenant } from '../../../functions/core/db';
+import { withTenant } from '../../../functions/core/db';
 import { InvalidTenantIdError, ServiceUnavailableError } from '../../../functions/core/errors';
 
 describe('withTenant without a reachable database', () => {
@@ -26,23 +26,5 @@ describe('withTenant without a reachable database', () => {
     const ctx = { tenantId: 'acme', userId: randomUUID(), role: 'user' as const, requestId: 'r2' };
     await expect(withTenant(db, ctx, (tx) => tx`select 1`)).rejects.toBeInstanceOf(ServiceUnavailableError);
     await db.end();
-  });
-});
-
-describe('isConnectionError', () => {
-  it('recognises connection failures and overload, and not query errors', () => {
-    expect(isConnectionError({ code: 'ECONNREFUSED' })).toBe(true);
-    expect(isConnectionError({ code: 'CONNECT_TIMEOUT' })).toBe(true);
-    expect(isConnectionError({ code: '53300' })).toBe(true);
-    expect(isConnectionError({ code: '08006' })).toBe(true);
-    expect(isConnectionError({ code: '42501' })).toBe(false);
-    expect(isConnectionError({ code: '23505' })).toBe(false);
-    expect(isConnectionError(new Error('x'))).toBe(false);
-    expect(isConnectionError(null)).toBe(false);
-  });
-
-  it("treats the runtime role's statement and idle-in-transaction timeouts as overload (503), not as a bug (500)", () => {
-    expect(isConnectionError({ code: '57014' })).toBe(true);
-    expect(isConnectionError({ code: '25P03' })).toBe(true);
   });
 });

@@ -18,7 +18,7 @@ describe('the handler wrapper and the Authorization header', () => {
       throw new UnauthorizedError('A bearer ID token is required.');
     },
   };
-  const handler = route('listDocuments', async () => ok({ items: [] }), {
+  const handler = route(routes.listDocuments, async () => ok({ items: [] }), {
     authenticator: () => recording,
     sql: () => {
       throw new Error('no database in this test');

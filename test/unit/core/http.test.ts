@@ -1,5 +1,5 @@
 import { BadRequestError, NotFoundError, QuotaExceededError, UnauthorizedError } from '../../../functions/core/errors';
-import { header, MAX_BODY_BYTES, onlyFields, parseJsonBody, problem, requireInteger, requireString, toResult } from '../../../functions/core/http';
+import { header, MAX_BODY_BYTES, parseJsonBody, problem, toResult } from '../../../functions/core/http';
 
 const event = (body: string | null, contentType?: string) => ({
   headers: contentType ? { 'Content-Type': contentType } : {},
@@ -32,27 +32,6 @@ describe('parseJsonBody', () => {
   it('reads base64-encoded bodies', () => {
     const encoded = { headers: { 'content-type': 'application/json' }, body: Buffer.from('{"b":2}').toString('base64'), isBase64Encoded: true };
     expect(parseJsonBody(encoded)).toEqual({ b: 2 });
-  });
-});
-
-describe('field validation', () => {
-  it('checks strings by type and length', () => {
-    expect(requireString({ n: 'abc' }, 'n', 1, 3)).toBe('abc');
-    expect(() => requireString({ n: 'abcd' }, 'n', 1, 3)).toThrow(BadRequestError);
-    expect(() => requireString({ n: 1 }, 'n', 1, 3)).toThrow(BadRequestError);
-    expect(() => requireString({}, 'n', 1, 3)).toThrow(BadRequestError);
-  });
-
-  it('accepts only safe integers within bounds', () => {
-    expect(requireInteger({ n: 5 }, 'n', 1, 10)).toBe(5);
-    for (const bad of [0, -1, 11, 1.5, '5', 1e20, Number.NaN, null]) {
-      expect(() => requireInteger({ n: bad }, 'n', 1, 10)).toThrow(BadRequestError);
-    }
-  });
-
-  it('refuses unknown fields', () => {
-    expect(() => onlyFields({ a: 1, b: 2 }, ['a'])).toThrow(/Unknown field: b/);
-    expect(() => onlyFields({ a: 1 }, ['a', 'b'])).not.toThrow();
   });
 });
 

@@ -1,4 +1,5 @@
-import { quotaError, quotaHeaders, rateLimitHeaders, secondsUntilReset } from '../../../functions/core/metering';
+import { quotaError } from '../../../functions/core/db-errors';
+import { quotaHeaders, rateLimitHeaders, secondsUntilReset } from '../../../functions/core/metering';
 
 describe('metering headers', () => {
   const now = new Date('2026-11-30T23:59:00Z');

@@ -1,5 +1,5 @@
 /**
- * One Jest run for every tier under test/ (unit, db, integration, e2e, infra). The global setup starts
+ * One Jest run for every tier under test/ (unit, db, integration, e2e, infra, fault). The global setup starts
  * what the tiers need (embedded Postgres 17 and the AWS emulator) unless DATABASE_URL /
  * AWS_ENDPOINT_URL point elsewhere. TypeScript is compiled by ts-jest (TypeScript 5.9, transpile only;
  * `tsc --noEmit` type-checks the whole project first in `npm test`).
@@ -8,7 +8,7 @@
 module.exports = {
   testEnvironment: 'node',
   roots: ['<rootDir>/test'],
-  testMatch: ['<rootDir>/test/{unit,db,integration,e2e,infra}/**/*.test.ts'],
+  testMatch: ['<rootDir>/test/{unit,db,integration,e2e,infra,fault}/**/*.test.ts'],
   transform: {
     '^.+\\.ts$': ['ts-jest', { tsconfig: '<rootDir>/tsconfig.json', diagnostics: false }],
   },

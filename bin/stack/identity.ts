@@ -104,6 +104,8 @@ export async function provisionIdentity(
       const created = await cognito.send(
         new CreateUserPoolCommand({
           PoolName: options.poolName,
+          // As in CDK (signInAliases: email): the email is the username, so admin actions also take the `sub`.
+          UsernameAttributes: ['email'],
           Schema: [
             // A user never moves to another tenant; a role may change.
             { Name: 'tenant_id', AttributeDataType: 'String', Mutable: false, StringAttributeConstraints: { MinLength: '3', MaxLength: '40' } },

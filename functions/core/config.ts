@@ -50,6 +50,11 @@ export interface AuthConfig {
   readonly clientId?: string;
   /** Where to load the JWKS from when it is not Cognito's public endpoint (the local emulator). */
   readonly jwksUrl?: string;
+  /**
+   * Local stack only: users created by the API get this permanent password instead of a Cognito
+   * invitation, so that `npm run token -- --email` signs them in. Never set in a deployment.
+   */
+  readonly localUserPassword?: string;
 }
 
 export interface PiiConfig {
@@ -142,6 +147,7 @@ export function parseConfig(env: Env): AppConfig {
       userPoolId: optional(env, 'USER_POOL_ID'),
       clientId: optional(env, 'USER_POOL_CLIENT_ID'),
       jwksUrl: optional(env, 'JWKS_URL'),
+      localUserPassword: optional(env, 'LOCAL_USER_PASSWORD'),
     },
     pii: {
       kmsKeyId: optional(env, 'PII_KMS_KEY_ID'),

@@ -204,3 +204,29 @@ export async function signIn(
     cognito.destroy();
   }
 }
+
+/** The user is not in the pool, or may not sign in (disabled): `npm run token -- --email` exits 2. */
+export class UnknownUserError extends Error {
+  constructor(email: string) {
+    super(`No active user ${email} in the local pool.`);
+    this.name = 'UnknownUserError';
+  }
+}
+
+/**
+ * An ID token for any active user of the local pool by email, signed in with the password the local
+ * stack gives every user it creates (seed users and users created through the API alike).
+ */
+export async function signInByEmail(
+  access: EmulatorAccess,
+  params: { clientId: string; email: string; password: string },
+): Promise<string> {
+  try {
+    return await signIn(access, { clientId: params.clientId, username: params.email.trim().toLowerCase(), password: params.password });
+  } catch (error) {
+    if (/UserNotFound|NotAuthorized|UserNotConfirmed|PasswordResetRequired/.test(errorName(error) ?? '')) {
+      throw new UnknownUserError(params.email);
+    }
+    throw error;
+  }
+}

@@ -61,6 +61,10 @@ export interface LocalStack {
   readonly clientId: string;
   readonly piiKeyId: string;
   readonly bucket: string;
+  /** The database as its superuser (owner-run commands such as `npm run operators`). */
+  readonly adminUrl: string;
+  /** The password of every user the stack creates: the seed users and, through LOCAL_USER_PASSWORD, users created by the API. */
+  readonly password: string;
   readonly tenants: readonly SeedTenant[];
   readonly accounts: readonly SeedAccount[];
   /** The account for `role` in `tenantId` (no tenant for `superadmin`). */
@@ -81,6 +85,7 @@ function handlerEnvironment(settings: {
   clientId: string;
   jwksUrl: string;
   piiKeyId: string;
+  localUserPassword: string;
 }): Record<string, string> {
   return {
     DATABASE_URL: settings.runtimeUrl,
@@ -94,6 +99,7 @@ function handlerEnvironment(settings: {
     USER_POOL_CLIENT_ID: settings.clientId,
     JWKS_URL: settings.jwksUrl,
     PII_KMS_KEY_ID: settings.piiKeyId,
+    LOCAL_USER_PASSWORD: settings.localUserPassword,
   };
 }
 
@@ -170,7 +176,17 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     const { userPoolId, clientId, jwksUrl, subs } = identity!;
 
     const restoreEnvironment = applyEnvironment(
-      handlerEnvironment({ runtimeUrl, access, bucket: storage.bucket, roleArn: storage.roleArn, userPoolId, clientId, jwksUrl, piiKeyId }),
+      handlerEnvironment({
+        runtimeUrl,
+        access,
+        bucket: storage.bucket,
+        roleArn: storage.roleArn,
+        userPoolId,
+        clientId,
+        jwksUrl,
+        piiKeyId,
+        localUserPassword: password,
+      }),
     );
     cleanups.push(async () => restoreEnvironment());
 
@@ -201,6 +217,8 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       clientId,
       piiKeyId,
       bucket: storage.bucket,
+      adminUrl,
+      password,
       tenants,
       accounts,
       account,

@@ -111,6 +111,8 @@ async function main(): Promise<void> {
     userPoolId: stack.userPoolId,
     clientId: stack.clientId,
     accounts: stack.accounts.map(({ username, password, role, tenantId }) => ({ username, password, role, tenantId })),
+    localPassword: stack.password,
+    adminUrl: stack.adminUrl,
   };
   await writeFile(STACK_FILE, JSON.stringify(file, null, 2), { mode: 0o600 });
   await chmod(STACK_FILE, 0o600);

@@ -1,12 +1,14 @@
 /**
  * `npm run -s token -- --tenant <id> --role <role>`: prints only an ID token (one line) for the seed user
  * with that role in that tenant, signed by the running local stack's Cognito emulator (USER_PASSWORD_AUTH).
- * `--role superadmin` needs no tenant. Exit 2 for an unknown tenant or role (or bad arguments), exit 1
- * when the local stack is not running. (`-s` keeps npm's own banner off stdout.)
+ * `--role superadmin` needs no tenant. `npm run -s token -- --email <email>`: the same for any active user
+ * of the local pool, including users created through the API (the stack gives each the same password).
+ * Exit 2 for an unknown tenant, role or user, a disabled user, or bad arguments; exit 1 when the local
+ * stack is not running. (`-s` keeps npm's own banner off stdout.)
  */
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { signIn } from './stack/identity';
+import { signIn, signInByEmail, UnknownUserError } from './stack/identity';
 import { STACK_FILE, type StackFile } from './stack/stack-file';
 import { ROLES } from '../functions/core/tenant';
 
@@ -21,13 +23,22 @@ function exit(code: 1 | 2, line: string): never {
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
 async function main(): Promise<void> {
-  let values: { tenant?: string; role?: string };
+  let values: { tenant?: string; role?: string; email?: string };
   try {
-    ({ values } = parseArgs({ options: { tenant: { type: 'string' }, role: { type: 'string' } }, strict: true, allowPositionals: false }));
+    ({ values } = parseArgs({
+      options: { tenant: { type: 'string' }, role: { type: 'string' }, email: { type: 'string' } },
+      strict: true,
+      allowPositionals: false,
+    }));
   } catch (error) {
-    exit(2, `${error instanceof Error ? error.message : String(error)}. Usage: npm run -s token -- --tenant <id> --role <role>`);
+    exit(2, `${error instanceof Error ? error.message : String(error)}. Usage: npm run -s token -- --tenant <id> --role <role> | --email <email>`);
   }
-  const { tenant, role } = values;
+  const { tenant, role, email } = values;
+  if (email !== undefined) {
+    if (tenant !== undefined || role !== undefined) exit(2, 'Use either --email or --tenant/--role, not both.');
+    await tokenByEmail(email);
+    return;
+  }
   if (!role) exit(2, 'Usage: npm run -s token -- --tenant <id> --role <org_admin|user|readonly|superadmin>');
   if (!(ROLES as readonly string[]).includes(role)) exit(2, `Unknown role "${role}": use one of ${ROLES.join(', ')}.`);
 
@@ -58,6 +69,26 @@ async function main(): Promise<void> {
     exit(1, `The local stack's emulator refused the sign-in: ${error instanceof Error ? error.message : String(error)}`);
   }
   process.stdout.write(`${token}\n`);
+}
+
+async function tokenByEmail(email: string): Promise<void> {
+  let stack: StackFile;
+  try {
+    stack = JSON.parse(await readFile(STACK_FILE, 'utf8')) as StackFile;
+  } catch {
+    exit(1, NOT_RUNNING);
+  }
+  try {
+    const token = await signInByEmail(
+      { endpoint: stack.endpoint, region: stack.region, credentials: { accessKeyId: 'local', secretAccessKey: 'local' } },
+      { clientId: stack.clientId, email, password: stack.localPassword },
+    );
+    process.stdout.write(`${token}\n`);
+  } catch (error) {
+    if (error instanceof UnknownUserError) exit(2, error.message);
+    if (/ECONNREFUSED|TimeoutError|ResourceNotFound/.test(`${(error as { name?: string }).name ?? ''} ${String(error)}`)) exit(1, NOT_RUNNING);
+    exit(1, `The local stack's emulator refused the sign-in: ${error instanceof Error ? error.message : String(error)}`);
+  }
 }
 
 void main();

@@ -111,6 +111,8 @@ export async function provisionIdentity(
       const created = await cognito.send(
         new CreateUserPoolCommand({
           PoolName: options.poolName,
+          // As in CDK (signInAliases: email): the email is the username, so admin actions also take the `sub`.
+          UsernameAttributes: ['email'],
           Schema: [
             // A user never moves to another tenant; a role may change.
             { Name: 'tenant_id', AttributeDataType: 'String', Mutable: false, StringAttributeConstraints: { MinLength: '3', MaxLength: '40' } },
@@ -208,5 +210,31 @@ export async function signIn(
     return token;
   } finally {
     cognito.destroy();
+  }
+}
+
+/** The user is not in the pool, or may not sign in (disabled): `npm run token -- --email` exits 2. */
+export class UnknownUserError extends Error {
+  constructor(email: string) {
+    super(`No active user ${email} in the local pool.`);
+    this.name = 'UnknownUserError';
+  }
+}
+
+/**
+ * An ID token for any active user of the local pool by email, signed in with the password the local
+ * stack gives every user it creates (seed users and users created through the API alike).
+ */
+export async function signInByEmail(
+  access: EmulatorAccess,
+  params: { clientId: string; email: string; password: string },
+): Promise<string> {
+  try {
+    return await signIn(access, { clientId: params.clientId, username: params.email.trim().toLowerCase(), password: params.password });
+  } catch (error) {
+    if (/UserNotFound|NotAuthorized|UserNotConfirmed|PasswordResetRequired/.test(errorName(error) ?? '')) {
+      throw new UnknownUserError(params.email);
+    }
+    throw error;
   }
 }

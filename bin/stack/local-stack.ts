@@ -73,6 +73,10 @@ export interface LocalStack {
   readonly clientId: string;
   readonly piiKeyId: string;
   readonly bucket: string;
+  /** The database as its superuser (owner-run commands such as `npm run operators`). */
+  readonly adminUrl: string;
+  /** The password of every user the stack creates: the seed users and, through LOCAL_USER_PASSWORD, users created by the API. */
+  readonly password: string;
   readonly tenants: readonly SeedTenant[];
   readonly accounts: readonly SeedAccount[];
   /** The account for `role` in `tenantId` (no tenant for `superadmin`). */
@@ -101,6 +105,7 @@ function handlerEnvironment(settings: {
   jwksUrl: string;
   piiKeyId: string;
   corsOrigins: readonly string[];
+  localUserPassword: string;
 }): Record<string, string> {
   const base = parseConfig(process.env);
   const config: AppConfig = {
@@ -108,13 +113,16 @@ function handlerEnvironment(settings: {
     database: { ...base.database, url: settings.runtimeUrl },
     aws: { region: settings.access.region, endpoint: settings.access.endpoint, credentials: settings.access.credentials },
     storage: { ...base.storage, bucket: settings.bucket, tenantAccessRoleArn: settings.roleArn },
-    auth: { userPoolId: settings.userPoolId, clientId: settings.clientId, jwksUrl: settings.jwksUrl },
+    auth: {
+      userPoolId: settings.userPoolId,
+      clientId: settings.clientId,
+      jwksUrl: settings.jwksUrl,
+      localUserPassword: settings.localUserPassword,
+    },
     pii: { ...base.pii, kmsKeyId: settings.piiKeyId },
     cors: { allowedOrigins: settings.corsOrigins },
   };
-  return {
-    ...toEnvironment(config),
-  };
+  return toEnvironment(config);
 }
 
 /** Sets `values` in process.env and returns a function that puts the previous values back. */
@@ -206,6 +214,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     const restoreEnvironment = applyEnvironment(
       handlerEnvironment({
         runtimeUrl, access, bucket: storage.bucket, roleArn: storage.roleArn, userPoolId, clientId, jwksUrl, piiKeyId, corsOrigins,
+        localUserPassword: password,
       }),
     );
     cleanups.push(async () => restoreEnvironment());
@@ -241,6 +250,8 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       clientId,
       piiKeyId,
       bucket: storage.bucket,
+      adminUrl,
+      password,
       tenants,
       accounts,
       account,

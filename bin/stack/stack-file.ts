@@ -13,6 +13,10 @@ export interface StackFile {
   readonly userPoolId: string;
   readonly clientId: string;
   readonly accounts: readonly { username: string; password: string; role: string; tenantId?: string }[];
+  /** The password every user the stack creates gets (seed users and users created through the API). */
+  readonly localPassword: string;
+  /** The local database as its superuser: for owner-run commands (`npm run operators`). */
+  readonly adminUrl?: string;
 }
 
 /** The local stack's state directory (Postgres data, the stack file). */

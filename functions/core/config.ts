@@ -52,6 +52,11 @@ export interface AuthConfig {
   readonly clientId?: string;
   /** Where to load the JWKS from when it is not Cognito's public endpoint (the local emulator). */
   readonly jwksUrl?: string;
+  /**
+   * Local stack only: users created by the API get this permanent password instead of a Cognito
+   * invitation, so that `npm run token -- --email` signs them in. Never set in a deployment.
+   */
+  readonly localUserPassword?: string;
 }
 
 export interface PiiConfig {
@@ -119,6 +124,8 @@ export const ENV = {
   userPoolId: 'USER_POOL_ID',
   userPoolClientId: 'USER_POOL_CLIENT_ID',
   jwksUrl: 'JWKS_URL',
+  /** Local stack only: the password it gives every user it creates, so `npm run token -- --email` signs in. */
+  localUserPassword: 'LOCAL_USER_PASSWORD',
   piiKmsKeyId: 'PII_KMS_KEY_ID',
   piiDataKeyCacheSeconds: 'PII_DATA_KEY_CACHE_SECONDS',
   corsOrigins: 'CORS_ORIGINS',
@@ -216,6 +223,7 @@ export function parseConfig(env: Env): AppConfig {
       userPoolId: optional(env, ENV.userPoolId),
       clientId: optional(env, ENV.userPoolClientId),
       jwksUrl: optional(env, ENV.jwksUrl),
+      localUserPassword: optional(env, ENV.localUserPassword),
     },
     pii: {
       kmsKeyId: optional(env, ENV.piiKmsKeyId),
@@ -271,6 +279,7 @@ export function toEnvironment(config: AppConfig, options: ToEnvironmentOptions =
     [ENV.userPoolId, auth.userPoolId],
     [ENV.userPoolClientId, auth.clientId],
     [ENV.jwksUrl, auth.jwksUrl],
+    [ENV.localUserPassword, auth.localUserPassword],
     [ENV.piiKmsKeyId, pii.kmsKeyId],
     [ENV.piiDataKeyCacheSeconds, pii.dataKeyCacheSeconds],
     [ENV.corsOrigins, cors.allowedOrigins.length > 0 ? cors.allowedOrigins.join(',') : undefined],

@@ -27,6 +27,8 @@ export interface Pii {
   newTenantKey(tenantId: string): Promise<{ wrapped: Buffer; keys: TenantKeys }>;
   /** Unwraps (cached per container) and returns the tenant's keys. */
   tenantKeys(tenantId: string, wrapped: Buffer): Promise<TenantKeys>;
+  /** Drops the container's unwrapped copy of a tenant's key (crypto-shredding at offboarding). */
+  forgetTenantKey(tenantId: string): void;
 }
 
 /** One tenant's PII keys, as a route receives them (`ctx.pii`): bound to the request's tenant. */
@@ -109,6 +111,9 @@ export function createPii(options: { kms: KMSClient; keyId: string; cacheSeconds
       const keys = keysFrom(tenantId, Buffer.from(out.Plaintext));
       cache.set(tenantId, { wrapped: id, keys, until: now() + options.cacheSeconds * 1000 });
       return keys;
+    },
+    forgetTenantKey(tenantId) {
+      cache.delete(tenantId);
     },
   };
 }

@@ -29,8 +29,15 @@ export interface PolicyStatement {
   readonly Condition?: Readonly<Record<string, Readonly<Record<string, string | readonly string[]>>>>;
 }
 
-/** What a tenant session may do to its objects; `HeadObject` is authorized as `s3:GetObject`. */
-export const TENANT_OBJECT_ACTIONS = ['s3:GetObject', 's3:PutObject', 's3:DeleteObject'] as const;
+/**
+ * What a tenant session may do to its objects; `HeadObject` is authorized as `s3:GetObject`.
+ * `s3:DeleteObjectVersion` lets offboarding remove every version and delete marker of the tenant's own
+ * keys (the bucket is versioned), with the tenant's own scoped session rather than a broader one.
+ */
+export const TENANT_OBJECT_ACTIONS = ['s3:GetObject', 's3:PutObject', 's3:DeleteObject', 's3:DeleteObjectVersion'] as const;
+
+/** Listing the tenant's keys and their versions, both only under the tenant's prefix (`s3:prefix`). */
+export const TENANT_LISTING_ACTIONS = ['s3:ListBucket', 's3:ListBucketVersions'] as const;
 
 /** Every key of tenant data lives under this prefix; the role can reach nothing else in the bucket. */
 export const TENANTS_PREFIX = 'tenants/';
@@ -70,7 +77,7 @@ export function tenantSessionPolicy(bucket: string, tenantId: string, partition 
       {
         Sid: 'TenantListing',
         Effect: 'Allow',
-        Action: 's3:ListBucket',
+        Action: [...TENANT_LISTING_ACTIONS],
         Resource: bucketArn(partition, bucket),
         // `*` also matches the empty string, so `tenants/acme/` itself is covered.
         Condition: { StringLike: { 's3:prefix': `${prefix}*` } },
@@ -101,7 +108,7 @@ export function tenantAccessRolePolicy(bucketName: string, partition = 'aws'): P
       {
         Sid: 'TenantListing',
         Effect: 'Allow',
-        Action: 's3:ListBucket',
+        Action: [...TENANT_LISTING_ACTIONS],
         Resource: bucketArn(partition, bucketName),
         Condition: { StringLike: { 's3:prefix': `${TENANTS_PREFIX}*` } },
       },

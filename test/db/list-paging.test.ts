@@ -76,6 +76,7 @@ describe('list paging', () => {
   // The fixture tenant has no data key, so the list never unwraps one: a PII provider that refuses proves it.
   const noKeys: Pii = {
     newTenantKey: () => Promise.reject(new Error('not used')),
+    forgetTenantKey: () => undefined,
     tenantKeys: () => Promise.reject(new Error('not used')),
   };
   const members: Call = (query) =>

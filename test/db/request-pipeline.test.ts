@@ -141,6 +141,7 @@ describe('the request pipeline', () => {
     const asked: [string, string][] = [];
     const pii: Pii = {
       newTenantKey: () => Promise.reject(new Error('not used')),
+    forgetTenantKey: () => undefined,
       tenantKeys: async (tenantId, key) => {
         asked.push([tenantId, key.toString()]);
         return keysFrom(tenantId, dataKey);

@@ -7,6 +7,7 @@
 import { runSimulation, type Simulation } from '@cloud-copilot/iam-simulate';
 import { InvalidTenantIdError } from '../../../functions/core/errors';
 import {
+  TENANT_LISTING_ACTIONS,
   TENANT_OBJECT_ACTIONS,
   tenantAccessRolePolicy,
   tenantSessionPolicy,
@@ -70,9 +71,9 @@ describe('tenant session ∩ tenant-access role (policy simulation)', () => {
     });
   });
 
-  describe('s3:ListBucket', () => {
+  describe.each(TENANT_LISTING_ACTIONS)('%s', (action) => {
     it.each(['tenants/acme/', 'tenants/acme/documents/'])('is allowed with the own prefix %j', async (prefix) => {
-      expect(await decide({ action: 's3:ListBucket', resource: bucket(), prefix })).toBe('Allowed');
+      expect(await decide({ action, resource: bucket(), prefix })).toBe('Allowed');
     });
 
     it.each([
@@ -83,25 +84,22 @@ describe('tenant session ∩ tenant-access role (policy simulation)', () => {
       ['with the tenant id without the slash (would list acme-evil too)', 'tenants/acme'],
       ['with the prefix of a tenant whose id extends the own', 'tenants/acme-evil/'],
     ])('is denied %s', async (_label, prefix) => {
-      expect(await decide({ action: 's3:ListBucket', resource: bucket(), prefix })).toMatch(/Denied$/);
+      expect(await decide({ action, resource: bucket(), prefix })).toMatch(/Denied$/);
     });
 
     it('is denied on another bucket even with the own prefix', async () => {
-      expect(await decide({ action: 's3:ListBucket', resource: bucket('someone-elses-bucket'), prefix: 'tenants/acme/' })).toMatch(
-        /Denied$/,
-      );
+      expect(await decide({ action, resource: bucket('someone-elses-bucket'), prefix: 'tenants/acme/' })).toMatch(/Denied$/);
     });
   });
 
   it.each([
     ['s3:PutObjectAcl', object(`tenants/acme/${DOC}`)],
     ['s3:GetObjectVersion', object(`tenants/acme/${DOC}`)],
-    ['s3:ListBucketVersions', bucket()],
+    ['s3:PutBucketVersioning', bucket()],
+    ['s3:PutLifecycleConfiguration', bucket()],
     ['s3:PutBucketPolicy', bucket()],
   ])('grants nothing beyond the object actions and listing: %s on own data is denied', async (action, resource) => {
-    expect(await decide({ action, resource, prefix: action === 's3:ListBucketVersions' ? 'tenants/acme/' : undefined })).toMatch(
-      /Denied$/,
-    );
+    expect(await decide({ action, resource, prefix: 'tenants/acme/' })).toMatch(/Denied$/);
   });
 
   it('needs both layers: the role alone reaches every tenant, the session policy is what narrows it', async () => {

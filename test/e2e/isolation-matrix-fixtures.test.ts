@@ -23,6 +23,8 @@ const probeRoute: LocalRoute = {
   path: '/api/{tenantId}/matrix-probes/{probeId}',
   summary: 'Test-only: a document by id, through row-level security alone',
   usesStorage: false,
+  // Its own id parameter, with the manifest's UUID rule.
+  params: { probeId: routes.getDocument.params.documentId },
   response: { status: 200, schema: { type: 'object' } },
 };
 

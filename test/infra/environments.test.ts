@@ -21,6 +21,8 @@ const NOT_DEPLOYED: readonly string[] = [
   ENV.awsRegion, ENV.awsDefaultRegion, ENV.awsEndpoint, ENV.databaseUrl,
   // Lambda sets the function's own credentials itself.
   ENV.awsAccessKeyId, ENV.awsSecretAccessKey, ENV.awsSessionToken,
+  // The local stack's password for the users it creates; a deployment has Cognito send invitations.
+  ENV.localUserPassword,
 ];
 const CONFIG_VARIABLES = Object.values(ENV).filter((name) => !NOT_DEPLOYED.includes(name));
 

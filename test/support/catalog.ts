@@ -55,6 +55,8 @@ export const CONTROL_PLANE_ROLES: readonly string[] = ['app_control', 'app_billi
  */
 export const TENANT_KEY_EXEMPT_INDEXES: Readonly<Record<string, string>> = {
   'app.audit_events_xact_idx': 'the sealer (app_sealer) scans committed events of every tenant in transaction order',
+  'app.jobs_id_key': 'the job runner (app_control) is handed a job id alone (a queue message) and finds its tenant from it',
+  'app.jobs_open_idx': 'the job runner (app_control) finds open jobs of every tenant to resume them',
 };
 
 const SYSTEM_SCHEMAS = ['pg_catalog', 'information_schema', 'pg_toast'];

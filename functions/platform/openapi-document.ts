@@ -128,9 +128,10 @@ function tagOf(route: RouteSpec): string {
   return match ? match[1]! : 'platform';
 }
 
-export function openApiDocument(): Record<string, unknown> {
+/** The document of `routes` (the manifest unless a test serves more routes beside it). */
+export function openApiDocument(routes: ReadonlyArray<RouteSpec & { readonly id: string }> = routeList): Record<string, unknown> {
   const paths: Record<string, Record<string, unknown>> = {};
-  for (const route of routeList) {
+  for (const route of routes) {
     const pathParams = [...route.path.matchAll(/\{([^}]+)\}/g)].map((m) => m[1]!);
     const operation: Record<string, unknown> = {
       operationId: route.id,
@@ -187,7 +188,7 @@ export function openApiDocument(): Record<string, unknown> {
     },
     // Relative to where this document is served: the stage's base URL deployed, the server's root locally.
     servers: [{ url: '.', description: 'The API that serves this document' }],
-    tags: [...new Set(routeList.map(tagOf))].sort().map((name) => ({ name, description: `Routes of ${name}` })),
+    tags: [...new Set(routes.map(tagOf))].sort().map((name) => ({ name, description: `Routes of ${name}` })),
     paths,
     components: {
       schemas: { Problem: problemSchema },

@@ -27,11 +27,13 @@ const listQuery = {
 const page = (item: JsonSchema): JsonSchema => ({
   type: 'object',
   required: ['items', 'nextCursor'],
+  additionalProperties: false,
   properties: { items: { type: 'array', items: item }, nextCursor: { type: ['string', 'null'] } },
 });
 export const documentSchema: JsonSchema = {
   type: 'object',
   required: ['id', 'tenantId', 'name', 'contentType', 'sizeBytes', 'status', 'createdBy', 'createdAt'],
+  additionalProperties: false,
   properties: {
     id: uuid,
     tenantId: { type: 'string' },
@@ -43,17 +45,27 @@ export const documentSchema: JsonSchema = {
     createdAt: timestamp,
   },
 };
-const metricMap: JsonSchema = {
+/** One value per metric: a limit (null: unlimited) or a usage. */
+const metricMap = (value: JsonSchema): JsonSchema => ({
   type: 'object',
-  properties: Object.fromEntries(METRICS.map((m) => [m, { type: ['integer', 'null'] }])),
-};
+  required: [...METRICS],
+  additionalProperties: false,
+  properties: Object.fromEntries(METRICS.map((m) => [m, value])),
+});
+/** An object whose every listed property is always sent, and nothing else. */
+const closed = (properties: Record<string, JsonSchema>): JsonSchema => ({
+  type: 'object',
+  required: Object.keys(properties),
+  additionalProperties: false,
+  properties,
+});
 
 /** The routes, keyed by a stable id (used for Lambda names, OpenAPI operationId and logs). */
 export const routes = withIds({
   health: {
     method: 'GET', path: '/health', handler: 'platform/health', summary: 'Liveness', auth: 'public', roles: [],
     mutating: false, meters: [], usesStorage: false,
-    response: { status: 200, schema: { type: 'object', required: ['status'], properties: { status: { const: 'ok' } } } },
+    response: { status: 200, schema: closed({ status: { const: 'ok' } }) },
   },
   openapi: {
     method: 'GET', path: '/openapi.json', handler: 'platform/openapi', summary: 'This API as OpenAPI 3.1', auth: 'public',
@@ -64,10 +76,10 @@ export const routes = withIds({
     auth: 'platform', roles: ['superadmin'], mutating: false, meters: [], usesStorage: false, query: listQuery,
     response: {
       status: 200,
-      schema: page({
-        type: 'object',
-        properties: { id: { type: 'string' }, name: { type: 'string' }, planId: { type: 'string' }, status: { type: 'string' }, createdAt: timestamp },
-      }),
+      schema: page(closed({
+        id: { type: 'string' }, name: { type: 'string' }, planId: { type: 'string' },
+        status: { type: 'string', enum: ['active', 'suspended', 'offboarding', 'deleted'] }, createdAt: timestamp,
+      })),
     },
   },
   listDocuments: {
@@ -92,16 +104,18 @@ export const routes = withIds({
     },
     response: {
       status: 201,
-      schema: {
-        type: 'object', required: ['document', 'upload'],
-        properties: {
-          document: documentSchema,
-          upload: {
-            type: 'object', required: ['url', 'method', 'headers', 'expiresAt'],
-            properties: { url: { type: 'string' }, method: { const: 'PUT' }, headers: { type: 'object' }, expiresAt: timestamp },
+      schema: closed({
+        document: documentSchema,
+        upload: closed({
+          url: { type: 'string', format: 'uri' },
+          method: { const: 'PUT' },
+          headers: {
+            ...closed({ 'Content-Type': { type: 'string' }, 'Content-Length': { type: 'string', pattern: '^[1-9][0-9]*$' } }),
+            description: 'Send exactly these headers with the PUT: the signature binds them.',
           },
-        },
-      },
+          expiresAt: timestamp,
+        }),
+      }),
     },
   },
   getDocument: {
@@ -110,16 +124,13 @@ export const routes = withIds({
     mutating: false, meters: ['api_requests'], usesStorage: true, params: { documentId: uuidParam },
     response: {
       status: 200,
-      schema: {
-        type: 'object', required: ['document', 'download'],
-        properties: {
-          document: documentSchema,
-          download: {
-            type: ['object', 'null'], description: 'null while the upload has not arrived',
-            properties: { url: { type: 'string' }, expiresAt: timestamp },
-          },
+      schema: closed({
+        document: documentSchema,
+        download: {
+          ...closed({ url: { type: 'string', format: 'uri' }, expiresAt: timestamp }),
+          type: ['object', 'null'], description: 'null while the upload has not arrived',
         },
-      },
+      }),
     },
   },
   deleteDocument: {
@@ -134,24 +145,20 @@ export const routes = withIds({
     auth: 'tenant', roles: ['org_admin'], mutating: false, meters: ['api_requests'], usesStorage: false,
     response: {
       status: 200,
-      schema: {
-        type: 'object', required: ['tenantId', 'plan', 'period', 'usage', 'monthlyMetrics', 'estimatedCharges'],
-        properties: {
-          tenantId: { type: 'string' },
-          plan: { type: 'object', properties: { id: { type: 'string' }, name: { type: 'string' }, limits: metricMap } },
-          period: { type: 'object', properties: { start: timestamp, end: timestamp } },
-          usage: metricMap,
-          monthlyMetrics: { type: 'array', items: { type: 'string' }, description: 'The metrics counted per month; the others are standing totals.' },
-          estimatedCharges: { type: 'object', properties: { currency: { type: 'string' }, amount: { type: 'string' } } },
-        },
-        additionalProperties: false,
-      },
+      schema: closed({
+        tenantId: { type: 'string' },
+        plan: closed({ id: { type: 'string' }, name: { type: 'string' }, limits: metricMap({ type: ['integer', 'null'], minimum: 0 }) }),
+        period: closed({ start: timestamp, end: timestamp }),
+        usage: metricMap({ type: 'integer', minimum: 0 }),
+        monthlyMetrics: { type: 'array', items: { enum: [...METRICS] }, description: 'The metrics counted per month; the others are standing totals.' },
+        estimatedCharges: closed({ currency: { type: 'string' }, amount: { type: 'string', pattern: '^[0-9]+\\.[0-9]{2}$' } }),
+      }),
     },
   },
   recordUsageEvent: {
     method: 'POST', path: '/api/{tenantId}/usage-events', handler: 'usage/record-event',
     summary: 'Record metered usage, idempotently', auth: 'tenant', roles: ['org_admin', 'user'], mutating: true,
-    audit: { type: 'usage_event', id: 'work' }, meters: ['api_requests'], usesStorage: false,
+    audit: { type: 'usage_event', id: 'work' }, meters: ['api_requests'], usesStorage: false, errors: [409],
     body: {
       type: 'object', additionalProperties: false, required: ['metric', 'quantity', 'idempotencyKey'],
       properties: {
@@ -192,6 +199,7 @@ export const routes = withIds({
       status: 200,
       schema: page({
         type: 'object',
+        required: ['id', 'occurredAt', 'actorUserId', 'actorRole', 'action', 'resourceType', 'resourceId', 'requestId', 'outcome', 'seq', 'prevHash', 'hash'],
         properties: {
           id: uuid, occurredAt: timestamp, actorUserId: uuid, actorRole: { type: 'string' }, action: { type: 'string' },
           resourceType: { type: 'string' }, resourceId: { type: ['string', 'null'] }, requestId: { type: 'string' },

@@ -50,7 +50,16 @@ interface RouteBase {
   readonly params?: { readonly [name: string]: JsonSchema };
   /** Success status and body schema. */
   readonly response: { readonly status: number; readonly schema?: JsonSchema };
+  /**
+   * Error statuses the route's own work can answer beyond those its other fields imply (body → 400,
+   * 413, 415; query → 400; authenticated → 401, 403, 503; tenant or path parameters → 404; meters →
+   * 429), e.g. `[409]` for a conflict. The OpenAPI document lists them; nothing else reads them.
+   */
+  readonly errors?: readonly ErrorStatus[];
 }
+
+/** The error statuses a route may declare in `errors`. */
+export type ErrorStatus = 400 | 403 | 404 | 409 | 413 | 415 | 429 | 503;
 
 export interface PublicRoute extends RouteBase {
   readonly auth: 'public';

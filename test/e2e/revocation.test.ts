@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import postgres from 'postgres';
 import { startLocalStack, type LocalStack } from '../../bin/stack/local-stack';
+import { documentedFetch } from './support/openapi-conformance';
 
 const TENANT = 'revoke-e2e';
 let stack: LocalStack;
@@ -29,7 +30,7 @@ afterAll(async () => {
 });
 
 async function listAs(token: string): Promise<number> {
-  const response = await fetch(`${stack.url}/api/${TENANT}/documents`, { headers: { authorization: `Bearer ${token}` } });
+  const response = await documentedFetch(stack.url)(`/api/${TENANT}/documents`, { headers: { authorization: `Bearer ${token}` } });
   return response.status;
 }
 

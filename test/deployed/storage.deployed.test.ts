@@ -12,7 +12,9 @@
 import { randomUUID } from 'node:crypto';
 import { GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { STSClient } from '@aws-sdk/client-sts';
-import { assumeTenantRole, createTenantStorage, documentKey, type TenantStorage } from '../../functions/core/storage';
+import { createTenantStorage, type TenantStorage } from '../../functions/core/storage';
+import { assumeTenantRole } from '../../functions/core/storage-credentials';
+import { documentKey } from '../../functions/core/storage-names';
 
 function required(name: string): string {
   const value = process.env[name];

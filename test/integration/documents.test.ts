@@ -11,7 +11,7 @@ import { work as getDocument } from '../../functions/documents/get';
 import { work as deleteDocument } from '../../functions/documents/delete';
 import { work as listDocuments } from '../../functions/documents/list';
 import { createTenantStorage, type TenantStorageProvider } from '../../functions/core/storage';
-import { emulatorStorage } from '../support/storage';
+import { emulatorStorage, storedDocuments } from '../support/storage';
 import { routes } from '../../functions/routes';
 import { eventFor, json, trustingAuthenticator } from '../support/api';
 import { adminSql, createTenant, runtimeSql, uniqueTenantId, type TenantFixture } from '../support/db';
@@ -114,8 +114,7 @@ describe('document routes with scoped storage', () => {
     const [counter] = await admin<{ used: string }[]>`
       select used from app.usage_counters where tenant_id = ${t.tenantId} and metric = 'documents'`;
     expect(Number(counter?.used)).toBe(10);
-    const objects = await files.forTenant(t.tenantId, t.members.user).list();
-    expect(objects.items).toHaveLength(0);
+    expect(await storedDocuments(t.tenantId)).toHaveLength(0);
 
     // Deleting one gives its quota back: the next create succeeds.
     const first = (json(results.find((r) => r.statusCode === 201)!).document as { id: string }).id;

@@ -5,7 +5,7 @@
  * slug tenant id and a server-generated UUID (`storage-names.ts`): anything else is refused before any
  * AWS call. AWS errors become answers in `aws-errors.ts`; URLs are signed in `storage-presign.ts`.
  */
-import { DeleteObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, GetObjectCommand } from '@aws-sdk/client-s3';
 import { STSClient } from '@aws-sdk/client-sts';
 import { toStorageError } from './aws-errors';
 import { config, ConfigError, required } from './config';
@@ -63,6 +63,12 @@ export interface TenantStorageProvider {
    * Validates both ids and makes no AWS call; credentials are fetched by the first operation.
    */
   forTenant(tenantId: string, userId: string): TenantStorage;
+}
+
+/** The object's whole size from a ranged GET's `Content-Range: bytes 0-0/{size}`. */
+function totalSize(contentRange: string | undefined, contentLength: number | undefined): number {
+  const total = contentRange?.match(/\/(\d+)$/)?.[1];
+  return total === undefined ? (contentLength ?? 0) : Number(total);
 }
 
 async function guarded<T>(work: () => Promise<T>): Promise<T> {
@@ -143,17 +149,21 @@ export function createTenantStorage(options: TenantStorageOptions): TenantStorag
         return guarded(async () => {
           const s = await session(tenantId, userId);
           try {
-            const output = await s.client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
-            return { sizeBytes: output.ContentLength ?? 0, contentType: output.ContentType };
+            // A one-byte ranged GET rather than a HEAD: a HEAD's error has no body, so a missing bucket
+            // and a missing key are the same bare 404; a GET names them (NoSuchBucket, NoSuchKey).
+            const output = await s.client.send(new GetObjectCommand({ Bucket: bucket, Key: key, Range: 'bytes=0-0' }));
+            await output.Body?.transformToByteArray();
+            return { sizeBytes: totalSize(output.ContentRange, output.ContentLength), contentType: output.ContentType };
           } catch (error) {
+            const e = error as { name?: string; $metadata?: { httpStatusCode?: number } };
+            if (e.name === 'NoSuchBucket') throw error;
             // S3 answers 403, not 404, for a missing key when the caller may not list that exact key
             // (our listing permission requires an s3:prefix). The key is in this tenant's own prefix,
             // so both mean "no such object"; the deployed smoke test proves own keys are readable.
-            const e = error as { name?: string; $metadata?: { httpStatusCode?: number } };
-            // A HEAD has no body, so a missing bucket is a bare 404 too: only the error name tells them apart.
-            if (e.name === 'NoSuchBucket') throw error;
             const status = e.$metadata?.httpStatusCode;
             if (status === 404 || status === 403) return null;
+            // An empty object has no byte 0 (uploads are at least one byte, but a stray one may exist).
+            if (status === 416) return { sizeBytes: 0, contentType: undefined };
             throw error;
           }
         });

@@ -49,12 +49,17 @@ const common = { 'x-request-id': 'XRequestId', 'Access-Control-Allow-Origin': 'A
 const quota = { 'X-Quota-Metric': 'XQuotaMetric', 'X-Quota-Limit': 'XQuotaLimit', 'X-Quota-Remaining': 'XQuotaRemaining', 'X-Quota-Reset': 'XQuotaReset' } as const;
 const rate = { 'RateLimit-Limit': 'RateLimitLimit', 'RateLimit-Remaining': 'RateLimitRemaining', 'RateLimit-Reset': 'RateLimitReset', 'RateLimit-Policy': 'RateLimitPolicy' } as const;
 
+/** The routes that answer 409, and what it means on each. */
+const CONFLICTS: Readonly<Record<string, string>> = {
+  'usage/record-event': 'The idempotency key was already used with another payload.',
+  'documents/get': "The document is available but its bytes are missing from storage; delete it and upload again.",
+};
+
 const ERROR_DESCRIPTIONS: Record<string, string> = {
   '400': 'Invalid input; nothing changed.',
   '401': 'Missing or invalid ID token.',
   '403': 'Another tenant, a role the route does not allow, an inactive member or a suspended tenant.',
   '404': 'No such resource in the caller\'s tenant (or no such route).',
-  '409': 'The idempotency key was already used with another payload.',
   '413': 'The body is larger than 64 KiB.',
   '415': 'The body is not application/json.',
   '429': 'A rate limit or plan quota is used up; nothing was recorded.',
@@ -65,12 +70,12 @@ const ERROR_DESCRIPTIONS: Record<string, string> = {
 function errorsFor(route: RouteSpec): Record<string, unknown> {
   const codes = route.auth === 'public' ? ['500'] : ['400', '401', '403', '404', '429', '503'];
   if (route.body) codes.push('413', '415');
-  if (route.handler === 'usage/record-event') codes.push('409');
+  if (CONFLICTS[route.handler]) codes.push('409');
   return Object.fromEntries(
     codes.sort().map((code) => [
       code,
       {
-        description: ERROR_DESCRIPTIONS[code]!,
+        description: code === '409' ? CONFLICTS[route.handler]! : ERROR_DESCRIPTIONS[code]!,
         headers: headerSet({
           ...common,
           ...(code === '429' ? { 'Retry-After': 'RetryAfter', ...rate, ...quota } : {}),

@@ -12,7 +12,7 @@ import {
   PayloadTooLargeError,
   UnauthorizedError,
 } from '../../../functions/core/errors';
-import { isUnavailableError } from '../../../functions/core/aws-errors';
+import { isStorageMisconfiguredError, isUnavailableError, toStorageError } from '../../../functions/core/aws-errors';
 import { createTenantStorage, type TenantStorage } from '../../../functions/core/storage';
 import { roleSessionName } from '../../../functions/core/storage-credentials';
 import { contentDisposition, documentKey } from '../../../functions/core/storage-names';
@@ -185,5 +185,19 @@ describe('isUnavailableError', () => {
 
     expect(isUnavailableError(Object.assign(new Error('Access Denied'), { name: 'AccessDenied', $metadata: { httpStatusCode: 403 } }))).toBe(false);
     expect(isUnavailableError(new Error('AssumeRole answered without complete credentials'))).toBe(false);
+  });
+});
+
+describe('isStorageMisconfiguredError', () => {
+  it('names a missing bucket and missing credentials, which become 503, and nothing a request caused', () => {
+    const missingBucket = Object.assign(new Error('The specified bucket does not exist'), { name: 'NoSuchBucket', $metadata: { httpStatusCode: 404 } });
+    const noCredentials = Object.assign(new Error('Unable to find environment variable credentials.'), { name: 'CredentialsProviderError' });
+    expect(isStorageMisconfiguredError(missingBucket)).toBe(true);
+    expect(isStorageMisconfiguredError(noCredentials)).toBe(true);
+    expect(toStorageError(missingBucket)).toMatchObject({ status: 503 });
+    expect(toStorageError(noCredentials)).toMatchObject({ status: 503 });
+    const missingKey = Object.assign(new Error('no key'), { name: 'NoSuchKey', $metadata: { httpStatusCode: 404 } });
+    expect(isStorageMisconfiguredError(missingKey)).toBe(false);
+    expect(toStorageError(missingKey)).toBe(missingKey);
   });
 });

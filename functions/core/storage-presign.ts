@@ -36,7 +36,12 @@ function expiry(session: TenantSession, presignSeconds: number, nowMs: number): 
   return { expiresIn, signingDate: new Date(nowMs), expiresAt: new Date(nowMs + expiresIn * 1000).toISOString() };
 }
 
-/** A PUT of exactly `sizeBytes` bytes of `contentType` to `key`; both headers are signed. */
+/**
+ * A PUT of exactly `sizeBytes` bytes of `contentType` to `key` that can only create the object, never
+ * replace it: `If-None-Match: *` is a signed header (S3 conditional write), so S3 refuses a second PUT
+ * through the same URL (412) once the key holds an object, and refuses the URL without the header
+ * (signature mismatch). A deleted document's key holds a tombstone for the same reason (`storage.ts`).
+ */
 export async function presignPut(
   session: TenantSession,
   object: { bucket: string; key: string; contentType: string; sizeBytes: number },
@@ -48,17 +53,18 @@ export async function presignPut(
     Key: object.key,
     ContentType: object.contentType,
     ContentLength: object.sizeBytes,
+    IfNoneMatch: '*',
   });
   const url = await getSignedUrl(session.client, command, {
     expiresIn,
     signingDate,
     // The presigner leaves content-type unsigned by default; signing both binds the upload to what was declared.
-    signableHeaders: new Set(['content-type', 'content-length']),
+    signableHeaders: new Set(['content-type', 'content-length', 'if-none-match']),
   });
   return {
     url,
     method: 'PUT',
-    headers: { 'Content-Type': object.contentType, 'Content-Length': String(object.sizeBytes) },
+    headers: { 'Content-Type': object.contentType, 'Content-Length': String(object.sizeBytes), 'If-None-Match': '*' },
     expiresAt,
   };
 }

@@ -5,7 +5,7 @@
  * slug tenant id and a server-generated UUID (`storage-names.ts`): anything else is refused before any
  * AWS call. AWS errors become answers in `aws-errors.ts`; URLs are signed in `storage-presign.ts`.
  */
-import { DeleteObjectCommand, GetObjectCommand } from '@aws-sdk/client-s3';
+import { DeleteObjectsCommand, GetObjectCommand, ListObjectVersionsCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { STSClient } from '@aws-sdk/client-sts';
 import { toStorageError } from './aws-errors';
 import { config, ConfigError, required } from './config';
@@ -53,7 +53,10 @@ export interface TenantStorage {
   presignDownload(documentId: string, options: { fileName: string; contentType?: string }): Promise<PresignedDownload>;
   /** The object's size and type, or `null` when there is no such object. */
   head(documentId: string): Promise<StoredObjectInfo | null>;
-  /** Deletes the object; deleting a missing object succeeds. */
+  /**
+   * Deletes every version of the object and leaves an empty tombstone at its key, so that no upload URL
+   * ever issued for the document can store bytes there again; deleting a missing object succeeds.
+   */
   delete(documentId: string): Promise<void>;
 }
 
@@ -162,8 +165,8 @@ export function createTenantStorage(options: TenantStorageOptions): TenantStorag
             // so both mean "no such object"; the deployed smoke test proves own keys are readable.
             const status = e.$metadata?.httpStatusCode;
             if (status === 404 || status === 403) return null;
-            // An empty object has no byte 0 (uploads are at least one byte, but a stray one may exist).
-            if (status === 416) return { sizeBytes: 0, contentType: undefined };
+            // An empty object has no byte 0: it is a deleted document's tombstone (uploads are at least one byte).
+            if (status === 416) return null;
             throw error;
           }
         });
@@ -173,7 +176,29 @@ export function createTenantStorage(options: TenantStorageOptions): TenantStorag
         const key = documentKey(tenantId, documentId);
         await guarded(async () => {
           const s = await session(tenantId, userId);
-          await s.client.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }));
+          // The tombstone first: from here on, every conditional upload URL of this key gets 412. Then
+          // every other version goes, including one a reused URL wrote just before the tombstone.
+          const tombstone = await s.client.send(
+            new PutObjectCommand({ Bucket: bucket, Key: key, Body: new Uint8Array(0), ContentLength: 0, Metadata: { tombstone: 'deleted' } }),
+          );
+          // An unversioned bucket (a local stack) kept nothing else: the tombstone replaced the bytes.
+          if (tombstone.VersionId === undefined || tombstone.VersionId === 'null') return;
+          let keyMarker: string | undefined;
+          let versionIdMarker: string | undefined;
+          for (;;) {
+            const page = await s.client.send(
+              new ListObjectVersionsCommand({ Bucket: bucket, Prefix: key, KeyMarker: keyMarker, VersionIdMarker: versionIdMarker }),
+            );
+            const doomed = [...(page.Versions ?? []), ...(page.DeleteMarkers ?? [])]
+              .filter((v) => v.Key === key && v.VersionId !== undefined && v.VersionId !== tombstone.VersionId)
+              .map((v) => ({ Key: key, VersionId: v.VersionId }));
+            if (doomed.length > 0) {
+              await s.client.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: doomed, Quiet: true } }));
+            }
+            if (!page.IsTruncated) return;
+            keyMarker = page.NextKeyMarker;
+            versionIdMarker = page.NextVersionIdMarker;
+          }
         });
       },
     };

@@ -51,8 +51,8 @@ describe('tenant storage against the emulator', () => {
     expect(stored).toEqual([{ documentId, sizeBytes: bytes.length }]);
     expect(await docs.head(documentId)).toBeNull();
     expect(await storedDocuments(tenantId)).toEqual([]);
-    // Gone: S3 answers 403 rather than 404 to a caller that may not list the exact key, and so does moto.
-    expect([403, 404]).toContain((await fetch(download.url)).status);
+    // Gone: the old download URL now reaches only the empty tombstone that keeps the key from being reused.
+    expect((await (await fetch(download.url)).arrayBuffer()).byteLength).toBe(0);
   });
 
   it("stores each tenant's documents under its own prefix, not that of a tenant whose id extends it", async () => {
@@ -89,14 +89,14 @@ describe('tenant storage against the emulator', () => {
     const query = new URL(upload.url).searchParams;
 
     // Assess
-    expect(query.get('X-Amz-SignedHeaders')?.split(';')).toEqual(['content-length', 'content-type', 'host']);
+    expect(query.get('X-Amz-SignedHeaders')?.split(';')).toEqual(['content-length', 'content-type', 'host', 'if-none-match']);
     expect(query.get('X-Amz-Security-Token')).toEqual(expect.any(String));
     // The ambient (unscoped) key of the test process never signs a URL.
     expect(query.get('X-Amz-Credential')?.startsWith(`${process.env.AWS_ACCESS_KEY_ID}/`)).toBe(false);
     expect(Number(query.get('X-Amz-Expires'))).toBeLessThanOrEqual(900);
     // No checksum of an empty body: S3 would refuse the real bytes.
     expect([...query.keys()].filter((key) => key.toLowerCase().includes('checksum'))).toEqual([]);
-    expect(upload.headers).toEqual({ 'Content-Type': 'image/png', 'Content-Length': '1234' });
+    expect(upload.headers).toEqual({ 'Content-Type': 'image/png', 'Content-Length': '1234', 'If-None-Match': '*' });
   });
 
   it('sends AssumeRole with the tenant session policy, a session named for the tenant only, and the configured duration', async () => {

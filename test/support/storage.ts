@@ -43,8 +43,7 @@ export interface StoredVersion {
  * Every object version and delete marker under `tenants/{tenantId}/documents/`, read with the emulator's
  * unscoped keys: what a tenant really stores, whatever the API thinks it does.
  */
-export async function storedVersions(tenantId: string): Promise<StoredVersion[]> {
-  const { bucket } = emulatorStorage();
+export async function storedVersions(tenantId: string, bucket = emulatorStorage().bucket): Promise<StoredVersion[]> {
   const prefix = `tenants/${tenantId}/documents/`;
   const s3 = emulatorS3();
   const found: StoredVersion[] = [];
@@ -70,10 +69,10 @@ export async function storedVersions(tenantId: string): Promise<StoredVersion[]>
   }
 }
 
-/** The tenant's current documents in the bucket (latest versions that are not delete markers). */
+/** The tenant's current documents in the bucket (latest versions, neither delete markers nor empty tombstones). */
 export async function storedDocuments(tenantId: string): Promise<{ documentId: string; sizeBytes: number }[]> {
   return (await storedVersions(tenantId))
-    .filter((v) => v.isLatest && !v.deleteMarker)
+    .filter((v) => v.isLatest && !v.deleteMarker && v.sizeBytes > 0)
     .map(({ documentId, sizeBytes }) => ({ documentId, sizeBytes }));
 }
 

@@ -122,6 +122,8 @@ export const routes = withIds({
     method: 'GET', path: '/api/{tenantId}/documents/{documentId}', handler: 'documents/get',
     summary: 'Get a document and a presigned download URL', auth: 'tenant', roles: ['org_admin', 'user', 'readonly'],
     mutating: false, meters: ['api_requests'], usesStorage: true, params: { documentId: uuidParam },
+    // The document is available but its bytes are missing from storage.
+    errors: [409],
     response: {
       status: 200,
       schema: closed({

@@ -20,7 +20,7 @@ import {
 } from '@aws-sdk/client-cognito-identity-provider';
 import { config, required } from './config';
 import { AppError, ConflictError, ServiceUnavailableError } from './errors';
-import { isUnavailableError } from './storage';
+import { isUnavailableError } from './aws-errors';
 import type { TenantRole } from './tenant';
 
 export interface NewUser {

@@ -18,7 +18,10 @@ import { STSClient } from '@aws-sdk/client-sts';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { config, required } from './config';
 import { AppError, BadRequestError, ServiceUnavailableError, UnauthorizedError } from './errors';
-import { assumeTenantRole, contentDisposition, documentKey, isUnavailableError, MAX_PRESIGN_SECONDS } from './storage';
+import { isUnavailableError } from './aws-errors';
+import { assumeTenantRole } from './storage-credentials';
+import { contentDisposition, documentKey } from './storage-names';
+import { MAX_PRESIGN_SECONDS } from './storage-presign';
 import { tenantPrefix } from './storage-policy';
 import { assertTenantId, isUuid } from './tenant';
 

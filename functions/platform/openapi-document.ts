@@ -71,7 +71,7 @@ const ERROR_DESCRIPTIONS: Record<number, string> = {
   401: 'Missing or invalid ID token.',
   403: 'Another tenant, a role the route does not allow, an inactive member or a suspended tenant.',
   404: "No such resource in the caller's tenant (a malformed id included), or no such tenant.",
-  409: 'The request conflicts with the current state (e.g. an idempotency key used with another payload); nothing changed.',
+  409: 'The request conflicts with the current state (an idempotency key used with another payload, a document whose bytes are missing from storage, a member or tenant rule); nothing changed.',
   413: 'The body is larger than 64 KiB.',
   415: 'The body is not application/json.',
   429: 'A rate limit or plan quota is used up; nothing was recorded.',

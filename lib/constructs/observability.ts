@@ -92,7 +92,7 @@ export class Observability extends Construct {
     props.storageLogGroups.forEach((logGroup, i) => {
       new logs.MetricFilter(this, `AssumeRoleErrorFilter${i}`, {
         logGroup,
-        // An STS refusal names the action; an incomplete answer has its own message (functions/core/storage.ts).
+        // An STS refusal names the action; an incomplete answer has its own message (functions/core/storage-credentials.ts).
         filterPattern: logs.FilterPattern.anyTerm('sts:AssumeRole', 'AssumeRole answered'),
         metricNamespace: METRICS_NAMESPACE,
         metricName: ASSUME_ROLE_ERROR_METRIC,

@@ -259,7 +259,7 @@ describe.each(ENVIRONMENT_NAMES)('the %s environment', (name) => {
     template.hasResourceProperties('AWS::S3::Bucket', {
       VersioningConfiguration: { Status: 'Enabled' },
       CorsConfiguration: {
-        CorsRules: [Match.objectLike({ AllowedOrigins: [...settings.corsOrigins], AllowedMethods: Match.arrayWith(['PUT', 'GET']), AllowedHeaders: ['content-type'] })],
+        CorsRules: [Match.objectLike({ AllowedOrigins: [...settings.corsOrigins], AllowedMethods: Match.arrayWith(['PUT', 'GET']), AllowedHeaders: ['content-type', 'if-none-match'] })],
       },
     });
   });

@@ -8,6 +8,7 @@
  * It imports only core: handlers import it (`route(routes.x, work)`), core never does. The README's
  * "Add a route" recipe lists every field; `RouteSpec` in core/route-spec.ts documents them.
  */
+import { EMAIL_MAX_LENGTH, EMAIL_PATTERN } from './core/email';
 import { MEDIA_TYPE_MAX_LENGTH, MEDIA_TYPE_PATTERN } from './core/media-type';
 import { METRICS } from './core/metrics';
 import { UUID_PATTERN } from './core/tenant';
@@ -47,6 +48,14 @@ const metricMap: JsonSchema = {
   type: 'object',
   properties: Object.fromEntries(METRICS.map((m) => [m, { type: ['integer', 'null'] }])),
 };
+
+const tenantRole: JsonSchema = { type: 'string', enum: ['org_admin', 'user', 'readonly'] };
+const memberStatus: JsonSchema = { type: 'string', enum: ['active', 'inactive'] };
+export const memberSchema: JsonSchema = {
+  type: 'object', additionalProperties: false, required: ['userId', 'email', 'role', 'status', 'createdAt'],
+  properties: { userId: uuid, email: { type: 'string' }, name: { type: 'string' }, role: tenantRole, status: memberStatus, createdAt: timestamp },
+};
+const exportStatus: JsonSchema = { type: 'string', enum: ['pending', 'ready', 'failed'] };
 
 /** The routes, keyed by a stable id (used for Lambda names, OpenAPI operationId and logs). */
 export const routes = withIds({
@@ -183,6 +192,76 @@ export const routes = withIds({
         required: ['userId', 'email', 'role', 'status'], additionalProperties: false,
         properties: { userId: uuid, email: { type: ['string', 'null'] }, role: { type: 'string' }, status: { type: 'string' } },
       }),
+    },
+  },
+  getMember: {
+    method: 'GET', path: '/api/{tenantId}/members/{userId}', handler: 'members/get', summary: 'Get a member', auth: 'tenant',
+    roles: ['org_admin'], mutating: false, meters: ['api_requests'], usesStorage: false, usesPii: true, params: { userId: uuidParam },
+    response: { status: 200, schema: memberSchema },
+  },
+  createMember: {
+    method: 'POST', path: '/api/{tenantId}/members', handler: 'members/create',
+    summary: 'Add a member: a user of this tenant who can sign in', auth: 'tenant', roles: ['org_admin'], mutating: true,
+    audit: { type: 'member', id: 'work' }, meters: ['api_requests'], usesStorage: false, usesPii: true,
+    body: {
+      type: 'object', additionalProperties: false, required: ['email', 'role'],
+      properties: {
+        email: { type: 'string', maxLength: EMAIL_MAX_LENGTH, pattern: EMAIL_PATTERN },
+        role: tenantRole,
+        name: { type: 'string', minLength: 1, maxLength: 200, pattern: '^(?=[\\s\\S]*\\S)[^\\u0000-\\u001f\\u007f]+$' },
+      },
+      examples: [{ email: 'ada@example.com', role: 'user', name: 'Ada Lovelace' }],
+    },
+    response: { status: 201, schema: memberSchema },
+  },
+  updateMember: {
+    method: 'PATCH', path: '/api/{tenantId}/members/{userId}', handler: 'members/update',
+    summary: "Change a member's role or status (at their next request)", auth: 'tenant', roles: ['org_admin'], mutating: true,
+    audit: { type: 'member', id: { param: 'userId' } }, meters: ['api_requests'], usesStorage: false, usesPii: true,
+    params: { userId: uuidParam },
+    body: {
+      type: 'object', additionalProperties: false, minProperties: 1,
+      properties: { role: tenantRole, status: memberStatus },
+      examples: [{ role: 'readonly' }],
+    },
+    response: { status: 200, schema: memberSchema },
+  },
+  deleteMember: {
+    method: 'DELETE', path: '/api/{tenantId}/members/{userId}', handler: 'members/delete',
+    summary: 'Remove a member: they can no longer sign in, and a token they hold is refused', auth: 'tenant', roles: ['org_admin'],
+    mutating: true, audit: { type: 'member', id: { param: 'userId' } }, meters: ['api_requests'], usesStorage: false, usesPii: true,
+    params: { userId: uuidParam }, response: { status: 204 },
+  },
+  createExport: {
+    method: 'POST', path: '/api/{tenantId}/exports', handler: 'exports/create',
+    summary: "Prepare a portability bundle of the tenant's data", auth: 'tenant', roles: ['org_admin'], mutating: true,
+    audit: { type: 'export', id: 'work' }, meters: ['api_requests'], usesStorage: false,
+    response: {
+      status: 202,
+      schema: {
+        type: 'object', additionalProperties: false, required: ['export'],
+        properties: { export: { type: 'object', additionalProperties: false, required: ['id', 'status'], properties: { id: uuid, status: exportStatus } } },
+      },
+    },
+  },
+  getExport: {
+    method: 'GET', path: '/api/{tenantId}/exports/{exportId}', handler: 'exports/get',
+    summary: 'An export and, once ready, a presigned download of its bundle', auth: 'tenant', roles: ['org_admin'],
+    mutating: false, meters: ['api_requests'], usesStorage: true, params: { exportId: uuidParam },
+    response: {
+      status: 200,
+      schema: {
+        type: 'object', additionalProperties: false, required: ['export'],
+        properties: {
+          export: {
+            type: 'object', additionalProperties: false, required: ['id', 'status', 'download'],
+            properties: {
+              id: uuid, status: exportStatus,
+              download: { type: ['object', 'null'], description: 'null until the bundle is ready', properties: { url: { type: 'string' }, expiresAt: timestamp } },
+            },
+          },
+        },
+      },
     },
   },
   listAuditEvents: {

@@ -14,7 +14,7 @@ import { METRICS } from './core/metrics';
 import { UUID_PATTERN } from './core/tenant';
 import { withIds, type IdentifiedRoute, type JsonSchema, type RouteSpec } from './core/route-spec';
 
-export type { AuditSpec, HttpMethod, JsonSchema, LambdaHandler, RouteSpec } from './core/route-spec';
+export type { AuditSpec, DirectoryAction, HttpMethod, JsonSchema, LambdaHandler, RouteSpec } from './core/route-spec';
 export { METRICS, type Metric } from './core/metrics';
 
 const uuid: JsonSchema = { type: 'string', format: 'uuid' };
@@ -203,6 +203,8 @@ export const routes = withIds({
     method: 'POST', path: '/api/{tenantId}/members', handler: 'members/create',
     summary: 'Add a member: a user of this tenant who can sign in', auth: 'tenant', roles: ['org_admin'], mutating: true,
     audit: { type: 'member', id: 'work' }, meters: ['api_requests'], usesStorage: false, usesPii: true,
+    // A retry finds the user it created (get), and brings its role and state back to what was asked.
+    directory: ['AdminCreateUser', 'AdminGetUser', 'AdminUpdateUserAttributes', 'AdminEnableUser'],
     body: {
       type: 'object', additionalProperties: false, required: ['email', 'role'],
       properties: {
@@ -218,6 +220,7 @@ export const routes = withIds({
     method: 'PATCH', path: '/api/{tenantId}/members/{userId}', handler: 'members/update',
     summary: "Change a member's role or status (at their next request)", auth: 'tenant', roles: ['org_admin'], mutating: true,
     audit: { type: 'member', id: { param: 'userId' } }, meters: ['api_requests'], usesStorage: false, usesPii: true,
+    directory: ['AdminUpdateUserAttributes', 'AdminEnableUser', 'AdminDisableUser'],
     params: { userId: uuidParam },
     body: {
       type: 'object', additionalProperties: false, minProperties: 1,
@@ -230,6 +233,8 @@ export const routes = withIds({
     method: 'DELETE', path: '/api/{tenantId}/members/{userId}', handler: 'members/delete',
     summary: 'Remove a member: they can no longer sign in, and a token they hold is refused', auth: 'tenant', roles: ['org_admin'],
     mutating: true, audit: { type: 'member', id: { param: 'userId' } }, meters: ['api_requests'], usesStorage: false, usesPii: true,
+    // Disabled first, enabled again when the database refuses the removal, deleted once the row is gone.
+    directory: ['AdminDisableUser', 'AdminEnableUser', 'AdminDeleteUser'],
     params: { userId: uuidParam }, response: { status: 204 },
   },
   createExport: {

@@ -8,12 +8,13 @@
  * It imports only core: handlers import it (`route(routes.x, work)`), core never does. The README's
  * "Add a route" recipe lists every field; `RouteSpec` in core/route-spec.ts documents them.
  */
+import { EMAIL_MAX_LENGTH, EMAIL_PATTERN } from './core/email';
 import { MEDIA_TYPE_MAX_LENGTH, MEDIA_TYPE_PATTERN } from './core/media-type';
 import { METRICS } from './core/metrics';
 import { UUID_PATTERN } from './core/tenant';
 import { withIds, type IdentifiedRoute, type JsonSchema, type RouteSpec } from './core/route-spec';
 
-export type { AuditSpec, HttpMethod, JsonSchema, LambdaHandler, RouteSpec } from './core/route-spec';
+export type { AuditSpec, DirectoryAction, HttpMethod, JsonSchema, LambdaHandler, RouteSpec } from './core/route-spec';
 export { METRICS, type Metric } from './core/metrics';
 
 const uuid: JsonSchema = { type: 'string', format: 'uuid' };
@@ -59,6 +60,14 @@ const closed = (properties: Record<string, JsonSchema>): JsonSchema => ({
   additionalProperties: false,
   properties,
 });
+
+const tenantRole: JsonSchema = { type: 'string', enum: ['org_admin', 'user', 'readonly'] };
+const memberStatus: JsonSchema = { type: 'string', enum: ['active', 'inactive'] };
+export const memberSchema: JsonSchema = {
+  type: 'object', additionalProperties: false, required: ['userId', 'email', 'role', 'status', 'createdAt'],
+  properties: { userId: uuid, email: { type: 'string' }, name: { type: 'string' }, role: tenantRole, status: memberStatus, createdAt: timestamp },
+};
+const exportStatus: JsonSchema = { type: 'string', enum: ['pending', 'ready', 'failed'] };
 
 /** The routes, keyed by a stable id (used for Lambda names, OpenAPI operationId and logs). */
 export const routes = withIds({
@@ -192,6 +201,81 @@ export const routes = withIds({
         required: ['userId', 'email', 'role', 'status'], additionalProperties: false,
         properties: { userId: uuid, email: { type: ['string', 'null'] }, role: { type: 'string' }, status: { type: 'string' } },
       }),
+    },
+  },
+  getMember: {
+    method: 'GET', path: '/api/{tenantId}/members/{userId}', handler: 'members/get', summary: 'Get a member', auth: 'tenant',
+    roles: ['org_admin'], mutating: false, meters: ['api_requests'], usesStorage: false, usesPii: true, params: { userId: uuidParam },
+    response: { status: 200, schema: memberSchema },
+  },
+  createMember: {
+    method: 'POST', path: '/api/{tenantId}/members', handler: 'members/create',
+    summary: 'Add a member: a user of this tenant who can sign in', auth: 'tenant', roles: ['org_admin'], mutating: true,
+    audit: { type: 'member', id: 'work' }, meters: ['api_requests'], usesStorage: false, usesPii: true,
+    // A retry finds the user it created (get), and brings its role and state back to what was asked.
+    directory: ['AdminCreateUser', 'AdminGetUser', 'AdminUpdateUserAttributes', 'AdminEnableUser'],
+    body: {
+      type: 'object', additionalProperties: false, required: ['email', 'role'],
+      properties: {
+        email: { type: 'string', maxLength: EMAIL_MAX_LENGTH, pattern: EMAIL_PATTERN },
+        role: tenantRole,
+        name: { type: 'string', minLength: 1, maxLength: 200, pattern: '^(?=[\\s\\S]*\\S)[^\\u0000-\\u001f\\u007f]+$' },
+      },
+      examples: [{ email: 'ada@example.com', role: 'user', name: 'Ada Lovelace' }],
+    },
+    response: { status: 201, schema: memberSchema },
+  },
+  updateMember: {
+    method: 'PATCH', path: '/api/{tenantId}/members/{userId}', handler: 'members/update',
+    summary: "Change a member's role or status (at their next request)", auth: 'tenant', roles: ['org_admin'], mutating: true,
+    audit: { type: 'member', id: { param: 'userId' } }, meters: ['api_requests'], usesStorage: false, usesPii: true,
+    directory: ['AdminUpdateUserAttributes', 'AdminEnableUser', 'AdminDisableUser'],
+    params: { userId: uuidParam },
+    body: {
+      type: 'object', additionalProperties: false, minProperties: 1,
+      properties: { role: tenantRole, status: memberStatus },
+      examples: [{ role: 'readonly' }],
+    },
+    response: { status: 200, schema: memberSchema },
+  },
+  deleteMember: {
+    method: 'DELETE', path: '/api/{tenantId}/members/{userId}', handler: 'members/delete',
+    summary: 'Remove a member: they can no longer sign in, and a token they hold is refused', auth: 'tenant', roles: ['org_admin'],
+    mutating: true, audit: { type: 'member', id: { param: 'userId' } }, meters: ['api_requests'], usesStorage: false, usesPii: true,
+    // Disabled first, enabled again when the database refuses the removal, deleted once the row is gone.
+    directory: ['AdminDisableUser', 'AdminEnableUser', 'AdminDeleteUser'],
+    params: { userId: uuidParam }, response: { status: 204 },
+  },
+  createExport: {
+    method: 'POST', path: '/api/{tenantId}/exports', handler: 'exports/create',
+    summary: "Prepare a portability bundle of the tenant's data", auth: 'tenant', roles: ['org_admin'], mutating: true,
+    audit: { type: 'export', id: 'work' }, meters: ['api_requests'], usesStorage: false,
+    response: {
+      status: 202,
+      schema: {
+        type: 'object', additionalProperties: false, required: ['export'],
+        properties: { export: { type: 'object', additionalProperties: false, required: ['id', 'status'], properties: { id: uuid, status: exportStatus } } },
+      },
+    },
+  },
+  getExport: {
+    method: 'GET', path: '/api/{tenantId}/exports/{exportId}', handler: 'exports/get',
+    summary: 'An export and, once ready, a presigned download of its bundle', auth: 'tenant', roles: ['org_admin'],
+    mutating: false, meters: ['api_requests'], usesStorage: true, params: { exportId: uuidParam },
+    response: {
+      status: 200,
+      schema: {
+        type: 'object', additionalProperties: false, required: ['export'],
+        properties: {
+          export: {
+            type: 'object', additionalProperties: false, required: ['id', 'status', 'download'],
+            properties: {
+              id: uuid, status: exportStatus,
+              download: { type: ['object', 'null'], description: 'null until the bundle is ready', properties: { url: { type: 'string' }, expiresAt: timestamp } },
+            },
+          },
+        },
+      },
     },
   },
   listAuditEvents: {

@@ -10,6 +10,7 @@ import { createAuthenticator } from '../../functions/core/auth';
 import { parseConfig, toEnvironment, type AppConfig } from '../../functions/core/config';
 import type { Role } from '../../functions/core/tenant';
 import { startAuditSealer } from './audit-sealer';
+import { startJobRunner } from './job-runner';
 import { provisionStorage } from './aws';
 import { routeList, type LambdaHandler } from '../../functions/routes';
 import { close, createLocalApiServer, listen, loadRouteHandler, type LocalRoute } from './http-server';
@@ -22,7 +23,7 @@ import { SEED_TENANTS, seedDatabase, seedUsers, type SeedTenant } from './seed';
 /** Where the database comes from: an embedded cluster in `dir`, or servers already running. */
 export type DatabaseSource =
   | { readonly dir: string; readonly port?: number; readonly persistent: boolean }
-  | { readonly adminUrl: string; readonly runtimeUrl: string };
+  | { readonly adminUrl: string; readonly runtimeUrl: string; readonly controlUrl?: string };
 
 export interface LocalStackOptions {
   readonly database: DatabaseSource;
@@ -50,6 +51,11 @@ export interface LocalStackOptions {
    * environment, else {@link LOCAL_CORS_ORIGINS}
    */
   readonly corsOrigins?: readonly string[];
+  /**
+   * Run queued jobs (exports) in this process every this many ms, as the queue does deployed. Needs the
+   * control-plane login: always there for an embedded database, `controlUrl` for a given one. @default 500
+   */
+  readonly jobsEveryMs?: number;
   /** Postgres and emulator chatter. */
   readonly log?: (line: string) => void;
   /** Handler crashes and server failures (the client only ever sees a generic 500). */
@@ -178,6 +184,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     if (emulator.status === 'rejected') throw emulator.reason;
     const adminUrl = database.value ? database.value.adminUrl : (source as { adminUrl: string }).adminUrl;
     const runtimeUrl = database.value ? database.value.roleUrl('app_runtime') : (source as { runtimeUrl: string }).runtimeUrl;
+    const controlUrl = database.value ? database.value.roleUrl('app_control') : (source as { controlUrl?: string }).controlUrl;
     const access: EmulatorAccess = { endpoint: emulator.value.endpoint, region, credentials };
 
     const storage =
@@ -218,6 +225,13 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       }),
     );
     cleanups.push(async () => restoreEnvironment());
+
+    if (controlUrl) {
+      // Loaded after the environment is set: the runner uses the handlers' own KMS and S3 providers.
+      const { exportHandler } = require('./export-jobs') as typeof import('./export-jobs');
+      const runner = startJobRunner({ controlUrl, handlers: { export: exportHandler() }, everyMs: options.jobsEveryMs, onError: options.onError });
+      cleanups.push(() => runner.stop());
+    }
 
     const extraRoutes = options.extraRoutes ?? [];
     const server: http.Server = createLocalApiServer({

@@ -7,6 +7,15 @@ import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import type { Metric } from './metrics';
 import type { Role } from './tenant';
 
+/** Cognito admin actions a route may be granted on the project's user pool (functions/core/cognito.ts). */
+export type DirectoryAction =
+  | 'AdminCreateUser'
+  | 'AdminGetUser'
+  | 'AdminUpdateUserAttributes'
+  | 'AdminEnableUser'
+  | 'AdminDisableUser'
+  | 'AdminDeleteUser';
+
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
 /** A JSON Schema (draft 2020-12 subset) used for validation, OpenAPI and API Gateway request models. */
@@ -42,6 +51,11 @@ interface RouteBase {
   readonly usesStorage: boolean;
   /** The route unwraps tenant PII data keys with KMS: the wrapper provides `ctx.pii`. */
   readonly usesPii?: boolean;
+  /**
+   * The Cognito admin actions the route makes on this user pool (member management); its function is
+   * granted exactly these, on that pool only. @default none
+   */
+  readonly directory?: readonly DirectoryAction[];
   /** JSON body schema, when the route takes a body; its first `examples` entry must be a valid body. */
   readonly body?: JsonSchema;
   /** Query parameters, by name (string values as sent; `integer` schemas are converted). */

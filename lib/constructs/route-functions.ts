@@ -5,9 +5,10 @@
  *    health and the OpenAPI document, touch no dependency);
  *  - `sts:AssumeRole` on the tenant-access role (and a place in its trust policy): `usesStorage` routes;
  *  - `kms:Decrypt` / `kms:GenerateDataKey` on the PII key with a tenant encryption context: `usesPii` routes;
- *  - `cognito-idp:*` nowhere: no route manages users today. A future one gets it here, for its pool only.
+ *  - `cognito-idp:Admin*`: exactly the actions a route's `directory` lists, on this user pool only.
  */
 import { Duration } from 'aws-cdk-lib';
+import type * as cognito from 'aws-cdk-lib/aws-cognito';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
@@ -29,6 +30,8 @@ export interface RouteFunctionsProps {
   readonly database: Database;
   readonly storage: TenantStorage;
   readonly piiKey: kms.IKey;
+  /** The pool whose users the member routes manage. */
+  readonly userPool: cognito.IUserPool;
   readonly memoryMiB: number;
   readonly timeout: Duration;
   /** Concurrent executions reserved for, and capping, each route function. @default none reserved */
@@ -73,6 +76,14 @@ export class RouteFunctions extends Construct {
             resources: [props.piiKey.keyArn],
             // Every PII data key is wrapped with the encryption context {tenant_id}.
             conditions: { 'ForAnyValue:StringEquals': { 'kms:EncryptionContextKeys': 'tenant_id' } },
+          }),
+        );
+      }
+      if (route.directory && route.directory.length > 0) {
+        fn.addToRolePolicy(
+          new iam.PolicyStatement({
+            actions: route.directory.map((action) => `cognito-idp:${action}`),
+            resources: [props.userPool.userPoolArn],
           }),
         );
       }

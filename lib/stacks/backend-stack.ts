@@ -66,6 +66,7 @@ export class BackendStack extends Stack {
       database,
       storage,
       piiKey: database.piiKey,
+      userPool: identity.userPool,
       memoryMiB: settings.functions.memoryMiB,
       timeout: settings.functions.timeout,
       reservedConcurrency: settings.functions.reservedConcurrency,

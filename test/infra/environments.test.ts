@@ -320,7 +320,7 @@ describe.each(ENVIRONMENT_NAMES)('the %s environment', (name) => {
     }
   });
 
-  it('gives rds-db:connect as app_runtime only to routes that use the database, and AssumeRole only to storage routes', () => {
+  it('gives rds-db:connect as app_runtime only to routes that use the database, AssumeRole only to storage routes, Cognito admin actions only to member routes', () => {
     const s = env(name);
     for (const route of routeList) {
       const statements = statementsOfRole(s, roleOfRoute(s, route));
@@ -337,7 +337,13 @@ describe.each(ENVIRONMENT_NAMES)('the %s environment', (name) => {
         expect(JSON.stringify(assume[0]!.Resource)).toContain('StorageTenantAccessRole');
       } else expect(assume).toEqual([]);
       expect(kms.length > 0).toBe(Boolean(route.usesPii));
-      expect(statements.flatMap(actionsOf).filter((a) => a.startsWith('cognito-idp:'))).toEqual([]);
+      // Exactly the manifest's Cognito admin actions, on this stack's user pool only.
+      const directory = statements.filter((st) => actionsOf(st).some((a) => a.startsWith('cognito-idp:')));
+      if (route.directory) {
+        expect(directory).toHaveLength(1);
+        expect([...actionsOf(directory[0]!)].sort()).toEqual(route.directory.map((a) => `cognito-idp:${a}`).sort());
+        expect(JSON.stringify(directory[0]!.Resource)).toMatch(/IdentityUserPool[A-Za-z0-9]*","Arn"/);
+      } else expect(directory).toEqual([]);
       expect(statements.flatMap(actionsOf).filter((a) => a.startsWith('s3:'))).toEqual([]);
     }
   });

@@ -271,7 +271,10 @@ export const routes = withIds({
             type: 'object', additionalProperties: false, required: ['id', 'status', 'download'],
             properties: {
               id: uuid, status: exportStatus,
-              download: { type: ['object', 'null'], description: 'null until the bundle is ready', properties: { url: { type: 'string' }, expiresAt: timestamp } },
+              download: {
+                type: ['object', 'null'], description: 'null until the bundle is ready', additionalProperties: false,
+                required: ['url', 'expiresAt'], properties: { url: { type: 'string' }, expiresAt: timestamp },
+              },
             },
           },
         },

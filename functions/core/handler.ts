@@ -87,30 +87,26 @@ function requestIdOf(event: APIGatewayProxyEvent): string {
 }
 
 /**
- * Runs the route's work behind the request's prelude: the status guard and, for metered routes, the
- * request meter. Both are sent at once, pipelined right behind the tenant context, so they cost no round
- * trip of their own; if either raises, the transaction is aborted and no work can run. Their errors win
- * over the work's (which then only says "transaction aborted"). Errors leave raw: `withTenant` maps them.
+ * Runs the route's work between the status guard and, for metered routes, the request meter. The guard
+ * is pipelined right behind the tenant context (no round trip of its own); if it raises, the transaction
+ * is aborted, no work can run, and its error wins over the work's (which then only says "transaction
+ * aborted"). The meter runs last, just before COMMIT: it locks the tenant's counter row, and no S3, STS,
+ * KMS or Cognito call of the work may wait while that lock is held (a stalled dependency would stall
+ * every request of the tenant). Over a limit it still raises and rolls the work back. Errors leave raw:
+ * `withTenant` maps them.
  */
 async function guarded<T>(tx: Tx, metered: boolean, work: () => Promise<T>): Promise<{ result: T; meter?: MeterReading }> {
   const guard = tx`select app.assert_request_allowed()`.execute();
-  const meter = metered ? meterRequest(tx) : undefined;
-  const prelude: Promise<unknown>[] = meter ? [guard, meter] : [guard];
-  for (const p of prelude) p.catch(() => undefined);
-  const checkPrelude = async () => {
-    for (const p of prelude) {
-      await p;
-    }
-  };
+  guard.catch(() => undefined);
   let result: T;
   try {
     result = await work();
   } catch (error) {
-    await checkPrelude();
+    await guard;
     throw error;
   }
-  await checkPrelude();
-  return { result, meter: meter ? await meter : undefined };
+  await guard;
+  return { result, meter: metered ? await meterRequest(tx) : undefined };
 }
 
 /** The request's input, validated against the manifest before any transaction (core/validate.ts). */

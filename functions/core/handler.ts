@@ -10,6 +10,7 @@ import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { authenticator as containerAuthenticator, type Authenticator, type Caller } from './auth';
 import { config } from './config';
 import { withCors } from './cors';
+import { DeadlineExceededError, withinDeadline, type Deadline } from './deadline';
 import { sql as containerSql, withPlatform, withTenant, type RequestContext, type Sql, type Tx } from './db';
 import { AppError, ForbiddenError, NotFoundError } from './errors';
 import { header, parseJsonBody, problem, toResult, type Reply } from './http';
@@ -71,12 +72,15 @@ export interface HandlerDependencies {
   readonly pii?: () => Pii;
   /** Browser origins whose answers carry CORS headers (functions/core/cors.ts). @default CORS_ORIGINS */
   readonly corsOrigins?: () => readonly string[];
+  /** Milliseconds within which every request is answered (core/deadline.ts). @default REQUEST_DEADLINE_MS */
+  readonly deadlineMs?: () => number;
 }
 
 const defaults: HandlerDependencies = {
   sql: containerSql,
   authenticator: containerAuthenticator,
   corsOrigins: () => config().cors.allowedOrigins,
+  deadlineMs: () => config().deadlines.requestMs,
 };
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -92,10 +96,11 @@ function requestIdOf(event: APIGatewayProxyEvent): string {
  * is aborted, no work can run, and its error wins over the work's (which then only says "transaction
  * aborted"). The meter runs last, just before COMMIT: it locks the tenant's counter row, and no S3, STS,
  * KMS or Cognito call of the work may wait while that lock is held (a stalled dependency would stall
- * every request of the tenant). Over a limit it still raises and rolls the work back. Errors leave raw:
- * `withTenant` maps them.
+ * every request of the tenant). Over a limit it still raises and rolls the work back. Past the request's
+ * deadline the caller has had its 503: the transaction rolls back rather than commit behind its back.
+ * Errors leave raw: `withTenant` maps them.
  */
-async function guarded<T>(tx: Tx, metered: boolean, work: () => Promise<T>): Promise<{ result: T; meter?: MeterReading }> {
+async function guarded<T>(tx: Tx, metered: boolean, deadline: Deadline, work: () => Promise<T>): Promise<{ result: T; meter?: MeterReading }> {
   const guard = tx`select app.assert_request_allowed()`.execute();
   guard.catch(() => undefined);
   let result: T;
@@ -106,7 +111,9 @@ async function guarded<T>(tx: Tx, metered: boolean, work: () => Promise<T>): Pro
     throw error;
   }
   await guard;
-  return { result, meter: metered ? await meterRequest(tx) : undefined };
+  const meter = metered ? await meterRequest(tx) : undefined;
+  if (deadline.expired) throw new DeadlineExceededError();
+  return { result, meter };
 }
 
 /** The request's input, validated against the manifest before any transaction (core/validate.ts). */
@@ -139,6 +146,7 @@ async function serve(
   requestId: string,
   work: (ctx: never) => Promise<Reply>,
   deps: HandlerDependencies,
+  deadline: Deadline,
 ): Promise<Reply> {
   if (spec.auth === 'public') return (work as (ctx: { requestId: string; event: APIGatewayProxyEvent }) => Promise<Reply>)({ requestId, event });
 
@@ -152,7 +160,7 @@ async function serve(
     const input = inputOf(routeId, spec, event);
     const ctx = { userId: caller.userId, role: 'superadmin' as const, requestId };
     const { result } = await withPlatform(deps.sql(), ctx, (tx) =>
-      guarded(tx, false, () => (work as (c: PlatformRouteContext) => Promise<Reply>)({ ...ctx, ...input, tx, routeId })),
+      guarded(tx, false, deadline, () => (work as (c: PlatformRouteContext) => Promise<Reply>)({ ...ctx, ...input, tx, routeId })),
     );
     return result;
   }
@@ -172,7 +180,7 @@ async function serve(
     ...(spec.usesPii ? { pii: piiForTenant(deps.pii!(), tenantId) } : {}),
   };
   const { result, meter } = await withTenant(deps.sql(), context, (tx) =>
-    guarded(tx, (spec.meters as readonly string[]).includes('api_requests'), async () => {
+    guarded(tx, (spec.meters as readonly string[]).includes('api_requests'), deadline, async () => {
       const reply = await (work as (c: RouteContext) => Promise<Reply>)({
         ...context,
         ...capabilities,
@@ -248,7 +256,9 @@ export function wrap(
     // Errors too carry the CORS headers: a browser app must be able to read why it was refused.
     const cors = (result: APIGatewayProxyResult) => withCors(result, header(event, 'origin'), (dependencies.corsOrigins ?? defaults.corsOrigins!)());
     try {
-      const reply = await serve(routeId, spec, event, requestId, work, dependencies);
+      const reply = await withinDeadline((dependencies.deadlineMs ?? defaults.deadlineMs!)(), (deadline) =>
+        serve(routeId, spec, event, requestId, work, dependencies, deadline),
+      );
       record(routeId, reply.status, started);
       return cors(toResult(reply, requestId));
     } catch (error) {

@@ -9,6 +9,7 @@
  * `tenants/{tenantId}/documents/{documentId}` and built only from a slug tenant id and a server-generated
  * UUID: anything else is refused before any AWS call.
  */
+import { AWS_MAX_ATTEMPTS, AWS_REQUEST_HANDLER } from './aws-timeouts';
 import {
   DeleteObjectCommand,
   GetObjectCommand,
@@ -260,9 +261,6 @@ interface CachedSession {
   readonly refreshAtMs: number;
 }
 
-/** Shared by STS and every scoped S3 client: a Lambda must not hang on an unreachable dependency. */
-const REQUEST_HANDLER = { connectionTimeout: 2_000, requestTimeout: 10_000 };
-
 /**
  * Creates the storage of a container. Validates the settings up front: the refresh margin is the larger
  * of `refreshBeforeSeconds` and `presignSeconds`, so that a presigned URL never outlives the session that
@@ -290,7 +288,7 @@ export function createTenantStorage(options: TenantStorageOptions): TenantStorag
 
   const now = options.now ?? Date.now;
   const sts =
-    options.sts ?? new STSClient({ region: options.region, endpoint: options.endpoint, requestHandler: REQUEST_HANDLER });
+    options.sts ?? new STSClient({ region: options.region, endpoint: options.endpoint, requestHandler: AWS_REQUEST_HANDLER, maxAttempts: AWS_MAX_ATTEMPTS });
   const sessions = new Map<string, CachedSession>();
   const pending = new Map<string, Promise<CachedSession>>();
 
@@ -308,7 +306,8 @@ export function createTenantStorage(options: TenantStorageOptions): TenantStorag
       // Otherwise the SDK puts a CRC32 of the (empty) presign body into upload URLs, and S3 rejects the real bytes.
       requestChecksumCalculation: 'WHEN_REQUIRED',
       responseChecksumValidation: 'WHEN_REQUIRED',
-      requestHandler: REQUEST_HANDLER,
+      requestHandler: AWS_REQUEST_HANDLER,
+      maxAttempts: AWS_MAX_ATTEMPTS,
     });
     // A session lasts exactly `credentialSeconds` from when STS issued it, which is after we asked: timing
     // it on our own clock is conservative and immune to skew between our clock and STS's `Expiration`.

@@ -8,6 +8,7 @@
  * sets `localPassword` instead: the invitation is suppressed and the user gets that permanent password,
  * so `npm run token -- --email` can sign them in at once.
  */
+import { AWS_MAX_ATTEMPTS, AWS_REQUEST_HANDLER } from './aws-timeouts';
 import {
   AdminCreateUserCommand,
   AdminDeleteUserCommand,
@@ -167,9 +168,6 @@ export function createUserDirectory(options: {
   };
 }
 
-/** Shared by every Cognito call: a Lambda must not hang on an unreachable dependency. */
-const REQUEST_HANDLER = { connectionTimeout: 2_000, requestTimeout: 5_000 };
-
 let containerDirectory: UserDirectory | undefined;
 
 /** The container's user directory, created on first use from `config()` (USER_POOL_ID, LOCAL_USER_PASSWORD). */
@@ -177,7 +175,7 @@ export function directory(): UserDirectory {
   if (!containerDirectory) {
     const { aws, auth } = config();
     containerDirectory = createUserDirectory({
-      cognito: new CognitoIdentityProviderClient({ region: aws.region, endpoint: aws.endpoint, requestHandler: REQUEST_HANDLER }),
+      cognito: new CognitoIdentityProviderClient({ region: aws.region, endpoint: aws.endpoint, requestHandler: AWS_REQUEST_HANDLER, maxAttempts: AWS_MAX_ATTEMPTS }),
       userPoolId: required(auth.userPoolId, 'USER_POOL_ID'),
       localPassword: auth.localUserPassword,
     });

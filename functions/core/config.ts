@@ -71,8 +71,19 @@ export interface CorsConfig {
   readonly allowedOrigins: readonly string[];
 }
 
+/** How long anything may take. */
+export interface DeadlineConfig {
+  /**
+   * Every request is answered within this many milliseconds: past it the caller gets 503 with
+   * `Retry-After` and the transaction cannot commit. Well under API Gateway's 29 s and under the
+   * function's timeout (lib/), so the answer is ours and not a gateway timeout.
+   */
+  readonly requestMs: number;
+}
+
 export interface AppConfig {
   readonly environment: string;
+  readonly deadlines: DeadlineConfig;
   readonly database: DatabaseConfig;
   readonly aws: AwsConfig;
   readonly storage: StorageConfig;
@@ -97,6 +108,7 @@ type Env = Record<string, string | undefined>;
  */
 export const ENV = {
   environment: 'APP_ENV',
+  requestDeadlineMs: 'REQUEST_DEADLINE_MS',
   databaseUrl: 'DATABASE_URL',
   databaseHost: 'DB_HOST',
   databasePort: 'DB_PORT',
@@ -194,6 +206,7 @@ export function parseConfig(env: Env): AppConfig {
   const presignSeconds = integer(env, ENV.presignSeconds, 900, 1, 900);
   return {
     environment: optional(env, ENV.environment) ?? 'local',
+    deadlines: { requestMs: integer(env, ENV.requestDeadlineMs, 8000, 100, 25000) },
     database: {
       url: optional(env, ENV.databaseUrl),
       host: optional(env, ENV.databaseHost) ?? '127.0.0.1',
@@ -255,6 +268,7 @@ export function toEnvironment(config: AppConfig, options: ToEnvironmentOptions =
   const { database: db, aws, storage, auth, pii, cors } = config;
   const entries: [EnvName, string | number | boolean | undefined][] = [
     [ENV.environment, config.environment],
+    [ENV.requestDeadlineMs, config.deadlines.requestMs],
     [ENV.databaseUrl, db.url],
     [ENV.databaseHost, db.host],
     [ENV.databasePort, db.port],

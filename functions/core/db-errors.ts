@@ -23,7 +23,11 @@ export const SQLSTATE = {
   foreignKeyViolation: '23503',
   /** app.meter_request() / app.consume(): a quota or the rate limit is used up; detail is JSON. */
   quotaExceeded: 'TS429',
-  /** lock_timeout: the tenant's rows are busier than its share of throughput. */
+  /**
+   * lock_timeout. On the tenant's own counter row (raised by the metering SQL, core/metering.ts) it means
+   * the tenant's requests are busier than its share: 429. Anywhere else (a table-wide lock, a migration)
+   * it is the service that cannot serve now: 503.
+   */
   lockNotAvailable: '55P03',
   adminShutdown: '57P01',
   crashShutdown: '57P02',
@@ -66,6 +70,15 @@ export function isConnectionError(error: unknown): boolean {
     UNAVAILABLE_STATES.has(code) ||
     UNAVAILABLE_CLASSES.some((c) => code.startsWith(c))
   );
+}
+
+/**
+ * The 429 for a lock wait on the tenant's own counter row: its concurrent requests are ahead of this one.
+ * Refuse fast rather than queue.
+ */
+export function tenantContentionError(error: unknown): QuotaExceededError | undefined {
+  if (codeOf(error) !== SQLSTATE.lockNotAvailable) return undefined;
+  return new QuotaExceededError('Too many concurrent requests for this tenant; retry shortly.', { 'Retry-After': '1' });
 }
 
 /** The 429 for a TS429 raised by the metering SQL, or undefined for any other error. */
@@ -111,8 +124,8 @@ export function fromDatabaseError(error: unknown): unknown {
   if (quota) return quota;
   switch (codeOf(error)) {
     case SQLSTATE.lockNotAvailable:
-      // Refuse fast rather than queue: retry soon.
-      return new QuotaExceededError('Too many concurrent requests for this tenant; retry shortly.', { 'Retry-After': '1' });
+      // Not the tenant's counter row (core/metering.ts answers that one 429): a wait nobody tenant-side caused.
+      return new ServiceUnavailableError('The service is busy; try again shortly.', { cause: error });
     case SQLSTATE.callerUnknown:
       return new UnauthorizedError('The caller is not known.');
     case SQLSTATE.callerForbidden:

@@ -10,6 +10,7 @@ import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { authenticator as containerAuthenticator, type Authenticator, type Caller } from './auth';
 import { config } from './config';
 import { withCors } from './cors';
+import { DeadlineExceededError, withinDeadline, type Deadline } from './deadline';
 import { sql as containerSql, withPlatform, withTenant, type RequestContext, type Sql, type Tx } from './db';
 import { AppError, ForbiddenError, NotFoundError } from './errors';
 import { header, parseJsonBody, problem, toResult, type Reply } from './http';
@@ -71,12 +72,15 @@ export interface HandlerDependencies {
   readonly pii?: () => Pii;
   /** Browser origins whose answers carry CORS headers (functions/core/cors.ts). @default CORS_ORIGINS */
   readonly corsOrigins?: () => readonly string[];
+  /** Milliseconds within which every request is answered (core/deadline.ts). @default REQUEST_DEADLINE_MS */
+  readonly deadlineMs?: () => number;
 }
 
 const defaults: HandlerDependencies = {
   sql: containerSql,
   authenticator: containerAuthenticator,
   corsOrigins: () => config().cors.allowedOrigins,
+  deadlineMs: () => config().deadlines.requestMs,
 };
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -87,30 +91,29 @@ function requestIdOf(event: APIGatewayProxyEvent): string {
 }
 
 /**
- * Runs the route's work behind the request's prelude: the status guard and, for metered routes, the
- * request meter. Both are sent at once, pipelined right behind the tenant context, so they cost no round
- * trip of their own; if either raises, the transaction is aborted and no work can run. Their errors win
- * over the work's (which then only says "transaction aborted"). Errors leave raw: `withTenant` maps them.
+ * Runs the route's work between the status guard and, for metered routes, the request meter. The guard
+ * is pipelined right behind the tenant context (no round trip of its own); if it raises, the transaction
+ * is aborted, no work can run, and its error wins over the work's (which then only says "transaction
+ * aborted"). The meter runs last, just before COMMIT: it locks the tenant's counter row, and no S3, STS,
+ * KMS or Cognito call of the work may wait while that lock is held (a stalled dependency would stall
+ * every request of the tenant). Over a limit it still raises and rolls the work back. Past the request's
+ * deadline the caller has had its 503: the transaction rolls back rather than commit behind its back.
+ * Errors leave raw: `withTenant` maps them.
  */
-async function guarded<T>(tx: Tx, metered: boolean, work: () => Promise<T>): Promise<{ result: T; meter?: MeterReading }> {
+async function guarded<T>(tx: Tx, metered: boolean, deadline: Deadline, work: () => Promise<T>): Promise<{ result: T; meter?: MeterReading }> {
   const guard = tx`select app.assert_request_allowed()`.execute();
-  const meter = metered ? meterRequest(tx) : undefined;
-  const prelude: Promise<unknown>[] = meter ? [guard, meter] : [guard];
-  for (const p of prelude) p.catch(() => undefined);
-  const checkPrelude = async () => {
-    for (const p of prelude) {
-      await p;
-    }
-  };
+  guard.catch(() => undefined);
   let result: T;
   try {
     result = await work();
   } catch (error) {
-    await checkPrelude();
+    await guard;
     throw error;
   }
-  await checkPrelude();
-  return { result, meter: meter ? await meter : undefined };
+  await guard;
+  const meter = metered ? await meterRequest(tx) : undefined;
+  if (deadline.expired) throw new DeadlineExceededError();
+  return { result, meter };
 }
 
 /** The request's input, validated against the manifest before any transaction (core/validate.ts). */
@@ -143,6 +146,7 @@ async function serve(
   requestId: string,
   work: (ctx: never) => Promise<Reply>,
   deps: HandlerDependencies,
+  deadline: Deadline,
 ): Promise<Reply> {
   if (spec.auth === 'public') return (work as (ctx: { requestId: string; event: APIGatewayProxyEvent }) => Promise<Reply>)({ requestId, event });
 
@@ -156,7 +160,7 @@ async function serve(
     const input = inputOf(routeId, spec, event);
     const ctx = { userId: caller.userId, role: 'superadmin' as const, requestId };
     const { result } = await withPlatform(deps.sql(), ctx, (tx) =>
-      guarded(tx, false, () => (work as (c: PlatformRouteContext) => Promise<Reply>)({ ...ctx, ...input, tx, routeId })),
+      guarded(tx, false, deadline, () => (work as (c: PlatformRouteContext) => Promise<Reply>)({ ...ctx, ...input, tx, routeId })),
     );
     return result;
   }
@@ -176,7 +180,7 @@ async function serve(
     ...(spec.usesPii ? { pii: piiForTenant(deps.pii!(), tenantId) } : {}),
   };
   const { result, meter } = await withTenant(deps.sql(), context, (tx) =>
-    guarded(tx, (spec.meters as readonly string[]).includes('api_requests'), async () => {
+    guarded(tx, (spec.meters as readonly string[]).includes('api_requests'), deadline, async () => {
       const reply = await (work as (c: RouteContext) => Promise<Reply>)({
         ...context,
         ...capabilities,
@@ -252,7 +256,9 @@ export function wrap(
     // Errors too carry the CORS headers: a browser app must be able to read why it was refused.
     const cors = (result: APIGatewayProxyResult) => withCors(result, header(event, 'origin'), (dependencies.corsOrigins ?? defaults.corsOrigins!)());
     try {
-      const reply = await serve(routeId, spec, event, requestId, work, dependencies);
+      const reply = await withinDeadline((dependencies.deadlineMs ?? defaults.deadlineMs!)(), (deadline) =>
+        serve(routeId, spec, event, requestId, work, dependencies, deadline),
+      );
       record(routeId, reply.status, started);
       return cors(toResult(reply, requestId));
     } catch (error) {

@@ -5,6 +5,7 @@
  * credential lifetime); concurrent first requests of a tenant share one STS call (single flight); a failed
  * call caches nothing; a session is replaced before it could die under a URL it signed.
  */
+import { AWS_MAX_ATTEMPTS, AWS_REQUEST_HANDLER } from './aws-timeouts';
 import { S3Client } from '@aws-sdk/client-s3';
 import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
 import { logger } from './observability';
@@ -14,8 +15,6 @@ import { assertTenantId } from './tenant';
 /** Above this share of the packed session-policy budget, STS is getting close to refusing the call. */
 export const PACKED_POLICY_WARN_PERCENT = 50;
 
-/** Shared by STS and every scoped S3 client: a Lambda must not hang on an unreachable dependency. */
-export const REQUEST_HANDLER = { connectionTimeout: 2_000, requestTimeout: 10_000 };
 
 /** Scoped credentials of one STS session. */
 export interface TenantCredentials {
@@ -128,7 +127,8 @@ export function createSessionCache(options: SessionCacheOptions): (tenantId: str
       // Otherwise the SDK puts a CRC32 of the (empty) presign body into upload URLs, and S3 rejects the real bytes.
       requestChecksumCalculation: 'WHEN_REQUIRED',
       responseChecksumValidation: 'WHEN_REQUIRED',
-      requestHandler: REQUEST_HANDLER,
+      requestHandler: AWS_REQUEST_HANDLER,
+      maxAttempts: AWS_MAX_ATTEMPTS,
     });
     // A session lasts exactly `credentialSeconds` from when STS issued it, which is after we asked: timing
     // it on our own clock is conservative and immune to skew between our clock and STS's `Expiration`.

@@ -10,7 +10,8 @@ import { STSClient } from '@aws-sdk/client-sts';
 import { toStorageError } from './aws-errors';
 import { config, ConfigError, required } from './config';
 import { UnauthorizedError } from './errors';
-import { createSessionCache, REQUEST_HANDLER } from './storage-credentials';
+import { AWS_MAX_ATTEMPTS, AWS_REQUEST_HANDLER } from './aws-timeouts';
+import { createSessionCache } from './storage-credentials';
 import { assertContentType, assertSize, contentDisposition, documentKey } from './storage-names';
 import { tenantSessionPolicy } from './storage-policy';
 import { MAX_PRESIGN_SECONDS, presignGet, presignPut, type PresignedDownload, type PresignedUpload } from './storage-presign';
@@ -109,7 +110,7 @@ export function createTenantStorage(options: TenantStorageOptions): TenantStorag
   const now = options.now ?? Date.now;
   const bucket = options.bucket;
   const session = createSessionCache({
-    sts: options.sts ?? new STSClient({ region: options.region, endpoint: options.endpoint, requestHandler: REQUEST_HANDLER }),
+    sts: options.sts ?? new STSClient({ region: options.region, endpoint: options.endpoint, requestHandler: AWS_REQUEST_HANDLER, maxAttempts: AWS_MAX_ATTEMPTS }),
     roleArn: options.roleArn,
     bucket,
     region: options.region,

@@ -7,6 +7,7 @@
  * Keys are built only from the slug and server-generated UUIDs. A handle assumes the role once, on its
  * first operation, and keeps the session for its own lifetime (one job step or one request).
  */
+import { AWS_MAX_ATTEMPTS, AWS_REQUEST_HANDLER } from './aws-timeouts';
 import {
   DeleteObjectsCommand,
   GetObjectCommand,
@@ -73,8 +74,6 @@ export interface TenantObjectsProvider {
   forTenant(tenantId: string, userId: string): TenantObjects;
 }
 
-const REQUEST_HANDLER = { connectionTimeout: 2_000, requestTimeout: 30_000 };
-
 async function guarded<T>(work: () => Promise<T>): Promise<T> {
   try {
     return await work();
@@ -88,7 +87,7 @@ async function guarded<T>(work: () => Promise<T>): Promise<T> {
 }
 
 export function createTenantObjects(options: TenantObjectsOptions): TenantObjectsProvider {
-  const sts = options.sts ?? new STSClient({ region: options.region, endpoint: options.endpoint, requestHandler: REQUEST_HANDLER });
+  const sts = options.sts ?? new STSClient({ region: options.region, endpoint: options.endpoint, requestHandler: AWS_REQUEST_HANDLER, maxAttempts: AWS_MAX_ATTEMPTS });
   const credentialSeconds = options.credentialSeconds ?? 900;
   const presignSeconds = Math.min(options.presignSeconds ?? MAX_PRESIGN_SECONDS, MAX_PRESIGN_SECONDS);
 
@@ -117,7 +116,8 @@ export function createTenantObjects(options: TenantObjectsOptions): TenantObject
               credentials: { accessKeyId: c.accessKeyId, secretAccessKey: c.secretAccessKey, sessionToken: c.sessionToken },
               requestChecksumCalculation: 'WHEN_REQUIRED',
               responseChecksumValidation: 'WHEN_REQUIRED',
-              requestHandler: REQUEST_HANDLER,
+              requestHandler: AWS_REQUEST_HANDLER,
+              maxAttempts: AWS_MAX_ATTEMPTS,
             }),
         );
         // A failed AssumeRole is not kept: the next operation asks again.

@@ -59,6 +59,11 @@ export class BackendStack extends Stack {
       logRetention: settings.logRetention,
     });
 
+    // The request deadline answers 503 before the function times out, which answers before API Gateway.
+    const requestDeadlineMs = runtimeDefaults.deadlines.requestMs;
+    if (settings.functions.timeout.toMilliseconds() < requestDeadlineMs + 1000) {
+      throw new Error(`the function timeout must exceed the request deadline (${requestDeadlineMs} ms) by a second at least`);
+    }
     const routes = new RouteFunctions(this, 'Routes', {
       routes: routeList,
       vpc: network.vpc,
@@ -75,6 +80,7 @@ export class BackendStack extends Stack {
       environment: toEnvironment(
         {
           environment: settings.name,
+          deadlines: { requestMs: requestDeadlineMs },
           database: {
             host: database.proxy.endpoint,
             port: PROXY_PORT,

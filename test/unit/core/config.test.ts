@@ -42,6 +42,7 @@ describe('toEnvironment', () => {
   /** Every field differs from its default, so a field that toEnvironment forgot cannot round-trip. */
   const devLike: AppConfig = {
     environment: 'dev',
+    deadlines: { requestMs: 7000 },
     database: {
       url: undefined,
       host: 'proxy.example.internal',

@@ -10,7 +10,7 @@
  */
 import { MEDIA_TYPE_MAX_LENGTH, MEDIA_TYPE_PATTERN } from './core/media-type';
 import { METRICS } from './core/metrics';
-import { UUID_PATTERN } from './core/tenant';
+import { EMAIL_PATTERN, TENANT_ID_PATTERN, UUID_PATTERN } from './core/tenant';
 import { withIds, type IdentifiedRoute, type JsonSchema, type RouteSpec } from './core/route-spec';
 
 export type { AuditSpec, HttpMethod, JsonSchema, LambdaHandler, RouteSpec } from './core/route-spec';
@@ -43,6 +43,27 @@ export const documentSchema: JsonSchema = {
     createdAt: timestamp,
   },
 };
+/** A tenant id: the slug rule of core/tenant.ts. */
+const tenantIdParam: JsonSchema = { type: 'string', pattern: TENANT_ID_PATTERN.source };
+/** A display name: printable text, not only spaces. */
+const displayName: JsonSchema = { type: 'string', minLength: 1, maxLength: 200, pattern: '^(?=[\\s\\S]*\\S)[^\\u0000-\\u001f\\u007f]+$' };
+/** A plan id's shape; whether the plan exists is the database's answer (400). */
+const planIdSchema: JsonSchema = { type: 'string', pattern: '^[a-z][a-z0-9_-]{0,39}$' };
+const emailSchema: JsonSchema = { type: 'string', maxLength: 254, pattern: EMAIL_PATTERN.source };
+const tenantSchema: JsonSchema = {
+  type: 'object',
+  required: ['id', 'name', 'planId', 'status', 'createdAt', 'updatedAt'],
+  properties: {
+    id: { type: 'string' }, name: { type: 'string' }, planId: { type: 'string' },
+    status: { type: 'string', enum: ['active', 'suspended', 'offboarding', 'deleted'] },
+    createdAt: timestamp, updatedAt: timestamp,
+    deletionReport: { type: 'object', description: 'Once deleted: counts of what was removed and when (no PII).' },
+  },
+};
+const memberSchema: JsonSchema = {
+  type: 'object', required: ['userId', 'email', 'role', 'status'],
+  properties: { userId: uuid, email: { type: 'string' }, name: { type: 'string' }, role: { type: 'string' }, status: { type: 'string' } },
+};
 const metricMap: JsonSchema = {
   type: 'object',
   properties: Object.fromEntries(METRICS.map((m) => [m, { type: ['integer', 'null'] }])),
@@ -69,6 +90,53 @@ export const routes = withIds({
         properties: { id: { type: 'string' }, name: { type: 'string' }, planId: { type: 'string' }, status: { type: 'string' }, createdAt: timestamp },
       }),
     },
+  },
+  createTenant: {
+    method: 'POST', path: '/api/tenants', handler: 'platform/create-tenant',
+    summary: 'Onboard a tenant with its data key and first org_admin', auth: 'platform', roles: ['superadmin'],
+    mutating: true, audit: { type: 'tenant', id: 'work' }, meters: [], usesStorage: false, usesPii: true,
+    body: {
+      type: 'object', additionalProperties: false, required: ['id', 'name', 'planId', 'admin'],
+      properties: {
+        id: tenantIdParam,
+        name: displayName,
+        planId: planIdSchema,
+        admin: {
+          type: 'object', additionalProperties: false, required: ['email'],
+          properties: { email: emailSchema, name: displayName },
+        },
+      },
+      examples: [{ id: 'initech', name: 'Initech', planId: 'pro', admin: { email: 'ada@initech.example', name: 'Ada' } }],
+    },
+    response: {
+      status: 201,
+      schema: { type: 'object', required: ['tenant', 'admin'], properties: { tenant: tenantSchema, admin: memberSchema } },
+    },
+  },
+  getTenant: {
+    method: 'GET', path: '/api/tenants/{tenantId}', handler: 'platform/get-tenant',
+    summary: 'A tenant; an offboarded one with its deletion report', auth: 'platform', roles: ['superadmin'],
+    mutating: false, meters: [], usesStorage: false, params: { tenantId: tenantIdParam },
+    response: { status: 200, schema: tenantSchema },
+  },
+  updateTenant: {
+    method: 'PATCH', path: '/api/tenants/{tenantId}', handler: 'platform/update-tenant',
+    summary: 'Rename a tenant, change its plan, suspend or resume it', auth: 'platform', roles: ['superadmin'],
+    mutating: true, audit: { type: 'tenant', id: { param: 'tenantId' } }, meters: [], usesStorage: false,
+    params: { tenantId: tenantIdParam },
+    body: {
+      type: 'object', additionalProperties: false, minProperties: 1,
+      properties: { name: displayName, planId: planIdSchema, status: { type: 'string', enum: ['active', 'suspended'] } },
+      examples: [{ planId: 'enterprise' }],
+    },
+    response: { status: 200, schema: tenantSchema },
+  },
+  deleteTenant: {
+    method: 'DELETE', path: '/api/tenants/{tenantId}', handler: 'platform/delete-tenant',
+    summary: 'Offboard a tenant (resumable; calling again resumes)', auth: 'platform', roles: ['superadmin'],
+    mutating: true, audit: { type: 'tenant', id: { param: 'tenantId' } }, meters: [], usesStorage: false,
+    params: { tenantId: tenantIdParam },
+    response: { status: 202, schema: tenantSchema },
   },
   listDocuments: {
     method: 'GET', path: '/api/{tenantId}/documents', handler: 'documents/list', summary: 'List documents, newest first',

@@ -3,7 +3,7 @@
  * leaves their transaction, so a SQLSTATE raised by the request guard, the metering SQL, a lock wait or
  * a lost connection becomes the same problem+json wherever in the request it was raised.
  */
-import { AppError, ForbiddenError, NotFoundError, QuotaExceededError, ServiceUnavailableError, UnauthorizedError } from './errors';
+import { AppError, BadRequestError, ConflictError, ForbiddenError, NotFoundError, QuotaExceededError, ServiceUnavailableError, UnauthorizedError } from './errors';
 import { quotaHeaders, rateLimitHeaders, secondsUntilReset } from './metering-period';
 import { isNetworkErrorCode } from './network-errors';
 
@@ -15,6 +15,12 @@ export const SQLSTATE = {
   callerForbidden: 'TS403',
   /** app.assert_request_allowed(): the tenant does not exist. */
   tenantNotFound: 'TS404',
+  /** A lifecycle rule (migration 0007): the last active org_admin, an offboarding or deleted tenant. */
+  lifecycleConflict: 'TS409',
+  /** A unique row exists already: an email already a member, a tenant id in use or ever used. */
+  uniqueViolation: '23505',
+  /** A referenced row does not exist: e.g. an unknown plan. */
+  foreignKeyViolation: '23503',
   /** app.meter_request() / app.consume(): a quota or the rate limit is used up; detail is JSON. */
   quotaExceeded: 'TS429',
   /** lock_timeout: the tenant's rows are busier than its share of throughput. */
@@ -104,9 +110,23 @@ export function fromDatabaseError(error: unknown): unknown {
       return new ForbiddenError('The caller may not act in this tenant now.');
     case SQLSTATE.tenantNotFound:
       return new NotFoundError('Not found.');
+    case SQLSTATE.lifecycleConflict:
+      return new ConflictError(lifecycleConflictDetail(error));
+    case SQLSTATE.uniqueViolation:
+      return new ConflictError('It exists already.');
+    case SQLSTATE.foreignKeyViolation:
+      return new BadRequestError('A referenced resource does not exist.');
   }
   if (isConnectionError(error)) {
     return new ServiceUnavailableError('The database is not reachable; try again shortly.', { cause: error });
   }
   return error;
+}
+
+/** What a TS409 refused, in words for the client (the SQL's message names the rule). */
+function lifecycleConflictDetail(error: unknown): string {
+  const message = (error as { message?: string }).message ?? '';
+  if (/last active org_admin/.test(message)) return 'The last active org_admin of a tenant cannot be demoted, deactivated or removed.';
+  if (/offboard|deleted/.test(message)) return 'The tenant is offboarded or being offboarded.';
+  return 'The change conflicts with the current state.';
 }

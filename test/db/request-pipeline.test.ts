@@ -14,12 +14,13 @@ import { work as listTenants } from '../../functions/platform/list-tenants';
 import { work as recordUsageEvent } from '../../functions/usage/record-event';
 import { routes, type RouteSpec } from '../../functions/routes';
 import { eventFor, json, trustingAuthenticator } from '../support/api';
-import { adminSql, createTenant, runtimeSql, uniqueTenantId, type TenantFixture } from '../support/db';
+import { adminSql, controlSql, createTenant, runtimeSql, uniqueTenantId, type TenantFixture } from '../support/db';
 
 describe('the request pipeline', () => {
   let admin: Sql;
   let db: Sql;
   let deps: HandlerDependencies;
+  let control: Sql;
   let a: TenantFixture;
   let b: TenantFixture;
   let operator: string;
@@ -34,7 +35,8 @@ describe('the request pipeline', () => {
   beforeAll(async () => {
     admin = adminSql();
     db = runtimeSql({ max: 10 });
-    deps = { sql: () => db, authenticator: () => trustingAuthenticator };
+    control = controlSql();
+    deps = { sql: () => db, control: () => control, authenticator: () => trustingAuthenticator };
     await admin`
       insert into app.plans (id, name, limits, rate_limit_rps)
       values ('test-tight', 'Tight', '{"ai_tokens": 10, "api_requests": null}', 100000),
@@ -46,7 +48,7 @@ describe('the request pipeline', () => {
     await admin`insert into app.platform_operators (user_id) values (${operator})`;
   });
   afterAll(async () => {
-    await Promise.all([admin.end(), db.end()]);
+    await Promise.all([admin.end(), db.end(), control.end()]);
   });
 
   it('serves an active member of an active tenant and sends the monthly request quota as X-Quota headers', async () => {

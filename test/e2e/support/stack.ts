@@ -24,7 +24,7 @@ export interface E2eStack extends LocalStack {
 export async function startE2eStack(options: Pick<LocalStackOptions, 'extraRoutes'> = {}): Promise<E2eStack> {
   const adminUrl = required('TEST_ADMIN_DATABASE_URL');
   const stack = await startLocalStack({
-    database: { adminUrl, runtimeUrl: required('TEST_RUNTIME_DATABASE_URL') },
+    database: { adminUrl, runtimeUrl: required('TEST_RUNTIME_DATABASE_URL'), controlUrl: required('TEST_CONTROL_DATABASE_URL') },
     emulatorEndpoint: required('TEST_AWS_ENDPOINT_URL'),
     storage: { bucket: required('TEST_TENANT_BUCKET'), roleArn: required('TEST_TENANT_ACCESS_ROLE_ARN') },
     name: 'tenant-sovereign-e2e',

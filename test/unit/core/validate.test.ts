@@ -16,6 +16,12 @@ const ROOT = path.join(__dirname, '../../..');
 const body = (value: Record<string, unknown>) => ({ params: {}, query: {}, body: value });
 const example = routes.createDocument.body.examples[0];
 
+/** A valid value of each path parameter the route declares (a document id, a platform route's tenant id). */
+function validParams(route: { params?: Readonly<Record<string, unknown>> }): Record<string, string> {
+  const sample: Record<string, string> = { documentId: '6f1c2a9e-8d43-4b7a-9c1e-2f3a4b5c6d7e', tenantId: 'acme' };
+  return Object.fromEntries(Object.keys(route.params ?? {}).map((name) => [name, sample[name]!]));
+}
+
 function refusal(run: () => unknown): Error {
   try {
     run();
@@ -29,7 +35,7 @@ describe('validateInput', () => {
   it('accepts the manifest example of every route that takes a body', () => {
     for (const route of routeList.filter((r) => r.body)) {
       const sample = (route.body!.examples as Record<string, unknown>[])[0]!;
-      expect(() => validateInput(route.id, route, body({ ...sample }))).not.toThrow();
+      expect(() => validateInput(route.id, route, { ...body({ ...sample }), params: validParams(route) })).not.toThrow();
     }
   });
 
@@ -118,7 +124,7 @@ describe('the standalone validators of a Lambda bundle', () => {
         const schema = schemas[part];
         expect({ route: route.id, part, generated: typeof standalone[part] }).toEqual({ route: route.id, part, generated: schema ? 'function' : 'undefined' });
         if (!schema) continue;
-        const valid = part === 'body' ? ((schema.examples as Record<string, unknown>[])[0] ?? {}) : part === 'params' ? { documentId: '6f1c2a9e-8d43-4b7a-9c1e-2f3a4b5c6d7e' } : {};
+        const valid = part === 'body' ? ((schema.examples as Record<string, unknown>[])[0] ?? {}) : part === 'params' ? validParams(route) : {};
         const outcomes = new Set<boolean>();
         for (const sample of samples(schema, valid)) {
           const a = runtime[part]!(structuredClone(sample));

@@ -110,6 +110,20 @@ export function fromDatabaseError(error: unknown): unknown {
       return new ForbiddenError('The caller may not act in this tenant now.');
     case SQLSTATE.tenantNotFound:
       return new NotFoundError('Not found.');
+  }
+  if (isConnectionError(error)) {
+    return new ServiceUnavailableError('The database is not reachable; try again shortly.', { cause: error });
+  }
+  return error;
+}
+
+/**
+ * The control plane's reading of the same map (functions/lifecycle/control.ts): the lifecycle rules'
+ * TS409 and 23505 → 409, 23503 → 400, then everything {@link fromDatabaseError} maps. Tenant requests
+ * keep these raw (their SQL does not raise them on purpose).
+ */
+export function fromControlPlaneError(error: unknown): unknown {
+  switch (codeOf(error)) {
     case SQLSTATE.lifecycleConflict:
       return new ConflictError(lifecycleConflictDetail(error));
     case SQLSTATE.uniqueViolation:
@@ -117,10 +131,7 @@ export function fromDatabaseError(error: unknown): unknown {
     case SQLSTATE.foreignKeyViolation:
       return new BadRequestError('A referenced resource does not exist.');
   }
-  if (isConnectionError(error)) {
-    return new ServiceUnavailableError('The database is not reachable; try again shortly.', { cause: error });
-  }
-  return error;
+  return fromDatabaseError(error);
 }
 
 /** What a TS409 refused, in words for the client (the SQL's message names the rule). */

@@ -6,7 +6,7 @@
  * tenants, always naming the tenant in its SQL.
  */
 import type { Sql, Tx } from '../core/db';
-import { fromDatabaseError } from '../core/db-errors';
+import { fromControlPlaneError } from '../core/db-errors';
 import { ForbiddenError, UnauthorizedError } from '../core/errors';
 import { isUuid, type Role } from '../core/tenant';
 
@@ -22,7 +22,7 @@ export interface Actor {
  * (core/db-errors.ts: TS409 and 23505 → 409, 23503 → 400, TS403 → 403, a lost connection → 503).
  */
 export function lifecycleError(error: unknown): unknown {
-  return fromDatabaseError(error);
+  return fromControlPlaneError(error);
 }
 
 /** Runs `fn` in one control-plane transaction acting as `actor`. Maps lifecycle SQLSTATEs to typed errors. */

@@ -18,7 +18,7 @@ import { resourcesOf, ROOT, synthEnvironment, type SynthesizedEnvironment } from
 
 /** Every variable of the contract (functions/core/config.ts) except those a deployment leaves unset. */
 const NOT_DEPLOYED: readonly string[] = [
-  ENV.awsRegion, ENV.awsDefaultRegion, ENV.awsEndpoint, ENV.databaseUrl,
+  ENV.awsRegion, ENV.awsDefaultRegion, ENV.awsEndpoint, ENV.databaseUrl, ENV.controlDatabaseUrl,
   // Lambda sets the function's own credentials itself.
   ENV.awsAccessKeyId, ENV.awsSecretAccessKey, ENV.awsSessionToken,
   // The local stack's password for the users it creates; a deployment has Cognito send invitations.

@@ -36,26 +36,6 @@ function exampleBody(route: RouteSpec): unknown {
   return example;
 }
 
-/** A platform route's example body; a new tenant's id (and its admin's email) made unique. */
-function platformBody(route: RouteSpec): unknown {
-  const example = exampleBody(route) as Record<string, unknown> | undefined;
-  if (!example || !('id' in example) || !('admin' in example)) return example;
-  const id = `matrix-${randomUUID().slice(0, 8)}`;
-  return { ...example, id, admin: { ...(example.admin as object), email: `admin@${id}.example` } };
-}
-
-/** A tenant onboarded through the API by the seed platform operator; its id. */
-async function onboarded(stack: E2eStack): Promise<string> {
-  const id = `matrix-${randomUUID().slice(0, 8)}`;
-  const response = await stack.call('/api/tenants', {
-    method: 'POST',
-    as: { role: 'superadmin' },
-    json: { id, name: 'Matrix', planId: 'pro', admin: { email: `admin@${id}.example` } },
-  });
-  if (response.status !== 201) throw new Error(`onboarding ${id} answered ${response.status}`);
-  return id;
-}
-
 /**
  * The route's path for `tenantId` with every id parameter filled by a real resource of `owner` (the
  * caller's own tenant, so that only the tenant in the path differs). Rejects, naming the parameter,
@@ -101,10 +81,7 @@ export function describeIsolationMatrix(routes: readonly RouteSpec[], ctx: Matri
 
     if (route.auth === 'platform') {
       it.each(ROLES.map((role) => [role] as const))('as %s: 200 only for the roles the manifest names, else 403', async (role) => {
-        // A platform route's {tenantId} names a tenant onboarded for this request; a new tenant's id is fresh.
-        const path = route.path.includes('{tenantId}') ? route.path.replace('{tenantId}', await onboarded(ctx.stack())) : route.path;
-        ctx.counted?.();
-        const response = await ctx.stack().call(path, { method: route.method, as: as(role, OWN), json: platformBody(route) });
+        const response = await request(route, route.path, role, OWN);
         expect(response.status).toBe(allowed(role) ? route.response.status : 403);
         if (!allowed(role)) expect(response.headers.get('content-type')).toBe('application/problem+json');
       });

@@ -11,7 +11,7 @@
 import { EMAIL_MAX_LENGTH, EMAIL_PATTERN } from './core/email';
 import { MEDIA_TYPE_MAX_LENGTH, MEDIA_TYPE_PATTERN } from './core/media-type';
 import { METRICS } from './core/metrics';
-import { UUID_PATTERN } from './core/tenant';
+import { TENANT_ID_PATTERN, UUID_PATTERN } from './core/tenant';
 import { withIds, type IdentifiedRoute, type JsonSchema, type RouteSpec } from './core/route-spec';
 
 export type { AuditSpec, DirectoryAction, HttpMethod, JsonSchema, LambdaHandler, RouteSpec } from './core/route-spec';
@@ -44,6 +44,23 @@ export const documentSchema: JsonSchema = {
     status: { type: 'string', enum: ['pending', 'available'] },
     createdBy: uuid,
     createdAt: timestamp,
+  },
+};
+/** A tenant id: the slug rule of core/tenant.ts. */
+const tenantIdParam: JsonSchema = { type: 'string', pattern: TENANT_ID_PATTERN.source };
+/** A display name: printable text, not only spaces. */
+const displayName: JsonSchema = { type: 'string', minLength: 1, maxLength: 200, pattern: '^(?=[\\s\\S]*\\S)[^\\u0000-\\u001f\\u007f]+$' };
+/** A plan id's shape; whether the plan exists is the database's answer (400). */
+const planIdSchema: JsonSchema = { type: 'string', pattern: '^[a-z][a-z0-9_-]{0,39}$' };
+const emailSchema: JsonSchema = { type: 'string', maxLength: EMAIL_MAX_LENGTH, pattern: EMAIL_PATTERN };
+const tenantSchema: JsonSchema = {
+  type: 'object', additionalProperties: false,
+  required: ['id', 'name', 'planId', 'status', 'createdAt', 'updatedAt'],
+  properties: {
+    id: { type: 'string' }, name: { type: 'string' }, planId: { type: 'string' },
+    status: { type: 'string', enum: ['active', 'suspended', 'offboarding', 'deleted'] },
+    createdAt: timestamp, updatedAt: timestamp,
+    deletionReport: { type: 'object', description: 'Once deleted: counts of what was removed and when (no PII).' },
   },
 };
 /** One value per metric: a limit (null: unlimited) or a usage. */
@@ -90,6 +107,59 @@ export const routes = withIds({
         status: { type: 'string', enum: ['active', 'suspended', 'offboarding', 'deleted'] }, createdAt: timestamp,
       })),
     },
+  },
+  createTenant: {
+    // 409: an id in use or ever used.
+    errors: [409],
+    method: 'POST', path: '/api/tenants', handler: 'platform/create-tenant',
+    summary: 'Onboard a tenant with its data key and first org_admin', auth: 'platform', roles: ['superadmin'],
+    mutating: true, audit: { type: 'tenant', id: 'work' }, meters: [], usesStorage: false, usesPii: true,
+    body: {
+      type: 'object', additionalProperties: false, required: ['id', 'name', 'planId', 'admin'],
+      properties: {
+        id: tenantIdParam,
+        name: displayName,
+        planId: planIdSchema,
+        admin: {
+          type: 'object', additionalProperties: false, required: ['email'],
+          properties: { email: emailSchema, name: displayName },
+        },
+      },
+      examples: [{ id: 'initech', name: 'Initech', planId: 'pro', admin: { email: 'ada@initech.example', name: 'Ada' } }],
+    },
+    response: {
+      status: 201,
+      schema: closed({ tenant: tenantSchema, admin: memberSchema }),
+    },
+  },
+  getTenant: {
+    method: 'GET', path: '/api/tenants/{tenantId}', handler: 'platform/get-tenant',
+    summary: 'A tenant; an offboarded one with its deletion report', auth: 'platform', roles: ['superadmin'],
+    mutating: false, meters: [], usesStorage: false, params: { tenantId: tenantIdParam },
+    response: { status: 200, schema: tenantSchema },
+  },
+  updateTenant: {
+    // 409: an offboarding or deleted tenant.
+    errors: [409],
+    method: 'PATCH', path: '/api/tenants/{tenantId}', handler: 'platform/update-tenant',
+    summary: 'Rename a tenant, change its plan, suspend or resume it', auth: 'platform', roles: ['superadmin'],
+    mutating: true, audit: { type: 'tenant', id: { param: 'tenantId' } }, meters: [], usesStorage: false,
+    params: { tenantId: tenantIdParam },
+    body: {
+      type: 'object', additionalProperties: false, minProperties: 1,
+      properties: { name: displayName, planId: planIdSchema, status: { type: 'string', enum: ['active', 'suspended'] } },
+      examples: [{ planId: 'enterprise' }],
+    },
+    response: { status: 200, schema: tenantSchema },
+  },
+  deleteTenant: {
+    // 409: a tenant that cannot be offboarded now.
+    errors: [409],
+    method: 'DELETE', path: '/api/tenants/{tenantId}', handler: 'platform/delete-tenant',
+    summary: 'Offboard a tenant (resumable; calling again resumes)', auth: 'platform', roles: ['superadmin'],
+    mutating: true, audit: { type: 'tenant', id: { param: 'tenantId' } }, meters: [], usesStorage: false,
+    params: { tenantId: tenantIdParam },
+    response: { status: 202, schema: tenantSchema },
   },
   listDocuments: {
     method: 'GET', path: '/api/{tenantId}/documents', handler: 'documents/list', summary: 'List documents, newest first',
@@ -209,6 +279,8 @@ export const routes = withIds({
     response: { status: 200, schema: memberSchema },
   },
   createMember: {
+    // 409: an email already a member.
+    errors: [409],
     method: 'POST', path: '/api/{tenantId}/members', handler: 'members/create',
     summary: 'Add a member: a user of this tenant who can sign in', auth: 'tenant', roles: ['org_admin'], mutating: true,
     audit: { type: 'member', id: 'work' }, meters: ['api_requests'], usesStorage: false, usesPii: true,
@@ -226,6 +298,8 @@ export const routes = withIds({
     response: { status: 201, schema: memberSchema },
   },
   updateMember: {
+    // 409: the last active org_admin.
+    errors: [409],
     method: 'PATCH', path: '/api/{tenantId}/members/{userId}', handler: 'members/update',
     summary: "Change a member's role or status (at their next request)", auth: 'tenant', roles: ['org_admin'], mutating: true,
     audit: { type: 'member', id: { param: 'userId' } }, meters: ['api_requests'], usesStorage: false, usesPii: true,
@@ -239,6 +313,8 @@ export const routes = withIds({
     response: { status: 200, schema: memberSchema },
   },
   deleteMember: {
+    // 409: the last active org_admin.
+    errors: [409],
     method: 'DELETE', path: '/api/{tenantId}/members/{userId}', handler: 'members/delete',
     summary: 'Remove a member: they can no longer sign in, and a token they hold is refused', auth: 'tenant', roles: ['org_admin'],
     mutating: true, audit: { type: 'member', id: { param: 'userId' } }, meters: ['api_requests'], usesStorage: false, usesPii: true,

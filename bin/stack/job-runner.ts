@@ -1,78 +1,78 @@
 /**
- * The local stack's job runner: what the queue does in a deployment, in this process. Every `everyMs`
- * it picks up jobs that are pending (or failed and due for a retry) and runs each through the handler
- * for its kind (functions/lifecycle/jobs.ts underneath: claimed with a lease, one recorded step at a
- * time), so several stacks on one database never run one job twice at once. Generic: any job kind runs
- * once a handler for it is registered.
+ * The local stack's job runner: what the queue-triggered function does in a deployment, in this process.
+ * Every `everyMs` it picks the jobs that can run (pending; failed, after a back-off that grows with the
+ * attempts; running with an expired lease) and runs each through functions/lifecycle/jobs.ts by its kind,
+ * as the control-plane role (app_control). A failed step stays recorded on its job (step, attempts,
+ * last error) and is retried by a later run, so a stopped offboarding or export resumes by itself.
  */
-import postgres from 'postgres';
 import type { Sql } from '../../functions/core/db';
-import { withControl } from '../../functions/lifecycle/control';
 import type { Job, JobKind } from '../../functions/lifecycle/jobs';
 
-/** Runs (or resumes) one job of a kind to its end or its next failure. */
-export type JobHandler = (db: Sql, jobId: string) => Promise<Job>;
-
-export interface JobRunnerOptions {
-  /** A login of the control-plane role (app_control). */
-  readonly controlUrl: string;
-  readonly handlers: Partial<Record<JobKind, JobHandler>>;
-  /** @default 500 */
-  readonly everyMs?: number;
-  /** A failed job is tried again this long after its failure, until it has failed `maxAttempts` times. @default 2000 */
-  readonly retryAfterMs?: number;
-  /** @default 3 */
-  readonly maxAttempts?: number;
-  readonly onError?: (error: unknown) => void;
-}
+/** Runs (or resumes) one job of a kind. */
+export type JobRunners = Readonly<Record<JobKind, (jobId: string) => Promise<Job>>>;
 
 export interface JobRunner {
-  /** Stops polling, waits for the job in flight, and closes the connection. */
+  /** Runs the runnable jobs now (also what the timer does); resolves when this pass is over. */
+  runNow(): Promise<void>;
+  /** Stops the timer and waits for a pass in flight. */
   stop(): Promise<void>;
 }
 
-const RUNNER: { userId: string; role: 'superadmin'; requestId: string } = {
-  userId: '00000000-0000-4000-8000-000000000000',
-  role: 'superadmin',
-  requestId: 'local-job-runner',
-};
+export interface JobRunnerOptions {
+  /** A client of the control-plane role. */
+  readonly db: Sql;
+  readonly runners: JobRunners;
+  /** @default 500 */
+  readonly everyMs?: number;
+  /** A failed job waits this many seconds per attempt before it is retried. @default 2 */
+  readonly backoffSeconds?: number;
+  /** Must match the lease of runJob. @default 300 */
+  readonly leaseSeconds?: number;
+  readonly onError?: (error: unknown) => void;
+}
 
+/** Starts the runner. */
 export function startJobRunner(options: JobRunnerOptions): JobRunner {
-  const db = postgres(options.controlUrl, { max: 2, onnotice: () => undefined }) as unknown as Sql;
-  const kinds = Object.keys(options.handlers) as JobKind[];
-  const retryAfter = `${(options.retryAfterMs ?? 2000) / 1000} seconds`;
-  const maxAttempts = options.maxAttempts ?? 3;
+  const { db, runners } = options;
+  const backoff = options.backoffSeconds ?? 2;
+  const lease = options.leaseSeconds ?? 300;
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<void> = Promise.resolve();
 
-  const due = () =>
-    withControl(db, RUNNER, (tx) => tx<{ id: string; kind: JobKind }[]>`
+  const pass = async () => {
+    const due = await db<{ id: string; kind: JobKind }[]>`
       select id, kind from app.jobs
-       where kind in ${tx(kinds)}
-         and (status = 'pending'
-              or (status = 'failed' and attempts < ${maxAttempts} and updated_at < now() - ${retryAfter}::interval))
-       order by created_at
-       limit 20`);
-
-  const run = async () => {
+       where status = 'pending'
+          or (status = 'failed' and updated_at < now() - make_interval(secs => ${backoff} * attempts))
+          or (status = 'running' and updated_at < now() - make_interval(secs => ${lease}))
+       order by updated_at
+       limit 20`;
+    for (const job of due) {
+      if (stopped) return;
+      const run = runners[job.kind];
+      // A job's failure is recorded on its row by runJob; only the runner's own trouble is reported.
+      if (run) await run(job.id).catch((error: unknown) => options.onError?.(error));
+    }
+  };
+  const loop = async () => {
     try {
-      for (const job of kinds.length > 0 ? await due() : []) {
-        if (stopped) break;
-        await options.handlers[job.kind]!(db, job.id).catch((error: unknown) => options.onError?.(error));
-      }
+      await pass();
     } catch (error) {
       if (!stopped) options.onError?.(error);
     }
-    if (!stopped) timer = setTimeout(() => (running = run()), options.everyMs ?? 500);
+    if (!stopped) timer = setTimeout(() => (running = loop()), options.everyMs ?? 500);
   };
-  running = run();
+  running = loop();
   return {
+    runNow: async () => {
+      await running;
+      await pass();
+    },
     stop: async () => {
       stopped = true;
       clearTimeout(timer);
       await running;
-      await db.end({ timeout: 2 });
     },
   };
 }

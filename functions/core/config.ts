@@ -26,6 +26,11 @@ export interface DatabaseConfig {
    * refused with 429: a tenant over its throughput ceiling fails fast instead of queueing.
    */
   readonly lockTimeoutMs: number;
+  /**
+   * The control-plane login (platform routes and the job runner; never tenant routes): its own URL
+   * (local stack, tests) or its user on the same host/port/database (IAM authentication when deployed).
+   */
+  readonly control: { readonly url?: string; readonly user: string };
 }
 
 export interface AwsConfig {
@@ -120,6 +125,9 @@ export const ENV = {
   databasePrepare: 'DB_PREPARE',
   databaseConnectTimeoutSeconds: 'DB_CONNECT_TIMEOUT_SECONDS',
   databaseLockTimeoutMs: 'DB_LOCK_TIMEOUT_MS',
+  /** The control-plane login (app_control) of platform routes and jobs. */
+  controlDatabaseUrl: 'CONTROL_DATABASE_URL',
+  controlDatabaseUser: 'CONTROL_DB_USER',
   awsRegion: 'AWS_REGION',
   /** Read only when AWS_REGION is unset; {@link toEnvironment} never writes it. */
   awsDefaultRegion: 'AWS_DEFAULT_REGION',
@@ -219,6 +227,10 @@ export function parseConfig(env: Env): AppConfig {
       prepare: boolean(env, ENV.databasePrepare, true),
       connectTimeoutSeconds: integer(env, ENV.databaseConnectTimeoutSeconds, 5, 1, 60),
       lockTimeoutMs: integer(env, ENV.databaseLockTimeoutMs, 2000, 1, 60000),
+      control: {
+        url: optional(env, ENV.controlDatabaseUrl),
+        user: optional(env, ENV.controlDatabaseUser) ?? 'app_control',
+      },
     },
     aws: {
       region: optional(env, ENV.awsRegion) ?? optional(env, ENV.awsDefaultRegion) ?? 'us-east-1',
@@ -280,6 +292,8 @@ export function toEnvironment(config: AppConfig, options: ToEnvironmentOptions =
     [ENV.databasePrepare, db.prepare],
     [ENV.databaseConnectTimeoutSeconds, db.connectTimeoutSeconds],
     [ENV.databaseLockTimeoutMs, db.lockTimeoutMs],
+    [ENV.controlDatabaseUrl, db.control.url],
+    [ENV.controlDatabaseUser, db.control.user],
     [ENV.awsRegion, options.regionFromRuntime ? undefined : aws.region],
     [ENV.awsEndpoint, aws.endpoint],
     [ENV.awsAccessKeyId, aws.credentials?.accessKeyId],

@@ -11,7 +11,7 @@ import { authenticator as containerAuthenticator, type Authenticator, type Calle
 import { config } from './config';
 import { withCors } from './cors';
 import { DeadlineExceededError, withinDeadline, type Deadline } from './deadline';
-import { sql as containerSql, withPlatform, withTenant, type RequestContext, type Sql, type Tx } from './db';
+import { controlSql, sql as containerSql, withTenant, type RequestContext, type Sql, type Tx } from './db';
 import { AppError, ForbiddenError, NotFoundError } from './errors';
 import { header, parseJsonBody, problem, toResult, type Reply } from './http';
 import { meterRequest, quotaHeaders, type MeterReading } from './metering';
@@ -42,9 +42,16 @@ export interface RouteContext<Body = Readonly<Record<string, unknown>>> extends 
   audit(resource: { id?: string; detail?: Record<string, unknown> }): void;
 }
 
-/** A platform route's work: no tenant, only platform-scoped reads. */
-export interface PlatformRouteContext extends Omit<RouteContext, 'tenantId' | 'audit'> {
+/**
+ * A platform route's work: no tenant and no transaction of the wrapper's. It gets the control-plane
+ * client (app_control, never app_runtime) and opens its own control transactions, each of which checks
+ * that the caller is an active platform operator (functions/lifecycle/control.ts `assertOperator`) and
+ * writes the audit event in the tenant it touches.
+ */
+export interface PlatformRouteContext<Body = Readonly<Record<string, unknown>>> extends Omit<RouteContext<Body>, 'tenantId' | 'audit' | 'tx'> {
   readonly role: 'superadmin';
+  /** The control-plane database client. */
+  readonly control: Sql;
 }
 
 /** A route's work context with `ctx.storage`: its manifest entry says `usesStorage: true`. */
@@ -67,6 +74,8 @@ export type CapabilitiesOf<S extends RouteSpec> = (S['usesStorage'] extends true
  */
 export interface HandlerDependencies {
   readonly sql: () => Sql;
+  /** The control-plane client of platform routes (app_control). @default the container's, from CONTROL_DATABASE_URL / CONTROL_DB_USER */
+  readonly control?: () => Sql;
   readonly authenticator: () => Authenticator;
   readonly storage?: () => TenantStorageProvider;
   readonly pii?: () => Pii;
@@ -78,6 +87,7 @@ export interface HandlerDependencies {
 
 const defaults: HandlerDependencies = {
   sql: containerSql,
+  control: controlSql,
   authenticator: containerAuthenticator,
   corsOrigins: () => config().cors.allowedOrigins,
   deadlineMs: () => config().deadlines.requestMs,
@@ -120,7 +130,8 @@ async function guarded<T>(tx: Tx, metered: boolean, deadline: Deadline, work: ()
 function inputOf(routeId: string, spec: RouteSpec, event: APIGatewayProxyEvent) {
   const params: Record<string, string> = {};
   for (const [key, value] of Object.entries(event.pathParameters ?? {})) {
-    if (key !== 'tenantId' && value !== undefined) params[key] = value;
+    // A tenant route's tenantId is its scope (checked against the token); a platform route's is input.
+    if ((key !== 'tenantId' || spec.auth === 'platform') && value !== undefined) params[key] = value;
   }
   const query: Record<string, string | undefined> = { ...(event.queryStringParameters ?? {}) };
   const body = spec.body ? parseJsonBody(event) : {};
@@ -158,11 +169,8 @@ async function serve(
 
   if (spec.auth === 'platform') {
     const input = inputOf(routeId, spec, event);
-    const ctx = { userId: caller.userId, role: 'superadmin' as const, requestId };
-    const { result } = await withPlatform(deps.sql(), ctx, (tx) =>
-      guarded(tx, false, deadline, () => (work as (c: PlatformRouteContext) => Promise<Reply>)({ ...ctx, ...input, tx, routeId })),
-    );
-    return result;
+    const control = (deps.control ?? controlSql)();
+    return (work as (c: PlatformRouteContext) => Promise<Reply>)({ userId: caller.userId, role: 'superadmin', requestId, ...input, control, routeId });
   }
 
   const tenantId = tenantOf(event, caller);
@@ -221,7 +229,7 @@ function record(routeId: string, status: number, started: number, error?: unknow
 export type WorkFor<S extends RouteSpec, Body = Readonly<Record<string, unknown>>> = S['auth'] extends 'public'
   ? (ctx: { requestId: string; event: APIGatewayProxyEvent }) => Promise<Reply>
   : S['auth'] extends 'platform'
-    ? (ctx: PlatformRouteContext) => Promise<Reply>
+    ? (ctx: PlatformRouteContext<Body>) => Promise<Reply>
     : (ctx: RouteContext<Body> & CapabilitiesOf<S>) => Promise<Reply>;
 
 /**

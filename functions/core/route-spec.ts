@@ -60,7 +60,10 @@ interface RouteBase {
   readonly body?: JsonSchema;
   /** Query parameters, by name (string values as sent; `integer` schemas are converted). */
   readonly query?: { readonly [name: string]: JsonSchema };
-  /** Path parameters other than `tenantId`, by name; every `{name}` of `path` must be listed. */
+  /**
+   * Path parameters other than a tenant route's `tenantId` (a platform route lists its `tenantId` too:
+   * it is input there, not the request's scope), by name; every `{name}` of `path` must be listed.
+   */
   readonly params?: { readonly [name: string]: JsonSchema };
   /** Success status and body schema. */
   readonly response: { readonly status: number; readonly schema?: JsonSchema };

@@ -1,8 +1,9 @@
 /**
  * One Lambda function per route of the manifest (functions/routes.ts), each with only the permissions
  * its manifest entry implies:
- *  - `rds-db:connect` as `app_runtime` through the proxy: every authenticated route (public routes,
- *    health and the OpenAPI document, touch no dependency);
+ *  - `rds-db:connect` through the proxy as `app_runtime` for tenant routes and as `app_control` (the
+ *    control plane) for platform routes, never both (public routes, health and the OpenAPI document,
+ *    touch no dependency);
  *  - `sts:AssumeRole` on the tenant-access role (and a place in its trust policy): `usesStorage` routes;
  *  - `kms:Decrypt` / `kms:GenerateDataKey` on the PII key with a tenant encryption context: `usesPii` routes;
  *  - `cognito-idp:Admin*`: exactly the actions a route's `directory` lists, on this user pool only.
@@ -67,7 +68,8 @@ export class RouteFunctions extends Construct {
         environment: props.environment,
         inputValidators: writeInputValidators(PROJECT_ROOT, route.id, route),
       });
-      if (usesDatabase(route)) props.database.grantRuntimeConnect(fn);
+      if (route.auth === 'platform') props.database.grantControlConnect(fn);
+      else if (usesDatabase(route)) props.database.grantRuntimeConnect(fn);
       if (route.usesStorage) props.storage.trust(fn.role!);
       if (route.usesPii) {
         fn.addToRolePolicy(

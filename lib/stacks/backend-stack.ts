@@ -9,7 +9,7 @@ import { defaultConfig, toEnvironment } from '../../functions/core/config';
 import { routeList } from '../../functions/routes';
 import type { EnvironmentSettings } from '../config';
 import { Api } from '../constructs/api';
-import { Database, DATABASE_NAME, PROXY_PORT, RUNTIME_DB_USER } from '../constructs/database';
+import { Database, DATABASE_NAME, PROXY_PORT, RUNTIME_DB_USER, CONTROL_DB_USER } from '../constructs/database';
 import { Identity } from '../constructs/identity';
 import { Network } from '../constructs/network';
 import { Observability } from '../constructs/observability';
@@ -93,6 +93,8 @@ export class BackendStack extends Stack {
             prepare: true,
             connectTimeoutSeconds: 5,
             lockTimeoutMs: runtimeDefaults.database.lockTimeoutMs,
+            // Only platform functions may log in as it (rds-db:connect is granted per route).
+            control: { user: CONTROL_DB_USER },
           },
           aws: { region: this.region },
           storage: {

@@ -16,7 +16,7 @@ let admin: postgres.Sql;
 beforeAll(async () => {
   const adminUrl = process.env.TEST_ADMIN_DATABASE_URL!;
   stack = await startLocalStack({
-    database: { adminUrl, runtimeUrl: process.env.TEST_RUNTIME_DATABASE_URL! },
+    database: { adminUrl, runtimeUrl: process.env.TEST_RUNTIME_DATABASE_URL!, controlUrl: process.env.TEST_CONTROL_DATABASE_URL! },
     emulatorEndpoint: process.env.TEST_AWS_ENDPOINT_URL!,
     storage: { bucket: process.env.TEST_TENANT_BUCKET!, roleArn: process.env.TEST_TENANT_ACCESS_ROLE_ARN! },
     name: 'tenant-sovereign-e2e-members',

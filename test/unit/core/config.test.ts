@@ -55,6 +55,7 @@ describe('toEnvironment', () => {
       prepare: false,
       connectTimeoutSeconds: 7,
       lockTimeoutMs: 1500,
+      control: { url: undefined, user: 'app_control_dev' },
     },
     aws: {
       region: 'eu-central-1',

@@ -16,6 +16,8 @@ const ROOT = path.join(__dirname, '../../..');
 const body = (value: Record<string, unknown>) => ({ params: {}, query: {}, body: value });
 const example = routes.createDocument.body.examples[0];
 
+/** A valid value of each path parameter the route declares (a document id, a platform route's tenant id). */
+
 function refusal(run: () => unknown): Error {
   try {
     run();
@@ -26,8 +28,9 @@ function refusal(run: () => unknown): Error {
 }
 
 /** A valid value (a UUID) for each id parameter a route declares. */
+/** A valid value for each path parameter: a tenant slug for `tenantId`, a UUID for every resource id. */
 const validParams = (params: Readonly<Record<string, unknown>> | undefined) =>
-  Object.fromEntries(Object.keys(params ?? {}).map((name) => [name, '6f1c2a9e-8d43-4b7a-9c1e-2f3a4b5c6d7e']));
+  Object.fromEntries(Object.keys(params ?? {}).map((name) => [name, name === 'tenantId' ? 'acme' : '6f1c2a9e-8d43-4b7a-9c1e-2f3a4b5c6d7e']));
 
 describe('validateInput', () => {
   it('accepts the manifest example of every route that takes a body', () => {

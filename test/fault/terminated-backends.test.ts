@@ -27,7 +27,7 @@ interface Report {
   used: number;
 }
 
-function runLoad(mode: 'pooled'): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function runLoad(mode: 'pooled' | 'reserved'): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     execFile(TSX, [SCRIPT, mode], { cwd: ROOT, timeout: 60_000, env: process.env }, (error, stdout, stderr) => {
       const code = error ? (typeof error.code === 'number' ? error.code : null) : 0;
@@ -36,9 +36,11 @@ function runLoad(mode: 'pooled'): Promise<{ code: number | null; stdout: string;
   });
 }
 
-// Four concurrent callers on the container's pooled client while all their backends are terminated, six
-// times over. (Reserved connections: see patches/README.md; not yet covered under concurrent load.)
-describe.each(['pooled'] as const)('backends terminated (%s connections)', (mode) => {
+// Pooled: four concurrent callers on the container's pooled client while all their backends are
+// terminated, six times over. Reserved (porsager/postgres#1208): a caller's reserved connection used
+// again after its backend was terminated, then released and replaced, six rounds; the pool's other
+// idle backends are terminated too, so that a replacement can meet a dying backend while it connects.
+describe.each(['pooled', 'reserved'] as const)('backends terminated (%s connections)', (mode) => {
   let run: { code: number | null; stdout: string; stderr: string };
   let report: Report;
 

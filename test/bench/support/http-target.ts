@@ -14,7 +14,7 @@
  *    configuration: no token, no guard, no metering, no logging.
  *
  * Talks to its parent over IPC: sends `{ type: 'listening', url }`; answers `{ type: 'cpu' }` with the
- * process's CPU time so far; exits on `{ type: 'stop' }`.
+ * process's CPU time so far and its resident set size; exits on `{ type: 'stop' }`.
  */
 import { randomUUID } from 'node:crypto';
 import http from 'node:http';
@@ -30,7 +30,7 @@ export type TargetMode = 'api' | 'baseline';
 
 export type TargetMessage =
   | { readonly type: 'listening'; readonly url: string }
-  | { readonly type: 'cpu'; readonly userMicros: number; readonly systemMicros: number };
+  | { readonly type: 'cpu'; readonly userMicros: number; readonly systemMicros: number; readonly rssBytes: number };
 
 export type ParentMessage = { readonly type: 'cpu' } | { readonly type: 'stop' };
 
@@ -93,7 +93,7 @@ function main(): void {
   process.on('message', (message: ParentMessage) => {
     if (message.type === 'cpu') {
       const { user, system } = process.cpuUsage();
-      process.send!({ type: 'cpu', userMicros: user, systemMicros: system } satisfies TargetMessage);
+      process.send!({ type: 'cpu', userMicros: user, systemMicros: system, rssBytes: process.memoryUsage.rss() } satisfies TargetMessage);
     } else if (message.type === 'stop') {
       server.closeAllConnections();
       server.close(() => process.exit(0));

@@ -42,8 +42,8 @@ export function createSql(
     max_lifetime: 60 * 14, // IAM tokens last 15 minutes; a connection never outlives its token.
     // postgres.js waits up to 20 s between attempts after repeated failures (3^n / 100 s): a restarted
     // server would then be used only long after it is ready, and each request meanwhile would wait out
-    // its deadline. A refused connection is cheap to retry: at most half a second apart.
-    backoff: reconnectDelaySeconds,
+    // its deadline. A refused connection is cheap to retry: 50 ms doubling, at most half a second apart.
+    backoff: (retries) => Math.min(0.05 * 2 ** retries, 0.5),
     onnotice: () => undefined,
     ssl:
       database.ssl === 'disable'
@@ -67,10 +67,6 @@ export function createSql(
   return client;
 }
 
-/** Seconds before reconnect attempt `retries` (counted since the last success): 50 ms doubling, at most 0.5 s, jittered. */
-export function reconnectDelaySeconds(retries: number): number {
-  return Math.min(0.05 * 2 ** retries, 0.5) * (0.5 + Math.random() / 2);
-}
 
 const lockTimeouts = new WeakMap<object, string>();
 const socketsOf = new WeakMap<object, ClientSockets>();
@@ -118,51 +114,28 @@ export async function endContainerClients(timeout = 2): Promise<void> {
 /** What a transaction is given besides its work. */
 export interface TransactionOptions {
   /**
-   * The request's deadline (core/deadline.ts). When it passes while the transaction still waits for the
-   * database's answer (BEGIN, or any of its statements), the server is taken for frozen and the client's
-   * connections are discarded; a transaction that only reaches BEGIN after it has passed does no work.
+   * The request's deadline (core/deadline.ts). When it passes while BEGIN still waits for the server
+   * (for at least {@link STALL_MS}), the server is taken for frozen and the client's connections are
+   * discarded; a transaction that only reaches BEGIN after it has passed does no work.
    */
   readonly signal?: AbortSignal;
 }
 
 /**
- * How long a statement of the transaction must have waited for its answer when the deadline passes for
- * the server to be taken for frozen. A statement sent a moment before the deadline on a healthy server
- * is not a stall; one that has waited this long while statement_timeout and lock_timeout bound it
- * server-side (migration 0006, the context's lock_timeout) is.
+ * How long BEGIN must have waited when the deadline passes for the server to be taken for frozen: a
+ * BEGIN asked for a moment before the deadline is no stall. BEGIN is the statement that meets a
+ * connection stuck on a frozen server: a transaction that stalls after it holds its connection, and the
+ * next request that needs that connection waits for BEGIN, so the stall is found one request later (in
+ * Lambda, the next one), while statement_timeout and lock_timeout bound every statement server-side.
  */
 const STALL_MS = 1000;
-
-/**
- * The statements of `tx` in flight, by the time each was sent: a proxy that notes every query when
- * postgres.js executes it (fragments nested in another query are never executed, so never counted)
- * and forgets it when it settles.
- */
-function watchStatements(tx: postgres.TransactionSql, inFlight: Map<object, number>): postgres.TransactionSql {
-  return new Proxy(tx, {
-    apply(target, self, args) {
-      const query = Reflect.apply(target, self, args) as unknown;
-      const pending = query as { handler?: (q: unknown) => unknown } | null;
-      if (query instanceof Promise && typeof pending?.handler === 'function') {
-        const send = pending.handler;
-        pending.handler = (q: unknown) => {
-          inFlight.set(query, performance.now());
-          const settled = () => inFlight.delete(query);
-          Promise.prototype.then.call(query, settled, settled);
-          return send(q);
-        };
-      }
-      return query;
-    },
-  });
-}
 
 /**
  * Runs `fn` in one transaction whose first statement sets `settings` with `set_config(…, true)`
  * (transaction-local), pipelined with the work so that it costs no round trip of its own. Errors leave
  * through the one database error map. With a deadline (`options.signal`), a server that does not answer
- * within it has its connections discarded (core/db-sockets.ts), so that no later request queues behind
- * them.
+ * BEGIN within it has the client's connections discarded (core/db-sockets.ts), so that no later request
+ * queues behind them.
  */
 export async function inTransaction<T>(
   db: Sql,
@@ -175,31 +148,19 @@ export async function inTransaction<T>(
   const { signal } = options;
   for (let attempt = 1; ; attempt++) {
     let started = false;
-    let finishing: number | undefined;
     const requested = performance.now();
-    const inFlight = new Map<object, number>();
-    const giveUp = () => {
-      // Waiting since: BEGIN was asked for; COMMIT or ROLLBACK was sent; the oldest statement in flight
-      // was sent (none in flight: the work waits on something else, e.g. S3, and the server is not at fault).
-      const since = !started ? requested : (finishing ?? Math.min(...inFlight.values()));
-      if (performance.now() - since >= STALL_MS) socketsOf.get(db)?.destroyAll();
-    };
+    const giveUp = () => !started && performance.now() - requested >= STALL_MS && socketsOf.get(db)?.destroyAll();
     signal?.addEventListener('abort', giveUp, { once: true });
     try {
-      return (await db.begin(async (raw) => {
+      return (await db.begin(async (tx) => {
         started = true;
         // Queued behind a stalled connection until after the caller had its 503: do nothing.
         if (signal?.aborted) throw new DeadlineExceededError();
-        const tx = signal ? watchStatements(raw, inFlight) : raw;
         // Sent first, before any query of `fn`, on the same connection: nothing can run without the context.
         const context = tx`
           select set_config(name, value, true) from unnest(${names}::text[], ${values}::text[]) as s(name, value)`.execute();
-        try {
-          const [, result] = await Promise.all([context, fn(tx as Tx)]);
-          return result;
-        } finally {
-          finishing = performance.now();
-        }
+        const [, result] = await Promise.all([context, fn(tx as Tx)]);
+        return result;
       })) as T;
     } catch (error) {
       // BEGIN itself met a connection that had been dropped while idle (a failover, RDS Proxy's idle

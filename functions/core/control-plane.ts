@@ -6,7 +6,7 @@
  * tenants, always naming the tenant in its SQL. In core so that the wrapper itself checks the operator
  * of every platform route before its work runs.
  */
-import { inTransaction, type Sql, type Tx } from './db';
+import { inTransaction, type Sql, type TransactionOptions, type Tx } from './db';
 import { fromDatabaseError } from './db-errors';
 import { ForbiddenError, UnauthorizedError } from './errors';
 import { isUuid, type Role } from './tenant';
@@ -25,10 +25,10 @@ export interface Actor {
 export const lifecycleError: (error: unknown) => unknown = fromDatabaseError;
 
 /** Runs `fn` in one control-plane transaction acting as `actor`. Maps lifecycle SQLSTATEs to typed errors. */
-export function withControl<T>(db: Sql, actor: Actor, fn: (tx: Tx) => Promise<T>): Promise<T> {
+export function withControl<T>(db: Sql, actor: Actor, fn: (tx: Tx) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
   if (!isUuid(actor.userId)) return Promise.reject(new UnauthorizedError('The caller is not valid.'));
   const settings = { 'app.user_id': actor.userId, 'app.role': actor.role, 'app.request_id': actor.requestId, lock_timeout: '5000ms' };
-  return inTransaction(db, settings, fn);
+  return inTransaction(db, settings, fn, options);
 }
 
 /** Refuses an actor that is not an active platform operator (in the caller's transaction). */

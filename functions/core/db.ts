@@ -8,6 +8,8 @@ import postgres from 'postgres';
 import type { AwsConfig, DatabaseConfig } from './config';
 import { config, ConfigError } from './config';
 import { fromDatabaseError, isDroppedConnection } from './db-errors';
+import { clientSockets, type ClientSockets } from './db-sockets';
+import { DeadlineExceededError } from './deadline';
 import { UnauthorizedError } from './errors';
 import { rdsTokenSigner } from './rds-token';
 import { assertTenantId, isRole, isUuid, type Role } from './tenant';
@@ -38,6 +40,10 @@ export function createSql(
     connect_timeout: database.connectTimeoutSeconds,
     idle_timeout: 60,
     max_lifetime: 60 * 14, // IAM tokens last 15 minutes; a connection never outlives its token.
+    // postgres.js waits up to 20 s between attempts after repeated failures (3^n / 100 s): a restarted
+    // server would then be used only long after it is ready, and each request meanwhile would wait out
+    // its deadline. A refused connection is cheap to retry: 50 ms doubling, at most half a second apart.
+    backoff: (retries) => Math.min(0.05 * 2 ** retries, 0.5),
     onnotice: () => undefined,
     ssl:
       database.ssl === 'disable'
@@ -50,15 +56,20 @@ export function createSql(
     // One fresh token per new connection: postgres.js calls the password function on connect.
     base.password = rdsTokenSigner({ hostname: database.host, port: database.port, username: database.user, region: aws.region }, aws.credentials);
   }
-  const options = { ...base, ...overrides };
+  // The client's sockets are opened here so that a transaction that outlives its deadline can discard them.
+  const sockets = clientSockets();
+  const options = { ...base, socket: sockets.open, ...overrides } as postgres.Options<{}>;
   const client = database.url
     ? postgres(database.url, options)
     : postgres({ ...options, host: database.host, port: database.port, database: database.database, username: database.user });
   lockTimeouts.set(client, `${database.lockTimeoutMs}ms`);
+  socketsOf.set(client, sockets);
   return client;
 }
 
+
 const lockTimeouts = new WeakMap<object, string>();
+const socketsOf = new WeakMap<object, ClientSockets>();
 
 /** The lock timeout a client was created with (transaction-local, set with the context). */
 function lockTimeoutOf(db: Sql): string {
@@ -100,19 +111,51 @@ export async function endContainerClients(timeout = 2): Promise<void> {
   containerControl = undefined;
 }
 
+/** What a transaction is given besides its work. */
+export interface TransactionOptions {
+  /**
+   * The request's deadline (core/deadline.ts). When it passes while BEGIN still waits for the server
+   * (for at least {@link STALL_MS}), the server is taken for frozen and the client's connections are
+   * discarded; a transaction that only reaches BEGIN after it has passed does no work.
+   */
+  readonly signal?: AbortSignal;
+}
+
+/**
+ * How long BEGIN must have waited when the deadline passes for the server to be taken for frozen: a
+ * BEGIN asked for a moment before the deadline is no stall. BEGIN is the statement that meets a
+ * connection stuck on a frozen server: a transaction that stalls after it holds its connection, and the
+ * next request that needs that connection waits for BEGIN, so the stall is found one request later (in
+ * Lambda, the next one), while statement_timeout and lock_timeout bound every statement server-side.
+ */
+const STALL_MS = 1000;
+
 /**
  * Runs `fn` in one transaction whose first statement sets `settings` with `set_config(…, true)`
  * (transaction-local), pipelined with the work so that it costs no round trip of its own. Errors leave
- * through the one database error map.
+ * through the one database error map. With a deadline (`options.signal`), a server that does not answer
+ * BEGIN within it has the client's connections discarded (core/db-sockets.ts), so that no later request
+ * queues behind them.
  */
-export async function inTransaction<T>(db: Sql, settings: Readonly<Record<string, string>>, fn: (tx: Tx) => Promise<T>): Promise<T> {
+export async function inTransaction<T>(
+  db: Sql,
+  settings: Readonly<Record<string, string>>,
+  fn: (tx: Tx) => Promise<T>,
+  options: TransactionOptions = {},
+): Promise<T> {
   const names = Object.keys(settings);
   const values = Object.values(settings);
+  const { signal } = options;
   for (let attempt = 1; ; attempt++) {
     let started = false;
+    const requested = performance.now();
+    const giveUp = () => !started && performance.now() - requested >= STALL_MS && socketsOf.get(db)?.destroyAll();
+    signal?.addEventListener('abort', giveUp, { once: true });
     try {
       return (await db.begin(async (tx) => {
         started = true;
+        // Queued behind a stalled connection until after the caller had its 503: do nothing.
+        if (signal?.aborted) throw new DeadlineExceededError();
         // Sent first, before any query of `fn`, on the same connection: nothing can run without the context.
         const context = tx`
           select set_config(name, value, true) from unnest(${names}::text[], ${values}::text[]) as s(name, value)`.execute();
@@ -125,8 +168,10 @@ export async function inTransaction<T>(db: Sql, settings: Readonly<Record<string
       // safe (see retriesOnDrop for how many). Once the work has started, a
       // lost connection is the caller's 503: a COMMIT whose answer was lost may have committed, and
       // running the work again could count twice.
-      if (!started && attempt <= retriesOnDrop(db) && isDroppedConnection(error)) continue;
+      if (!started && attempt <= retriesOnDrop(db) && isDroppedConnection(error) && !signal?.aborted) continue;
       throw fromDatabaseError(error);
+    } finally {
+      signal?.removeEventListener('abort', giveUp);
     }
   }
 }
@@ -143,7 +188,13 @@ function retriesOnDrop(db: Sql): number {
   return 2 * (typeof max === 'number' && max > 0 ? Math.min(max, 10) : 1);
 }
 
-function inContext<T>(db: Sql, tenantId: string, ctx: Omit<RequestContext, 'tenantId'>, fn: (tx: Tx) => Promise<T>): Promise<T> {
+function inContext<T>(
+  db: Sql,
+  tenantId: string,
+  ctx: Omit<RequestContext, 'tenantId'>,
+  fn: (tx: Tx) => Promise<T>,
+  options: TransactionOptions,
+): Promise<T> {
   if (!isUuid(ctx.userId) || !isRole(ctx.role)) return Promise.reject(new UnauthorizedError('The caller is not valid.'));
   const settings = {
     'app.tenant_id': tenantId,
@@ -152,26 +203,26 @@ function inContext<T>(db: Sql, tenantId: string, ctx: Omit<RequestContext, 'tena
     'app.request_id': ctx.requestId,
     lock_timeout: lockTimeoutOf(db),
   };
-  return inTransaction(db, settings, fn);
+  return inTransaction(db, settings, fn, options);
 }
 
 /**
  * Runs `fn` in one transaction scoped to `ctx.tenantId` by row-level security. A tenant id that breaks
  * the slug rule is refused before any SQL. Rolls back when `fn` throws.
  */
-export function withTenant<T>(db: Sql, ctx: RequestContext, fn: (tx: Tx) => Promise<T>): Promise<T> {
+export function withTenant<T>(db: Sql, ctx: RequestContext, fn: (tx: Tx) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
   try {
     assertTenantId(ctx.tenantId);
   } catch (error) {
     return Promise.reject(error);
   }
-  return inContext(db, ctx.tenantId, ctx, fn);
+  return inContext(db, ctx.tenantId, ctx, fn, options);
 }
 
 /**
  * Runs `fn` as a platform operator: no tenant is set, so tenant tables show no rows; only the
  * platform policies that test `app.role = 'superadmin'` (the tenants list) apply.
  */
-export function withPlatform<T>(db: Sql, ctx: PlatformContext, fn: (tx: Tx) => Promise<T>): Promise<T> {
-  return inContext(db, '', ctx, fn);
+export function withPlatform<T>(db: Sql, ctx: PlatformContext, fn: (tx: Tx) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
+  return inContext(db, '', ctx, fn, options);
 }

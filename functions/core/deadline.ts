@@ -8,6 +8,8 @@ import { ServiceUnavailableError } from './errors';
 /** Read by the work's last steps: once expired, the transaction must not commit. */
 export interface Deadline {
   readonly expired: boolean;
+  /** Aborted when the deadline passes: the database client gives up on a connection that has not answered (core/db.ts). */
+  readonly signal: AbortSignal;
 }
 
 /** The request ran out of time waiting on a dependency; nothing it did was committed. */
@@ -23,11 +25,13 @@ export class DeadlineExceededError extends ServiceUnavailableError {
  * and the wrapper checks it before COMMIT (core/handler.ts), so late work rolls back.
  */
 export async function withinDeadline<T>(ms: number, run: (deadline: Deadline) => Promise<T>): Promise<T> {
-  const deadline = { expired: false };
+  const expiry = new AbortController();
+  const deadline = { expired: false, signal: expiry.signal };
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => {
       deadline.expired = true;
+      expiry.abort();
       reject(new DeadlineExceededError());
     }, ms);
   });

@@ -174,7 +174,7 @@ async function serve(
     // Fail closed for every platform route, whatever its work remembers: the token's claim is not enough,
     // the caller must be an active platform operator (a row only the owner-run command writes).
     const actor = { userId: caller.userId, role: caller.role, requestId };
-    await withControl(control, actor, (tx) => assertOperator(tx, actor));
+    await withControl(control, actor, (tx) => assertOperator(tx, actor), { signal: deadline.signal });
     return (work as (c: PlatformRouteContext) => Promise<Reply>)({ userId: caller.userId, role: 'superadmin', requestId, ...input, control, routeId });
   }
 
@@ -213,6 +213,7 @@ async function serve(
       }
       return reply;
     }),
+    { signal: deadline.signal },
   );
   return meter ? { ...result, headers: { ...quotaHeaders('api_requests', meter), ...result.headers } } : result;
 }

@@ -29,7 +29,7 @@ interface Report {
   used: number;
 }
 
-function runLoad(mode: 'pooled'): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function runLoad(mode: 'pooled' | 'reserved'): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     // The child logs failed requests (JSON lines on stdout, before the report): a 500's cause is then in
     // the failure message, not lost.
@@ -40,9 +40,11 @@ function runLoad(mode: 'pooled'): Promise<{ code: number | null; stdout: string;
   });
 }
 
-// Four concurrent callers on the container's pooled client while all their backends are terminated, six
-// times over. (Reserved connections: see patches/README.md; not yet covered under concurrent load.)
-describe.each(['pooled'] as const)('backends terminated (%s connections)', (mode) => {
+// Pooled: four concurrent callers on the container's pooled client while all their backends are
+// terminated, six times over. Reserved (porsager/postgres#1208): a caller's reserved connection used
+// again after its backend was terminated, then released and replaced, six rounds; the pool's other
+// idle backends are terminated too, so that a replacement can meet a dying backend while it connects.
+describe.each(['pooled', 'reserved'] as const)('backends terminated (%s connections)', (mode) => {
   let run: { code: number | null; stdout: string; stderr: string };
   let report: Report;
 

@@ -14,7 +14,8 @@
  *    configuration: no token, no guard, no metering, no logging.
  *
  * Talks to its parent over IPC: sends `{ type: 'listening', url }`; answers `{ type: 'cpu' }` with the
- * process's CPU time so far; exits on `{ type: 'stop' }`.
+ * process's CPU time so far and its resident set size, `{ type: 'heap' }` with its heap after a full
+ * collection (when run with --expose-gc); exits on `{ type: 'stop' }`.
  */
 import { randomUUID } from 'node:crypto';
 import http from 'node:http';
@@ -30,9 +31,10 @@ export type TargetMode = 'api' | 'baseline';
 
 export type TargetMessage =
   | { readonly type: 'listening'; readonly url: string }
-  | { readonly type: 'cpu'; readonly userMicros: number; readonly systemMicros: number };
+  | { readonly type: 'cpu'; readonly userMicros: number; readonly systemMicros: number; readonly rssBytes: number }
+  | { readonly type: 'heap'; readonly heapUsedBytes: number | null };
 
-export type ParentMessage = { readonly type: 'cpu' } | { readonly type: 'stop' };
+export type ParentMessage = { readonly type: 'cpu' } | { readonly type: 'heap' } | { readonly type: 'stop' };
 
 /** Any member id will do for the baseline: it runs no guard, and the list query does not read it. */
 const BASELINE_USER = randomUUID();
@@ -93,7 +95,13 @@ function main(): void {
   process.on('message', (message: ParentMessage) => {
     if (message.type === 'cpu') {
       const { user, system } = process.cpuUsage();
-      process.send!({ type: 'cpu', userMicros: user, systemMicros: system } satisfies TargetMessage);
+      process.send!({ type: 'cpu', userMicros: user, systemMicros: system, rssBytes: process.memoryUsage.rss() } satisfies TargetMessage);
+    } else if (message.type === 'heap') {
+      // The live heap after a full collection (needs --expose-gc): what a leak grows, unlike RSS, which
+      // also holds the garbage of the last seconds and the heap's own head-room.
+      const gc = (globalThis as { gc?: () => void }).gc;
+      gc?.();
+      process.send!({ type: 'heap', heapUsedBytes: gc ? process.memoryUsage().heapUsed : null } satisfies TargetMessage);
     } else if (message.type === 'stop') {
       server.closeAllConnections();
       server.close(() => process.exit(0));

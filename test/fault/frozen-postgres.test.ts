@@ -19,7 +19,7 @@ import { eventFor, json, trustingAuthenticator } from '../support/api';
 import { createTenant, uniqueTenantId, type TenantFixture } from '../support/db';
 import { startDedicatedPostgres, type DedicatedPostgres } from './support/dedicated-postgres';
 
-const DEADLINE_MS = 2000;
+const DEADLINE_MS = 3000;
 /** Scheduling slack on a shared 2-core machine. */
 const MARGIN_MS = 1000;
 

@@ -33,7 +33,7 @@ function runLoad(mode: 'pooled' | 'reserved'): Promise<{ code: number | null; st
   return new Promise((resolve) => {
     // The child logs failed requests (JSON lines on stdout, before the report): a 500's cause is then in
     // the failure message, not lost.
-    execFile(TSX, [SCRIPT, mode], { cwd: ROOT, timeout: 60_000, env: { ...process.env, POWERTOOLS_LOG_LEVEL: 'ERROR' } }, (error, stdout, stderr) => {
+    execFile(TSX, [SCRIPT, mode], { cwd: ROOT, timeout: 150_000, env: { ...process.env, POWERTOOLS_LOG_LEVEL: 'ERROR' } }, (error, stdout, stderr) => {
       const code = error ? (typeof error.code === 'number' ? error.code : null) : 0;
       resolve({ code, stdout, stderr });
     });
@@ -51,7 +51,7 @@ describe.each(['pooled', 'reserved'] as const)('backends terminated (%s connecti
   beforeAll(async () => {
     run = await runLoad(mode);
     report = JSON.parse(run.stdout.trim().split('\n').pop() || '{}') as Report;
-  }, 90_000);
+  }, 180_000);
 
   it('keeps the process alive: no exception escapes the driver', () => {
     expect(run.stderr).not.toMatch(/TypeError|uncaught|Unhandled/i);

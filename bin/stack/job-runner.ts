@@ -4,8 +4,10 @@
  * attempts; running with an expired lease) and runs each through functions/lifecycle/jobs.ts by its kind,
  * as the control-plane role (app_control). A failed step stays recorded on its job (step, attempts,
  * last error) and is retried by a later run, so a stopped offboarding or export resumes by itself.
+ * It also deletes expired Idempotency-Key answers (functions/core/idempotency.ts), once a minute.
  */
 import type { Sql } from '../../functions/core/db';
+import { sweepExpiredKeys } from '../../functions/core/idempotency';
 import type { Job, JobKind } from '../../functions/lifecycle/jobs';
 
 /** Runs (or resumes) one job of a kind. */
@@ -40,7 +42,13 @@ export function startJobRunner(options: JobRunnerOptions): JobRunner {
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<void> = Promise.resolve();
 
+  let swept = 0;
   const pass = async () => {
+    // Expired Idempotency-Key answers go once a minute (a lookup ignores them before that anyway).
+    if (Date.now() - swept > 60_000) {
+      swept = Date.now();
+      await db.begin((tx) => sweepExpiredKeys(tx));
+    }
     const due = await db<{ id: string; kind: JobKind }[]>`
       select id, kind from app.jobs
        where status = 'pending'

@@ -13,13 +13,14 @@ import { assertOperator, withControl } from './control-plane';
 import { withCors } from './cors';
 import { DeadlineExceededError, withinDeadline, type Deadline } from './deadline';
 import { controlSql, sql as containerSql, withTenant, type RequestContext, type Sql, type Tx } from './db';
-import { AppError, ForbiddenError, NotFoundError } from './errors';
+import { AppError, ConflictError, ForbiddenError, NotFoundError } from './errors';
+import { claimKey, committedAnswer, fingerprintOf, idempotencyKeyOf, rememberAnswer, type IdempotentRequest, type KeysFor } from './idempotency';
 import { header, parseJsonBody, problem, toResult, type Reply } from './http';
 import { meterRequest, quotaHeaders, type MeterReading } from './metering';
 import { logger, metrics, MetricUnit, tracer } from './observability';
 import { auditResource } from './audit';
 import type { IdentifiedRoute, LambdaHandler, RouteSpec } from './route-spec';
-import { forTenant as piiForTenant, type Pii, type TenantPii } from './pii';
+import { forTenant as piiForTenant, type Pii, type TenantKeys, type TenantPii } from './pii';
 import type { TenantStorage, TenantStorageProvider } from './storage';
 import { isTenantId } from './tenant';
 import { validateInput } from './validate';
@@ -53,6 +54,14 @@ export interface PlatformRouteContext<Body = Readonly<Record<string, unknown>>> 
   readonly role: 'superadmin';
   /** The control-plane database client. */
   readonly control: Sql;
+  /**
+   * Set when the route is `idempotent` and the request carries an `Idempotency-Key`: the work stores its
+   * answer with it in the control transaction that completes its work (the key then exists exactly when
+   * the work is done). `keys`: the created tenant's, when the answer carries PII (stored sealed).
+   */
+  readonly idempotency?: {
+    remember(tx: Tx, tenantId: string, reply: Reply, keys?: TenantKeys): Promise<void>;
+  };
 }
 
 /** A route's work context with `ctx.storage`: its manifest entry says `usesStorage: true`. */
@@ -111,7 +120,13 @@ function requestIdOf(event: APIGatewayProxyEvent): string {
  * deadline the caller has had its 503: the transaction rolls back rather than commit behind its back.
  * Errors leave raw: `withTenant` maps them.
  */
-async function guarded<T>(tx: Tx, metered: boolean, deadline: Deadline, work: () => Promise<T>): Promise<{ result: T; meter?: MeterReading }> {
+async function guarded<T>(
+  tx: Tx,
+  metered: boolean,
+  deadline: Deadline,
+  work: () => Promise<T>,
+  finish?: (out: { result: T; meter?: MeterReading }) => Promise<void>,
+): Promise<{ result: T; meter?: MeterReading }> {
   const guard = tx`select app.assert_request_allowed()`.execute();
   guard.catch(() => undefined);
   let result: T;
@@ -123,6 +138,7 @@ async function guarded<T>(tx: Tx, metered: boolean, deadline: Deadline, work: ()
   }
   await guard;
   const meter = metered ? await meterRequest(tx) : undefined;
+  await finish?.({ result, meter });
   if (deadline.expired) throw new DeadlineExceededError();
   return { result, meter };
 }
@@ -174,8 +190,27 @@ async function serve(
     // Fail closed for every platform route, whatever its work remembers: the token's claim is not enough,
     // the caller must be an active platform operator (a row only the owner-run command writes).
     const actor = { userId: caller.userId, role: caller.role, requestId };
-    await withControl(control, actor, (tx) => assertOperator(tx, actor));
-    return (work as (c: PlatformRouteContext) => Promise<Reply>)({ userId: caller.userId, role: 'superadmin', requestId, ...input, control, routeId });
+    const key = spec.idempotent ? idempotencyKeyOf(event) : undefined;
+    const idem: IdempotentRequest | undefined = key === undefined ? undefined
+      : { key, operatorId: caller.userId, fingerprint: fingerprintOf({ method: spec.method, routeId, callerId: caller.userId, body: input.body }) };
+    const keysFor = tenantKeysFrom(deps);
+    const replay = await withControl(control, actor, async (tx) => {
+      await assertOperator(tx, actor);
+      return idem ? claimKey(tx, undefined, idem, keysFor(tx)) : undefined;
+    });
+    if (replay) return replay;
+    const idempotency = idem && { remember: (tx: Tx, tenantId: string, reply: Reply, keys?: TenantKeys) => rememberAnswer(tx, tenantId, idem, reply, keys) };
+    try {
+      return await (work as (c: PlatformRouteContext) => Promise<Reply>)({
+        userId: caller.userId, role: 'superadmin', requestId, ...input, control, routeId, ...(idempotency ? { idempotency } : {}),
+      });
+    } catch (error) {
+      // A concurrent request with the same key may have done this very work meanwhile: its answer, then.
+      if (!idem || !(error instanceof ConflictError)) throw error;
+      const again = await withControl(control, actor, (tx) => committedAnswer(tx, idem, keysFor(tx)));
+      if (again) return again;
+      throw error;
+    }
   }
 
   const tenantId = tenantOf(event, caller);
@@ -192,8 +227,25 @@ async function serve(
     ...(spec.usesStorage ? { storage: deps.storage!().forTenant(tenantId, caller.userId) } : {}),
     ...(spec.usesPii ? { pii: piiForTenant(deps.pii!(), tenantId) } : {}),
   };
-  const { result, meter } = await withTenant(deps.sql(), context, (tx) =>
-    guarded(tx, (spec.meters as readonly string[]).includes('api_requests'), deadline, async () => {
+  const key = spec.idempotent ? idempotencyKeyOf(event) : undefined;
+  const idem: IdempotentRequest | undefined = key === undefined ? undefined
+    : { key, fingerprint: fingerprintOf({ method: spec.method, routeId, callerId: caller.userId, body: input.body }) };
+  const keysFor = tenantKeysFrom(deps);
+  const outcome = await withTenant(deps.sql(), context, async (tx) => {
+    if (idem) {
+      const replay = await claimKey(tx, tenantId, idem, keysFor(tx));
+      // A replay still needs an active member of an active tenant; it changes nothing: no work, no meter, no audit.
+      if (replay) {
+        await tx`select app.assert_request_allowed()`;
+        return { replay };
+      }
+    }
+    // The answer is stored after the meter (its quota headers are part of it), before COMMIT.
+    const remember = idem && (async ({ result, meter }: { result: Reply; meter?: MeterReading }) => {
+      const keys = spec.usesPii ? await keysFor(tx)(tenantId) : undefined;
+      await rememberAnswer(tx, tenantId, idem, withQuota(result, meter), keys);
+    });
+    return guarded(tx, (spec.meters as readonly string[]).includes('api_requests'), deadline, async () => {
       const reply = await (work as (c: RouteContext) => Promise<Reply>)({
         ...context,
         ...capabilities,
@@ -212,9 +264,27 @@ async function serve(
              ${requestId}, ${tx.json((reported.detail ?? {}) as never)})`;
       }
       return reply;
-    }),
-  );
-  return meter ? { ...result, headers: { ...quotaHeaders('api_requests', meter), ...result.headers } } : result;
+    }, remember);
+  });
+  if ('replay' in outcome) return outcome.replay;
+  return withQuota(outcome.result, outcome.meter);
+}
+
+/** The answer with the request meter's quota headers. */
+function withQuota(reply: Reply, meter: MeterReading | undefined): Reply {
+  return meter ? { ...reply, headers: { ...quotaHeaders('api_requests', meter), ...reply.headers } } : reply;
+}
+
+/**
+ * Opens sealed stored answers: the keys of a tenant, from its wrapped data key, in the given
+ * transaction. Only routes that handle PII (and hence were given `pii`) store sealed answers.
+ */
+function tenantKeysFrom(deps: HandlerDependencies): (tx: Tx) => KeysFor {
+  return (tx) => async (tenantId) => {
+    const [row] = await tx<{ data_key_ciphertext: Buffer | null }[]>`select data_key_ciphertext from app.tenants where id = ${tenantId}`;
+    if (!row?.data_key_ciphertext || !deps.pii) throw new ConflictError('The answer of this Idempotency-Key can no longer be read.');
+    return deps.pii().tenantKeys(tenantId, row.data_key_ciphertext);
+  };
 }
 
 function record(routeId: string, status: number, started: number, error?: unknown): void {

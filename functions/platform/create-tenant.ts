@@ -18,9 +18,13 @@ export interface CreateTenantBody {
  * checks the operator and writes the audit events in the new tenant; a retry of the same request
  * completes a stopped one; an id in use or ever used → 409; an unknown plan → 400.
  */
-export async function work({ control, body, userId, role, requestId }: PlatformRouteContext<CreateTenantBody>): Promise<Reply> {
-  const result = await onboardTenant({ db: control, pii: pii(), directory: directory() }, { userId, role, requestId }, body);
-  return created(result, `/api/tenants/${result.tenant.id}`);
+export async function work({ control, body, userId, role, requestId, idempotency }: PlatformRouteContext<CreateTenantBody>): Promise<Reply> {
+  const answer = (result: { tenant: { id: string } }) => created(result, `/api/tenants/${result.tenant.id}`);
+  // With an Idempotency-Key, the answer is stored in the transaction that activates the tenant, sealed
+  // under its data key (it names the first admin).
+  const result = await onboardTenant({ db: control, pii: pii(), directory: directory() }, { userId, role, requestId }, body,
+    idempotency && ((tx, done, keys) => idempotency.remember(tx, done.tenant.id, answer(done), keys)));
+  return answer(result);
 }
 
 // usesPii: the wrapper requires the KMS provider at cold start (and CDK grants GenerateDataKey for it).

@@ -117,7 +117,7 @@ async function stateOf(): Promise<unknown> {
            (select count(*)::int from app.idempotency_keys x where x.tenant_id = t.id) as idempotency_keys,
            -- The export job writes its own event once the bundle is ready (after the 2xx that asked for it).
            (select count(*)::int from app.audit_events x where x.tenant_id = t.id and x.action not like 'export.%') as audit_events,
-           (select json_object_agg(metric || '/' || period, used) from app.usage_counters x where x.tenant_id = t.id) as counters,
+           (select json_object_agg(metric || '/' || period, used order by metric, period) from app.usage_counters x where x.tenant_id = t.id) as counters,
            (select count(*)::int from app.tenants n where n.id like 'fz-%' || ${RUN} || '%') as fuzz_tenants
       from app.tenants t where t.id = any(${tenants}) order by t.id`;
 }

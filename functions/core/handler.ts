@@ -14,13 +14,13 @@ import { withCors } from './cors';
 import { DeadlineExceededError, withinDeadline, type Deadline } from './deadline';
 import { controlSql, sql as containerSql, withTenant, type RequestContext, type Sql, type Tx } from './db';
 import { AppError, ConflictError, ForbiddenError, NotFoundError } from './errors';
-import { claimKey, committedAnswer, fingerprintOf, idempotencyKeyOf, rememberAnswer, type IdempotentRequest, type KeysFor } from './idempotency';
+import type { keyedRequest, KeyedRequest } from './idempotency';
 import { header, parseJsonBody, problem, toResult, type Reply } from './http';
 import { meterRequest, quotaHeaders, type MeterReading } from './metering';
 import { logger, metrics, MetricUnit, tracer } from './observability';
 import { auditResource } from './audit';
 import type { IdentifiedRoute, LambdaHandler, RouteSpec } from './route-spec';
-import { forTenant as piiForTenant, type Pii, type TenantKeys, type TenantPii } from './pii';
+import { forTenant as piiForTenant, type Pii, type TenantPii } from './pii';
 import type { TenantStorage, TenantStorageProvider } from './storage';
 import { isTenantId } from './tenant';
 import { validateInput } from './validate';
@@ -59,9 +59,7 @@ export interface PlatformRouteContext<Body = Readonly<Record<string, unknown>>> 
    * answer with it in the control transaction that completes its work (the key then exists exactly when
    * the work is done). `keys`: the created tenant's, when the answer carries PII (stored sealed).
    */
-  readonly idempotency?: {
-    remember(tx: Tx, tenantId: string, reply: Reply, keys?: TenantKeys): Promise<void>;
-  };
+  readonly idempotency?: Pick<KeyedRequest, 'remember'>;
 }
 
 /** A route's work context with `ctx.storage`: its manifest entry says `usesStorage: true`. */
@@ -93,6 +91,11 @@ export interface HandlerDependencies {
   readonly corsOrigins?: () => readonly string[];
   /** Milliseconds within which every request is answered (core/deadline.ts). @default REQUEST_DEADLINE_MS */
   readonly deadlineMs?: () => number;
+  /**
+   * Idempotency-Key handling (core/idempotency.ts), passed by the handlers of `idempotent` routes. A
+   * wrapper built without it refuses every request that carries the header rather than ignore it.
+   */
+  readonly idempotency?: () => typeof keyedRequest;
 }
 
 const defaults: HandlerDependencies = {
@@ -190,24 +193,17 @@ async function serve(
     // Fail closed for every platform route, whatever its work remembers: the token's claim is not enough,
     // the caller must be an active platform operator (a row only the owner-run command writes).
     const actor = { userId: caller.userId, role: caller.role, requestId };
-    const key = spec.idempotent ? idempotencyKeyOf(event) : undefined;
-    const idem: IdempotentRequest | undefined = key === undefined ? undefined
-      : { key, operatorId: caller.userId, fingerprint: fingerprintOf({ method: spec.method, routeId, callerId: caller.userId, body: input.body }) };
-    const keysFor = tenantKeysFrom(deps);
+    const idempotency = keyed(spec, routeId, event, deps, { callerId: caller.userId, body: input.body, operatorId: caller.userId });
     const replay = await withControl(control, actor, async (tx) => {
       await assertOperator(tx, actor);
-      return idem ? claimKey(tx, undefined, idem, keysFor(tx)) : undefined;
+      return idempotency?.claim(tx);
     });
     if (replay) return replay;
-    const idempotency = idem && { remember: (tx: Tx, tenantId: string, reply: Reply, keys?: TenantKeys) => rememberAnswer(tx, tenantId, idem, reply, keys) };
     try {
-      return await (work as (c: PlatformRouteContext) => Promise<Reply>)({
-        userId: caller.userId, role: 'superadmin', requestId, ...input, control, routeId, ...(idempotency ? { idempotency } : {}),
-      });
+      return await (work as (c: PlatformRouteContext) => Promise<Reply>)({ userId: caller.userId, role: 'superadmin', requestId, ...input, control, routeId, idempotency });
     } catch (error) {
       // A concurrent request with the same key may have done this very work meanwhile: its answer, then.
-      if (!idem || !(error instanceof ConflictError)) throw error;
-      const again = await withControl(control, actor, (tx) => committedAnswer(tx, idem, keysFor(tx)));
+      const again = idempotency && error instanceof ConflictError && (await withControl(control, actor, (tx) => idempotency.committed(tx)));
       if (again) return again;
       throw error;
     }
@@ -227,13 +223,10 @@ async function serve(
     ...(spec.usesStorage ? { storage: deps.storage!().forTenant(tenantId, caller.userId) } : {}),
     ...(spec.usesPii ? { pii: piiForTenant(deps.pii!(), tenantId) } : {}),
   };
-  const key = spec.idempotent ? idempotencyKeyOf(event) : undefined;
-  const idem: IdempotentRequest | undefined = key === undefined ? undefined
-    : { key, fingerprint: fingerprintOf({ method: spec.method, routeId, callerId: caller.userId, body: input.body }) };
-  const keysFor = tenantKeysFrom(deps);
+  const idem = keyed(spec, routeId, event, deps, { callerId: caller.userId, body: input.body, tenantId });
   const outcome = await withTenant(deps.sql(), context, async (tx) => {
     if (idem) {
-      const replay = await claimKey(tx, tenantId, idem, keysFor(tx));
+      const replay = await idem.claim(tx);
       // A replay still needs an active member of an active tenant; it changes nothing: no work, no meter, no audit.
       if (replay) {
         await tx`select app.assert_request_allowed()`;
@@ -241,10 +234,8 @@ async function serve(
       }
     }
     // The answer is stored after the meter (its quota headers are part of it), before COMMIT.
-    const remember = idem && (async ({ result, meter }: { result: Reply; meter?: MeterReading }) => {
-      const keys = spec.usesPii ? await keysFor(tx)(tenantId) : undefined;
-      await rememberAnswer(tx, tenantId, idem, withQuota(result, meter), keys);
-    });
+    const store = await idem?.recorder(tx);
+    const remember = store && (({ result, meter }: { result: Reply; meter?: MeterReading }) => store(withQuota(result, meter)));
     return guarded(tx, (spec.meters as readonly string[]).includes('api_requests'), deadline, async () => {
       const reply = await (work as (c: RouteContext) => Promise<Reply>)({
         ...context,
@@ -276,15 +267,23 @@ function withQuota(reply: Reply, meter: MeterReading | undefined): Reply {
 }
 
 /**
- * Opens sealed stored answers: the keys of a tenant, from its wrapped data key, in the given
- * transaction. Only routes that handle PII (and hence were given `pii`) store sealed answers.
+ * The request's Idempotency-Key (validated: 400) bound to its scope, when the route is `idempotent` and
+ * the request carries one.
  */
-function tenantKeysFrom(deps: HandlerDependencies): (tx: Tx) => KeysFor {
-  return (tx) => async (tenantId) => {
-    const [row] = await tx<{ data_key_ciphertext: Buffer | null }[]>`select data_key_ciphertext from app.tenants where id = ${tenantId}`;
-    if (!row?.data_key_ciphertext || !deps.pii) throw new ConflictError('The answer of this Idempotency-Key can no longer be read.');
-    return deps.pii().tenantKeys(tenantId, row.data_key_ciphertext);
-  };
+function keyed(
+  spec: RouteSpec,
+  routeId: string,
+  event: APIGatewayProxyEvent,
+  deps: HandlerDependencies,
+  request: { callerId: string; body: unknown; tenantId?: string; operatorId?: string },
+): KeyedRequest | undefined {
+  if (!spec.idempotent) return undefined;
+  // Fail closed: a wrapper built without the capability never runs a keyed create without its key.
+  if (!deps.idempotency) {
+    if (header(event, 'idempotency-key') !== undefined) throw new Error(`route ${routeId} was given no idempotency`);
+    return undefined;
+  }
+  return deps.idempotency()({ spec, routeId, event, pii: deps.pii, ...request });
 }
 
 function record(routeId: string, status: number, started: number, error?: unknown): void {

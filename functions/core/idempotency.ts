@@ -7,18 +7,20 @@
  * running → 409 at once, with `Retry-After: 1`, rather than a wait that would hold a connection.
  * A refused request (any 4xx/5xx) stores nothing: its transaction rolled back, and the key may be used
  * again. Keys are per tenant on tenant routes and per platform operator on platform routes.
+ *
+ * The wrapper receives this module as a capability (`route(routes.x, work, { idempotency })`), passed by
+ * the handlers of idempotent routes only, so that no other route's bundle carries it.
  */
 import { createHash } from 'node:crypto';
 import type { APIGatewayProxyEvent } from 'aws-lambda';
 import type { Tx } from './db';
 import { BadRequestError, ConflictError } from './errors';
 import type { Reply } from './http';
-import type { TenantKeys } from './pii';
+import type { Pii, TenantKeys } from './pii';
 
-/** 1–255 printable ASCII characters without spaces, as the `idempotencyKey` of usage events. */
-export const IDEMPOTENCY_KEY_PATTERN = /^[!-~]{1,255}$/;
-/** How long a stored answer is replayed (API.md: 24 h). */
-export const IDEMPOTENCY_TTL_HOURS = 24;
+import { IDEMPOTENCY_KEY_PATTERN, IDEMPOTENCY_TTL_HOURS } from './idempotency-key';
+
+export { IDEMPOTENCY_KEY_PATTERN, IDEMPOTENCY_TTL_HOURS };
 /** The response header that marks a replayed answer. */
 export const REPLAYED_HEADER = 'idempotent-replayed';
 
@@ -163,8 +165,65 @@ export async function rememberAnswer(tx: Tx, tenantId: string, request: Idempote
             now() + make_interval(hours => ${IDEMPOTENCY_TTL_HOURS}))`;
 }
 
-/** Deletes expired answers of every tenant (the control plane's sweep); answers how many. */
-export async function sweepExpiredKeys(tx: Tx): Promise<number> {
-  const rows = await tx`delete from app.idempotency_keys where expires_at <= now() returning 1`;
-  return rows.length;
+
+/**
+ * The keys of a tenant, from its wrapped data key, read in `tx`: what a sealed stored answer is opened
+ * and sealed with. Only routes that handle PII (and so were given `pii`) store sealed answers.
+ */
+export function keysIn(tx: Tx, pii: (() => Pii) | undefined): KeysFor {
+  return async (tenantId) => {
+    const [row] = await tx<{ data_key_ciphertext: Buffer | null }[]>`select data_key_ciphertext from app.tenants where id = ${tenantId}`;
+    if (!row?.data_key_ciphertext || !pii) throw new ConflictError('The answer of this Idempotency-Key can no longer be read.');
+    return pii().tenantKeys(tenantId, row.data_key_ciphertext);
+  };
 }
+
+/** A request that carries a key, as the wrapper handles it (functions/core/handler.ts). */
+export interface KeyedRequest {
+  /** First in the request's (or the platform check's) transaction: the stored answer, or undefined. */
+  claim(tx: Tx): Promise<Reply | undefined>;
+  /** A platform route's second look after its work met a conflict ({@link committedAnswer}). */
+  committed(tx: Tx): Promise<Reply | undefined>;
+  /**
+   * A tenant route's store function, made before the work: an answer with PII is sealed under keys
+   * unwrapped now, since no KMS call may wait while the meter holds the tenant's counter row.
+   */
+  recorder(tx: Tx): Promise<(reply: Reply) => Promise<void>>;
+  /** A platform route's store, in the control transaction that completes its work. */
+  remember(tx: Tx, tenantId: string, reply: Reply, keys?: TenantKeys): Promise<void>;
+}
+
+/** What the request is: its route, caller, body, and its tenant (tenant routes) or operator (platform). */
+export interface KeyedInput {
+  readonly spec: { readonly method: string; readonly usesPii?: boolean };
+  readonly routeId: string;
+  readonly event: Parameters<typeof idempotencyKeyOf>[0];
+  readonly callerId: string;
+  readonly body: unknown;
+  readonly tenantId?: string;
+  readonly operatorId?: string;
+  readonly pii?: () => Pii;
+}
+
+/** The request's key (400 when malformed) bound to its scope, or undefined without one. */
+export function keyedRequest(input: KeyedInput): KeyedRequest | undefined {
+  const key = idempotencyKeyOf(input.event);
+  if (key === undefined) return undefined;
+  const request: IdempotentRequest = {
+    key,
+    operatorId: input.operatorId,
+    fingerprint: fingerprintOf({ method: input.spec.method, routeId: input.routeId, callerId: input.callerId, body: input.body }),
+  };
+  return {
+    claim: (tx) => claimKey(tx, input.tenantId, request, keysIn(tx, input.pii)),
+    committed: (tx) => committedAnswer(tx, request, keysIn(tx, input.pii)),
+    recorder: async (tx) => {
+      const keys = input.spec.usesPii ? await keysIn(tx, input.pii)(input.tenantId!) : undefined;
+      return (reply) => rememberAnswer(tx, input.tenantId!, request, reply, keys);
+    },
+    remember: (tx, tenantId, reply, keys) => rememberAnswer(tx, tenantId, request, reply, keys),
+  };
+}
+
+/** The capability, as the handlers of idempotent routes pass it to the wrapper. */
+export const idempotency = (): typeof keyedRequest => keyedRequest;

@@ -4,6 +4,7 @@ import { created, type Reply } from '../core/http';
 import { pii } from '../core/pii';
 import { routes } from '../routes';
 import { onboardTenant } from '../tenants/onboarding';
+import { idempotency } from '../core/idempotency';
 
 /** The body, as the manifest's schema admits it. */
 export interface CreateTenantBody {
@@ -28,4 +29,4 @@ export async function work({ control, body, userId, role, requestId, idempotency
 }
 
 // usesPii: the wrapper requires the KMS provider at cold start (and CDK grants GenerateDataKey for it).
-export const handler = route<typeof routes.createTenant, CreateTenantBody>(routes.createTenant, work, { pii });
+export const handler = route<typeof routes.createTenant, CreateTenantBody>(routes.createTenant, work, { pii, idempotency });

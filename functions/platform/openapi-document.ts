@@ -4,7 +4,7 @@
  * Retry-After, the per-second RateLimit fields and the X-Quota headers), and the bearer (Cognito ID
  * token) security scheme.
  */
-import { IDEMPOTENCY_KEY_PATTERN, IDEMPOTENCY_TTL_HOURS } from '../core/idempotency';
+import { IDEMPOTENCY_KEY_PATTERN, IDEMPOTENCY_TTL_HOURS } from '../core/idempotency-key';
 import { TENANT_ID_PATTERN } from '../core/tenant';
 import { routeList, type JsonSchema, type RouteSpec } from '../routes';
 

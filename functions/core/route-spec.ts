@@ -56,6 +56,13 @@ interface RouteBase {
    * granted exactly these, on that pool only. @default none
    */
   readonly directory?: readonly DirectoryAction[];
+  /**
+   * The route creates something and takes an `Idempotency-Key` header (core/idempotency.ts): the same key
+   * and request replay the first answer; another request with it → 409; a malformed key → 400. A tenant
+   * route's answer is stored by the wrapper in the request's transaction; a platform route's work must
+   * store it in its last transaction with `ctx.idempotency.remember`. @default false
+   */
+  readonly idempotent?: boolean;
   /** JSON body schema, when the route takes a body; its first `examples` entry must be a valid body. */
   readonly body?: JsonSchema;
   /** Query parameters, by name (string values as sent; `integer` schemas are converted). */

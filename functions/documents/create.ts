@@ -5,6 +5,7 @@ import { created, type Reply } from '../core/http';
 import { consume } from '../core/metering';
 import { storage as containerStorage } from '../core/storage';
 import { toDocument, type DocumentRow } from './document';
+import { idempotency } from '../core/idempotency';
 
 /** The body, as validated against `routes.createDocument.body` by the wrapper before this runs. */
 export interface CreateDocumentBody {
@@ -39,4 +40,4 @@ export async function work({ tx, body, tenantId, userId, audit, storage }: Route
   return created({ document: toDocument(row!), upload }, `/api/${tenantId}/documents/${id}`);
 }
 
-export const handler = route(routes.createDocument, work, { storage: containerStorage });
+export const handler = route(routes.createDocument, work, { storage: containerStorage, idempotency });

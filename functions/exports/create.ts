@@ -2,6 +2,7 @@ import { route, type RouteContext } from '../core/handler';
 import { accepted, type Reply } from '../core/http';
 import { routes } from '../routes';
 import { requestExport } from '../tenants/export';
+import { idempotency } from '../core/idempotency';
 
 /**
  * Records the export and its job in the request's transaction → 202. The job runs after the commit:
@@ -12,4 +13,4 @@ export async function work(ctx: RouteContext): Promise<Reply> {
   return accepted({ export: requested.export });
 }
 
-export const handler = route(routes.createExport, work);
+export const handler = route(routes.createExport, work, { idempotency });

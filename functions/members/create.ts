@@ -5,6 +5,7 @@ import { pii as containerPii } from '../core/pii';
 import { routes } from '../routes';
 import { memberCall } from './deps';
 import { addMember } from './membership';
+import { idempotency } from '../core/idempotency';
 
 interface NewMemberBody {
   readonly email: string;
@@ -21,4 +22,4 @@ export function work(directory: () => UserDirectory) {
   };
 }
 
-export const handler = route(routes.createMember, work(containerDirectory), { pii: containerPii });
+export const handler = route(routes.createMember, work(containerDirectory), { pii: containerPii, idempotency });

@@ -4,6 +4,7 @@ import { created, type Reply } from '../core/http';
 import { pii } from '../core/pii';
 import { routes } from '../routes';
 import { onboardTenant } from '../tenants/onboarding';
+import { idempotency } from '../core/idempotency';
 
 /** The body, as the manifest's schema admits it. */
 export interface CreateTenantBody {
@@ -18,10 +19,14 @@ export interface CreateTenantBody {
  * checks the operator and writes the audit events in the new tenant; a retry of the same request
  * completes a stopped one; an id in use or ever used → 409; an unknown plan → 400.
  */
-export async function work({ control, body, userId, role, requestId }: PlatformRouteContext<CreateTenantBody>): Promise<Reply> {
-  const result = await onboardTenant({ db: control, pii: pii(), directory: directory() }, { userId, role, requestId }, body);
-  return created(result, `/api/tenants/${result.tenant.id}`);
+export async function work({ control, body, userId, role, requestId, idempotency }: PlatformRouteContext<CreateTenantBody>): Promise<Reply> {
+  const answer = (result: { tenant: { id: string } }) => created(result, `/api/tenants/${result.tenant.id}`);
+  // With an Idempotency-Key, the answer is stored in the transaction that activates the tenant, sealed
+  // under its data key (it names the first admin).
+  const result = await onboardTenant({ db: control, pii: pii(), directory: directory() }, { userId, role, requestId }, body,
+    idempotency && ((tx, done, keys) => idempotency.remember(tx, done.tenant.id, answer(done), keys)));
+  return answer(result);
 }
 
 // usesPii: the wrapper requires the KMS provider at cold start (and CDK grants GenerateDataKey for it).
-export const handler = route<typeof routes.createTenant, CreateTenantBody>(routes.createTenant, work, { pii });
+export const handler = route<typeof routes.createTenant, CreateTenantBody>(routes.createTenant, work, { pii, idempotency });

@@ -4,6 +4,7 @@
  * Retry-After, the per-second RateLimit fields and the X-Quota headers), and the bearer (Cognito ID
  * token) security scheme.
  */
+import { IDEMPOTENCY_KEY_PATTERN, IDEMPOTENCY_TTL_HOURS } from '../core/idempotency-key';
 import { TENANT_ID_PATTERN } from '../core/tenant';
 import { routeList, type JsonSchema, type RouteSpec } from '../routes';
 
@@ -57,6 +58,7 @@ const headers = {
   XQuotaLimit: header("That quota's limit (per UTC month for api_requests and ai_tokens; a standing total otherwise).", integer),
   XQuotaRemaining: header('What is left of that quota.', integer),
   XQuotaReset: header('Seconds until a monthly quota starts over; absent for standing totals.', integer),
+  IdempotentReplayed: header('`true` when this answer is the stored answer of an earlier request with the same Idempotency-Key.', { const: 'true' }),
 } as const;
 type HeaderName = keyof typeof headers;
 
@@ -71,7 +73,7 @@ const ERROR_DESCRIPTIONS: Record<number, string> = {
   401: 'Missing or invalid ID token.',
   403: 'Another tenant, a role the route does not allow, an inactive member or a suspended tenant.',
   404: "No such resource in the caller's tenant (a malformed id included), or no such tenant.",
-  409: 'The request conflicts with the current state (an idempotency key used with another payload, a document whose bytes are missing from storage, a member or tenant rule); nothing changed.',
+  409: 'The request conflicts with the current state (an idempotency key used with another request or still in progress, a document whose bytes are missing from storage, a member or tenant rule); nothing changed.',
   413: 'The body is larger than 64 KiB.',
   415: 'The body is not application/json.',
   429: 'A rate limit or plan quota is used up; nothing was recorded.',
@@ -93,6 +95,8 @@ export function errorStatuses(route: RouteSpec): number[] {
   if (route.auth !== 'public') [401, 403, 503].forEach((c) => codes.add(c));
   if (/\{[^}]+\}/.test(route.path)) codes.add(404);
   if (route.meters.length > 0) codes.add(429);
+  // A malformed Idempotency-Key (400); the key used with another request, or in progress (409).
+  if (route.idempotent) [400, 409].forEach((c) => codes.add(c));
   return [...codes].sort((a, b) => a - b);
 }
 
@@ -119,8 +123,21 @@ function successHeaders(route: RouteSpec): Record<string, unknown> {
     ...common,
     ...(route.response.status === 201 ? { Location: 'Location' } : {}),
     ...((route.meters as readonly string[]).includes('api_requests') ? quota : {}),
+    ...(route.idempotent ? { 'Idempotent-Replayed': 'IdempotentReplayed' } : {}),
   });
 }
+
+/** The request header of the routes that create something (`idempotent` in the manifest). */
+const idempotencyKeyParameter = {
+  name: 'Idempotency-Key',
+  in: 'header',
+  required: false,
+  description:
+    `Makes a retry safe: the same key with the same request within ${IDEMPOTENCY_TTL_HOURS} h replays the first successful answer ` +
+    '(status, body, Location) and changes nothing more; the key with another request, or while its first request is still ' +
+    'running, → 409. Keys are per tenant (per operator on platform routes). A refused request stores nothing.',
+  schema: { type: 'string', pattern: IDEMPOTENCY_KEY_PATTERN.source, minLength: 1, maxLength: 255 },
+};
 
 /** The area a route belongs to, as its tag: the path segment after the tenant, or `platform`. */
 function tagOf(route: RouteSpec): string {
@@ -153,6 +170,7 @@ export function openApiDocument(routes: ReadonlyArray<RouteSpec & { readonly id:
           description: name === 'tenantId' ? "The tenant's id; it must be the token's tenant." : 'A server-generated id; any other value names nothing (404).',
           schema: name === 'tenantId' ? { type: 'string', pattern: TENANT_ID_PATTERN.source } : (route.params?.[name] ?? { type: 'string' }),
         })),
+        ...(route.idempotent ? [idempotencyKeyParameter] : []),
         ...Object.entries(route.query ?? {}).map(([name, schema]) => ({
           name,
           in: 'query',

@@ -8,7 +8,7 @@
  * it (the key is reused, the Cognito user is found again). A tenant id that was ever onboarded, or that
  * is offboarded, is never reused: 409. No lock is held across a call to KMS or Cognito.
  */
-import type { Sql } from '../core/db';
+import type { Sql, Tx } from '../core/db';
 import { BadRequestError, ConflictError } from '../core/errors';
 import type { UserDirectory } from '../core/cognito';
 import type { Pii, TenantKeys } from '../core/pii';
@@ -44,6 +44,11 @@ export async function onboardTenant(
   deps: OnboardingDependencies,
   actor: Actor,
   input: OnboardingInput,
+  /**
+   * Runs in the transaction that completes the onboarding, with its result and the tenant's keys (the
+   * route stores its Idempotency-Key answer there, so the key exists exactly when the tenant does).
+   */
+  onComplete?: (tx: Tx, result: { tenant: Tenant; admin: Member }, keys: TenantKeys) => Promise<void>,
 ): Promise<{ tenant: Tenant; admin: Member }> {
   if (!isTenantId(input.id)) throw new BadRequestError('The tenant id is not valid.');
   const tenantId = input.id;
@@ -107,7 +112,9 @@ export async function onboardTenant(
       on conflict (tenant_id, email_hmac) do update set role = 'org_admin', status = 'active', updated_at = now()
       returning user_id, role, status, email_ciphertext, name_ciphertext, created_at`;
     await tx`update app.tenants set status = 'active', onboarded_at = now(), updated_at = now() where id = ${tenantId}`;
-    return { tenant: await getTenant(tx, tenantId), admin: toMember(keys, member!) };
+    const result = { tenant: await getTenant(tx, tenantId), admin: toMember(keys, member!) };
+    await onComplete?.(tx, result, keys);
+    return result;
   });
 }
 

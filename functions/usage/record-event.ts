@@ -5,6 +5,7 @@ import { ConflictError } from '../core/errors';
 import { accepted, type Reply } from '../core/http';
 import { consume } from '../core/metering';
 import type { Metric } from '../core/metrics';
+import { idempotency } from '../core/idempotency';
 
 /** The body, as validated against `routes.recordUsageEvent.body` by the wrapper before this runs. */
 export interface UsageEventBody {
@@ -42,4 +43,4 @@ export async function work({ tx, body, tenantId, userId, audit }: RouteContext<U
   return accepted({ id: existing.id, metric, quantity, duplicate: true });
 }
 
-export const handler = route(routes.recordUsageEvent, work);
+export const handler = route(routes.recordUsageEvent, work, { idempotency });

@@ -259,6 +259,8 @@ export class Api extends Construct {
       const requestParameters: Record<string, boolean> = {};
       for (const name of pathParameters(route.path)) requestParameters[`method.request.path.${name}`] = true;
       for (const name of Object.keys(route.query ?? {})) requestParameters[`method.request.querystring.${name}`] = false;
+      // Optional; its rule (core/idempotency.ts) is the function's to check (400).
+      if (route.idempotent) requestParameters['method.request.header.Idempotency-Key'] = false;
       const requestModels = route.body
         ? {
             'application/json': this.restApi.addModel(`${route.id}Body`, {

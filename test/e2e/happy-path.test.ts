@@ -183,7 +183,9 @@ describe('the local stack over HTTP (happy path)', () => {
         status: 'active',
       }));
       expect(page.items).toEqual(expect.arrayContaining(expected));
-      expect(page.items).toHaveLength(3);
+      // The isolation matrix's fixtures add `matrix-…` members to the seed tenants while other files run:
+      // besides those, the seed members and nobody else.
+      expect(page.items.filter((m) => !m.email.startsWith('matrix-'))).toHaveLength(3);
     }
   });
 

@@ -90,14 +90,15 @@ describe('bundling with the local esbuild', () => {
     ).resolves.toEqual({ PhysicalResourceId: 'migrations-app' });
   });
 
-  // 251 KiB, not 250: the database client's deadline (functions/core/db-sockets.ts and the discard in
-  // core/db.ts, ~0.7 KiB minified in every route) took the largest platform route 0.35 KiB over 250.
-  it('keeps every route within its size budget: 251 KiB without an AWS client, 650 KiB with S3 or KMS', () => {
+  // 252 KiB, not 250: the database client's deadline (functions/core/db-sockets.ts and the discard in
+  // core/db.ts, ~0.7 KiB minified in every route) and the wrapper's Idempotency-Key glue (~0.9 KB; the
+  // machinery itself is a capability only the create routes carry) took the largest routes past 250 KiB.
+  it('keeps every route within its size budget: 252 KiB without an AWS client, 650 KiB with S3 or KMS', () => {
     const over = routeList
       .map((spec) => ({
         route: spec.id,
         bytes: readFileSync(path.join(routeAsset(spec.id), 'index.js')).length,
-        budget: (spec.usesStorage || spec.usesPii ? 650 : 251) * 1024,
+        budget: (spec.usesStorage || spec.usesPii ? 650 : 252) * 1024,
       }))
       .filter((b) => b.bytes > b.budget);
     expect(over).toEqual([]);

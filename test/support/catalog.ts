@@ -58,6 +58,9 @@ export const TENANT_KEY_EXEMPT_INDEXES: Readonly<Record<string, string>> = {
   'app.audit_events_xact_idx': 'the sealer (app_sealer) scans committed events of every tenant in transaction order',
   'app.jobs_id_key': 'the job runner (app_control) is handed a job id alone (a queue message) and finds its tenant from it',
   'app.jobs_open_idx': 'the job runner (app_control) finds open jobs of every tenant to resume them',
+  'app.idempotency_keys_operator_key':
+    "a platform route's Idempotency-Key is its operator's (app_control only; the runtime's policy hides these rows): found by operator and key before the tenant it creates is known",
+  'app.idempotency_keys_expires_idx': "the job runner's sweep (app_control) deletes expired stored answers of every tenant",
 };
 
 const SYSTEM_SCHEMAS = ['pg_catalog', 'information_schema', 'pg_toast'];

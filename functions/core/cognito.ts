@@ -22,6 +22,7 @@ import { config, required } from './config';
 import { AppError, ConflictError, ServiceUnavailableError } from './errors';
 import { isUnavailableError } from './storage';
 import type { TenantRole } from './tenant';
+import { captureClient } from './observability';
 
 export interface NewUser {
   readonly email: string;
@@ -177,7 +178,7 @@ export function directory(): UserDirectory {
   if (!containerDirectory) {
     const { aws, auth } = config();
     containerDirectory = createUserDirectory({
-      cognito: new CognitoIdentityProviderClient({ region: aws.region, endpoint: aws.endpoint, requestHandler: REQUEST_HANDLER }),
+      cognito: captureClient(new CognitoIdentityProviderClient({ region: aws.region, endpoint: aws.endpoint, requestHandler: REQUEST_HANDLER })),
       userPoolId: required(auth.userPoolId, 'USER_POOL_ID'),
       localPassword: auth.localUserPassword,
     });

@@ -302,3 +302,13 @@ export function required<T>(value: T | undefined, name: string): T {
   if (value === undefined) throw new ConfigError(`${name} is required but not set`);
   return value;
 }
+
+/**
+ * Whether X-Ray tracing is on, decided as Powertools' tracer decides it (a Lambda execution environment,
+ * not SAM local, `POWERTOOLS_TRACE_ENABLED` not false) so that the X-Ray SDK is loaded only where it
+ * records: loading it installs an async hook that costs every promise even with tracing off.
+ */
+export function tracingEnabled(env: Env = process.env): boolean {
+  if ((env.POWERTOOLS_TRACE_ENABLED ?? '').toLowerCase() === 'false') return false;
+  return Boolean(env.AWS_EXECUTION_ENV) && !env.AWS_SAM_LOCAL && env.AWS_EXECUTION_ENV !== 'AWS_Lambda_amplify-mock';
+}

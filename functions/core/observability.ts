@@ -1,16 +1,117 @@
 /**
  * Logger, tracer and metrics, created once per container and imported by everything that reports.
- * Every log line of a request carries tenant_id, user_id, role, action_type, route and request_id
- * (appended by the handler wrapper); never a token, an email or any other PII.
+ *
+ * Logs: every line of a request comes from that request's own child logger (`log()` finds it through
+ * AsyncLocalStorage), so concurrent requests in one process (the local server) never share keys. Each
+ * carries the Lambda context (function_request_id, cold_start, xray_trace_id), correlation_id,
+ * request_id, route, and once known tenant_id, user_id, role; never a token, an email or any other PII.
+ *
+ * Tracing: the X-Ray SDK (through Powertools' tracer) is loaded only where tracing is on
+ * (`tracingEnabled()`); elsewhere `traced()` just runs its work and `captureClient()` returns the client.
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
+import type { Context } from 'aws-lambda';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
-import { Tracer } from '@aws-lambda-powertools/tracer';
+import type { Tracer } from '@aws-lambda-powertools/tracer';
+import { tracingEnabled } from './config';
 
 const serviceName = 'tenant-api';
 
+/** The container's logger: lines outside any request (cold start, background work). */
 export const logger = new Logger({ serviceName });
-export const tracer = new Tracer({ serviceName });
 export const metrics = new Metrics({ serviceName, namespace: 'TenantSovereign' });
 
 export { MetricUnit } from '@aws-lambda-powertools/metrics';
+
+/** A request's logger: the container's settings, and its own keys and Lambda context. */
+class RequestLogger extends Logger {
+  constructor(coldStart: boolean) {
+    super({ serviceName, logLevel: logger.getLevelName() });
+    // Powertools counts each logger's first use as the cold start: spend that unless this one is.
+    if (!coldStart) this.getColdStart();
+  }
+}
+
+const requestLogs = new AsyncLocalStorage<Logger>();
+let coldStart = true;
+
+/** The logger of the request being served, or the container's outside a request. */
+export function log(): Logger {
+  return requestLogs.getStore() ?? logger;
+}
+
+/** Whether this is the container's first request; true exactly once. */
+function takeColdStart(): boolean {
+  const cold = coldStart;
+  coldStart = false;
+  return cold;
+}
+
+/**
+ * Runs one request with its own child logger carrying `keys` and, in Lambda, the invocation context.
+ * `work` receives the logger and whether this is the cold start.
+ */
+export function inRequest<T>(
+  keys: Record<string, string>,
+  context: Context | undefined,
+  work: (log: Logger, coldStart: boolean) => Promise<T>,
+): Promise<T> {
+  const cold = takeColdStart();
+  const child = new RequestLogger(cold);
+  if (context) child.addContext(context);
+  child.appendKeys(keys);
+  return requestLogs.run(child, () => work(child, cold));
+}
+
+let loadedTracer: Tracer | null | undefined;
+
+/** Powertools' tracer where tracing is on, loaded at the first use; undefined elsewhere. */
+export function tracer(): Tracer | undefined {
+  if (loadedTracer === undefined) {
+    // A lazy require: importing the X-Ray SDK is what installs its async hook.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    loadedTracer = tracingEnabled() ? new (require('@aws-lambda-powertools/tracer') as typeof import('@aws-lambda-powertools/tracer')).Tracer({ serviceName }) : null;
+  }
+  return loadedTracer ?? undefined;
+}
+
+/** What traced work may add to its subsegment (a no-op where tracing is off). */
+export interface Span {
+  annotate(key: string, value: string | number | boolean): void;
+  /** Marks the subsegment as failed with this error (its name, message and stack). */
+  fail(error: unknown): void;
+}
+
+const noSpan: Span = { annotate: () => undefined, fail: () => undefined };
+
+/**
+ * Runs `work` in a new X-Ray subsegment `name` of the current segment, recording its error (name and
+ * message, no values of the request) if it throws. Without tracing, or outside a traced invocation, only
+ * runs `work`.
+ */
+export async function traced<T>(name: string, work: (span: Span) => Promise<T>): Promise<T> {
+  const t = tracer();
+  const parent = t?.getSegment();
+  if (!t || !parent) return work(noSpan);
+  const subsegment = parent.addNewSubsegment(name);
+  t.setSegment(subsegment);
+  try {
+    return await work({
+      annotate: (key, value) => subsegment.addAnnotation(key, value),
+      fail: (error) => subsegment.addError(error instanceof Error ? error : new Error(String(error))),
+    });
+  } catch (error) {
+    subsegment.addError(error as Error);
+    throw error;
+  } finally {
+    subsegment.close();
+    t.setSegment(parent);
+  }
+}
+
+/** An AWS SDK v3 client whose calls appear in the trace where tracing is on. */
+export function captureClient<C>(client: C): C {
+  const t = tracer();
+  return t ? t.captureAWSv3Client(client) : client;
+}

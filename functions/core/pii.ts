@@ -12,6 +12,7 @@ import { DecryptCommand, GenerateDataKeyCommand, KMSClient } from '@aws-sdk/clie
 import { config, required } from './config';
 import { ServiceUnavailableError } from './errors';
 import { assertTenantId } from './tenant';
+import { captureClient } from './observability';
 
 export type PiiField = 'email' | 'name';
 
@@ -124,7 +125,7 @@ export function pii(): Pii {
   if (!containerPii) {
     const { aws, pii: settings } = config();
     containerPii = createPii({
-      kms: new KMSClient({ region: aws.region, endpoint: aws.endpoint }),
+      kms: captureClient(new KMSClient({ region: aws.region, endpoint: aws.endpoint })),
       keyId: required(settings.kmsKeyId, 'PII_KMS_KEY_ID'),
       cacheSeconds: settings.dataKeyCacheSeconds,
     });

@@ -23,7 +23,7 @@ import { config, ConfigError, required } from './config';
 import { AppError, BadRequestError, PayloadTooLargeError, ServiceUnavailableError, UnauthorizedError } from './errors';
 import { isMediaType } from './media-type';
 import { NETWORK_ERROR_CODES, isNetworkErrorCode } from './network-errors';
-import { logger } from './observability';
+import { captureClient, log } from './observability';
 import { tenantPrefix, tenantSessionPolicy } from './storage-policy';
 import { assertTenantId, isUuid } from './tenant';
 
@@ -241,9 +241,9 @@ export async function assumeTenantRole(
     expires_at: c.Expiration.toISOString(),
   };
   if (typeof packed === 'number' && packed > PACKED_POLICY_WARN_PERCENT) {
-    logger.warn('The tenant session policy uses more than half of the packed policy size', fields);
+    log().warn('The tenant session policy uses more than half of the packed policy size', fields);
   } else {
-    logger.info('Assumed the tenant-access role', fields);
+    log().info('Assumed the tenant-access role', fields);
   }
   return {
     accessKeyId: c.AccessKeyId,
@@ -290,12 +290,12 @@ export function createTenantStorage(options: TenantStorageOptions): TenantStorag
 
   const now = options.now ?? Date.now;
   const sts =
-    options.sts ?? new STSClient({ region: options.region, endpoint: options.endpoint, requestHandler: REQUEST_HANDLER });
+    options.sts ?? captureClient(new STSClient({ region: options.region, endpoint: options.endpoint, requestHandler: REQUEST_HANDLER }));
   const sessions = new Map<string, CachedSession>();
   const pending = new Map<string, Promise<CachedSession>>();
 
   function newSession(credentials: TenantCredentials, requestedAtMs: number): CachedSession {
-    const client = new S3Client({
+    const client = captureClient(new S3Client({
       region: options.region,
       endpoint: options.endpoint,
       // Emulators serve buckets by path; AWS prefers virtual-hosted style.
@@ -309,7 +309,7 @@ export function createTenantStorage(options: TenantStorageOptions): TenantStorag
       requestChecksumCalculation: 'WHEN_REQUIRED',
       responseChecksumValidation: 'WHEN_REQUIRED',
       requestHandler: REQUEST_HANDLER,
-    });
+    }));
     // A session lasts exactly `credentialSeconds` from when STS issued it, which is after we asked: timing
     // it on our own clock is conservative and immune to skew between our clock and STS's `Expiration`.
     const expiresAtMs = requestedAtMs + credentialSeconds * 1000;

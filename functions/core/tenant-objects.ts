@@ -21,6 +21,7 @@ import { AppError, BadRequestError, ServiceUnavailableError, UnauthorizedError }
 import { assumeTenantRole, contentDisposition, documentKey, isUnavailableError, MAX_PRESIGN_SECONDS } from './storage';
 import { tenantPrefix } from './storage-policy';
 import { assertTenantId, isUuid } from './tenant';
+import { captureClient } from './observability';
 
 export interface PurgeCounts {
   readonly versions: number;
@@ -85,7 +86,7 @@ async function guarded<T>(work: () => Promise<T>): Promise<T> {
 }
 
 export function createTenantObjects(options: TenantObjectsOptions): TenantObjectsProvider {
-  const sts = options.sts ?? new STSClient({ region: options.region, endpoint: options.endpoint, requestHandler: REQUEST_HANDLER });
+  const sts = options.sts ?? captureClient(new STSClient({ region: options.region, endpoint: options.endpoint, requestHandler: REQUEST_HANDLER }));
   const credentialSeconds = options.credentialSeconds ?? 900;
   const presignSeconds = Math.min(options.presignSeconds ?? MAX_PRESIGN_SECONDS, MAX_PRESIGN_SECONDS);
 
@@ -107,7 +108,7 @@ export function createTenantObjects(options: TenantObjectsOptions): TenantObject
           partition: options.partition,
         }).then(
           (c) =>
-            new S3Client({
+            captureClient(new S3Client({
               region: options.region,
               endpoint: options.endpoint,
               forcePathStyle: options.endpoint !== undefined,
@@ -115,7 +116,7 @@ export function createTenantObjects(options: TenantObjectsOptions): TenantObject
               requestChecksumCalculation: 'WHEN_REQUIRED',
               responseChecksumValidation: 'WHEN_REQUIRED',
               requestHandler: REQUEST_HANDLER,
-            }),
+            })),
         );
         // A failed AssumeRole is not kept: the next operation asks again.
         client.catch(() => (client = undefined));

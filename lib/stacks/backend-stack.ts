@@ -130,6 +130,7 @@ export class BackendStack extends Stack {
       stageName: STAGE_NAME,
       proxyName: database.proxy.dbProxyName,
       functions: routes.functions,
+      routeLogGroups: routeList.map((route) => routes.functions.get(route.id)!.functionLogs),
       storageLogGroups: routeList
         .filter((route) => route.usesStorage)
         .map((route) => routes.functions.get(route.id)!.functionLogs),

@@ -13,6 +13,7 @@ import { routeList } from '../../functions/routes';
 import { ENVIRONMENT_NAMES, environments, type EnvironmentName } from '../../lib/config';
 import { GATEWAY_PROBLEMS } from '../../lib/constructs/api';
 import { migrationsHash } from '../../lib/constructs/database';
+import { TENANT_QUERIES } from '../../lib/constructs/observability';
 import { ENV } from '../../functions/core/config';
 import { resourcesOf, ROOT, synthEnvironment, type SynthesizedEnvironment } from './support/synth';
 
@@ -443,6 +444,21 @@ describe.each(ENVIRONMENT_NAMES)('the %s environment', (name) => {
     });
     template.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
     template.resourceCountIs('AWS::Logs::MetricFilter', routeList.filter((r) => r.usesStorage).length);
+  });
+
+  it('saves the per-tenant Logs Insights queries over every route\'s log group and shows them on the dashboard', () => {
+    const { json } = env(name);
+    const queries = resourcesOf(json, 'AWS::Logs::QueryDefinition').map(([, q]) => q);
+    expect(queries.map((q) => q.Name).sort()).toEqual(Object.keys(TENANT_QUERIES).map((n) => `${name}/tenants/${n}`).sort());
+    for (const q of queries) {
+      expect(q.LogGroupNames).toHaveLength(routeList.length);
+      expect(q.QueryString).toMatch(/filter message = "request" and ispresent\(tenant_id\)/);
+      expect(q.QueryString).toMatch(/stats .* by tenant_id/);
+    }
+    const [[, dashboard]] = resourcesOf(json, 'AWS::CloudWatch::Dashboard');
+    const body = JSON.stringify(dashboard!.DashboardBody);
+    expect(body).toContain('logs-insights');
+    for (const n of Object.keys(TENANT_QUERIES)) expect(body).toContain(n);
   });
 
   it('passes cdk-nag AwsSolutions with no unacknowledged error or warning', () => {

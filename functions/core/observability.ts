@@ -6,14 +6,14 @@
  * carries the Lambda context (function_request_id, cold_start, xray_trace_id), correlation_id,
  * request_id, route, and once known tenant_id, user_id, role; never a token, an email or any other PII.
  *
- * Tracing: the X-Ray SDK (through Powertools' tracer) is loaded only where tracing is on
- * (`tracingEnabled()`); elsewhere `traced()` just runs its work and `captureClient()` returns the client.
+ * Tracing: Powertools' tracer is created only where tracing is on (`tracingEnabled()`); elsewhere
+ * `traced()` just runs its work and `captureClient()` returns the client.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Context } from 'aws-lambda';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
-import type { Tracer } from '@aws-lambda-powertools/tracer';
+import { Tracer } from '@aws-lambda-powertools/tracer';
 import { tracingEnabled } from './config';
 
 const serviceName = 'tenant-api';
@@ -66,12 +66,13 @@ export function inRequest<T>(
 
 let loadedTracer: Tracer | null | undefined;
 
-/** Powertools' tracer where tracing is on, loaded at the first use; undefined elsewhere. */
+/** Powertools' tracer where tracing is on, created at the first use; undefined elsewhere. */
 export function tracer(): Tracer | undefined {
   if (loadedTracer === undefined) {
-    // A lazy require: importing the X-Ray SDK is what installs its async hook.
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    loadedTracer = tracingEnabled() ? new (require('@aws-lambda-powertools/tracer') as typeof import('@aws-lambda-powertools/tracer')).Tracer({ serviceName }) : null;
+    // Created only where tracing is on. The module itself is imported statically: a lazy require() made
+    // esbuild bundle the tracer's CommonJS build beside the ES one of the other Powertools packages
+    // (+13 KiB, over the 250 KiB budget), so the X-Ray SDK's async hook is still installed at import.
+    loadedTracer = tracingEnabled() ? new Tracer({ serviceName }) : null;
   }
   return loadedTracer ?? undefined;
 }

@@ -48,25 +48,25 @@ const REQUEST_LINE = 'message = "request" and ispresent(tenant_id)';
 export const TENANT_QUERIES: Readonly<Record<string, logs.QueryStringProps>> = {
   'Top tenants by requests': {
     filterStatements: [REQUEST_LINE],
-    stats: 'count(*) as requests by tenant_id',
+    statsStatements: ['count(*) as requests by tenant_id'],
     sort: 'requests desc',
     limit: 25,
   },
   'Tenants by errors': {
     filterStatements: [REQUEST_LINE, 'status >= 400'],
-    stats: 'count(*) as errors by tenant_id, status',
+    statsStatements: ['count(*) as errors by tenant_id, status'],
     sort: 'errors desc',
     limit: 50,
   },
   'Tenants by latency': {
     filterStatements: [REQUEST_LINE],
-    stats: 'count(*) as requests, avg(duration_ms) as avg_ms, pct(duration_ms, 99) as p99_ms by tenant_id',
+    statsStatements: ['count(*) as requests, avg(duration_ms) as avg_ms, pct(duration_ms, 99) as p99_ms by tenant_id'],
     sort: 'p99_ms desc',
     limit: 25,
   },
   'Tenants by quota refusals': {
     filterStatements: [REQUEST_LINE, 'status = 429'],
-    stats: 'count(*) as refusals by tenant_id, reason',
+    statsStatements: ['count(*) as refusals by tenant_id, reason'],
     sort: 'refusals desc',
     limit: 25,
   },

@@ -8,12 +8,13 @@
  * It imports only core: handlers import it (`route(routes.x, work)`), core never does. The README's
  * "Add a route" recipe lists every field; `RouteSpec` in core/route-spec.ts documents them.
  */
+import { EMAIL_MAX_LENGTH, EMAIL_PATTERN } from './core/email';
 import { MEDIA_TYPE_MAX_LENGTH, MEDIA_TYPE_PATTERN } from './core/media-type';
 import { METRICS } from './core/metrics';
-import { UUID_PATTERN } from './core/tenant';
+import { TENANT_ID_PATTERN, UUID_PATTERN } from './core/tenant';
 import { withIds, type IdentifiedRoute, type JsonSchema, type RouteSpec } from './core/route-spec';
 
-export type { AuditSpec, HttpMethod, JsonSchema, LambdaHandler, RouteSpec } from './core/route-spec';
+export type { AuditSpec, DirectoryAction, HttpMethod, JsonSchema, LambdaHandler, RouteSpec } from './core/route-spec';
 export { METRICS, type Metric } from './core/metrics';
 
 const uuid: JsonSchema = { type: 'string', format: 'uuid' };
@@ -27,11 +28,13 @@ const listQuery = {
 const page = (item: JsonSchema): JsonSchema => ({
   type: 'object',
   required: ['items', 'nextCursor'],
+  additionalProperties: false,
   properties: { items: { type: 'array', items: item }, nextCursor: { type: ['string', 'null'] } },
 });
 export const documentSchema: JsonSchema = {
   type: 'object',
   required: ['id', 'tenantId', 'name', 'contentType', 'sizeBytes', 'status', 'createdBy', 'createdAt'],
+  additionalProperties: false,
   properties: {
     id: uuid,
     tenantId: { type: 'string' },
@@ -43,17 +46,52 @@ export const documentSchema: JsonSchema = {
     createdAt: timestamp,
   },
 };
-const metricMap: JsonSchema = {
-  type: 'object',
-  properties: Object.fromEntries(METRICS.map((m) => [m, { type: ['integer', 'null'] }])),
+/** A tenant id: the slug rule of core/tenant.ts. */
+const tenantIdParam: JsonSchema = { type: 'string', pattern: TENANT_ID_PATTERN.source };
+/** A display name: printable text, not only spaces. */
+const displayName: JsonSchema = { type: 'string', minLength: 1, maxLength: 200, pattern: '^(?=[\\s\\S]*\\S)[^\\u0000-\\u001f\\u007f]+$' };
+/** A plan id's shape; whether the plan exists is the database's answer (400). */
+const planIdSchema: JsonSchema = { type: 'string', pattern: '^[a-z][a-z0-9_-]{0,39}$' };
+const emailSchema: JsonSchema = { type: 'string', maxLength: EMAIL_MAX_LENGTH, pattern: EMAIL_PATTERN };
+const tenantSchema: JsonSchema = {
+  type: 'object', additionalProperties: false,
+  required: ['id', 'name', 'planId', 'status', 'createdAt', 'updatedAt'],
+  properties: {
+    id: { type: 'string' }, name: { type: 'string' }, planId: { type: 'string' },
+    status: { type: 'string', enum: ['active', 'suspended', 'offboarding', 'deleted'] },
+    createdAt: timestamp, updatedAt: timestamp,
+    deletionReport: { type: 'object', description: 'Once deleted: counts of what was removed and when (no PII).' },
+  },
 };
+/** One value per metric: a limit (null: unlimited) or a usage. */
+const metricMap = (value: JsonSchema): JsonSchema => ({
+  type: 'object',
+  required: [...METRICS],
+  additionalProperties: false,
+  properties: Object.fromEntries(METRICS.map((m) => [m, value])),
+});
+/** An object whose every listed property is always sent, and nothing else. */
+const closed = (properties: Record<string, JsonSchema>): JsonSchema => ({
+  type: 'object',
+  required: Object.keys(properties),
+  additionalProperties: false,
+  properties,
+});
+
+const tenantRole: JsonSchema = { type: 'string', enum: ['org_admin', 'user', 'readonly'] };
+const memberStatus: JsonSchema = { type: 'string', enum: ['active', 'inactive'] };
+export const memberSchema: JsonSchema = {
+  type: 'object', additionalProperties: false, required: ['userId', 'email', 'role', 'status', 'createdAt'],
+  properties: { userId: uuid, email: { type: 'string' }, name: { type: 'string' }, role: tenantRole, status: memberStatus, createdAt: timestamp },
+};
+const exportStatus: JsonSchema = { type: 'string', enum: ['pending', 'ready', 'failed'] };
 
 /** The routes, keyed by a stable id (used for Lambda names, OpenAPI operationId and logs). */
 export const routes = withIds({
   health: {
     method: 'GET', path: '/health', handler: 'platform/health', summary: 'Liveness', auth: 'public', roles: [],
     mutating: false, meters: [], usesStorage: false,
-    response: { status: 200, schema: { type: 'object', required: ['status'], properties: { status: { const: 'ok' } } } },
+    response: { status: 200, schema: closed({ status: { const: 'ok' } }) },
   },
   openapi: {
     method: 'GET', path: '/openapi.json', handler: 'platform/openapi', summary: 'This API as OpenAPI 3.1', auth: 'public',
@@ -64,11 +102,64 @@ export const routes = withIds({
     auth: 'platform', roles: ['superadmin'], mutating: false, meters: [], usesStorage: false, query: listQuery,
     response: {
       status: 200,
-      schema: page({
-        type: 'object',
-        properties: { id: { type: 'string' }, name: { type: 'string' }, planId: { type: 'string' }, status: { type: 'string' }, createdAt: timestamp },
-      }),
+      schema: page(closed({
+        id: { type: 'string' }, name: { type: 'string' }, planId: { type: 'string' },
+        status: { type: 'string', enum: ['active', 'suspended', 'offboarding', 'deleted'] }, createdAt: timestamp,
+      })),
     },
+  },
+  createTenant: {
+    // 409: an id in use or ever used.
+    errors: [409],
+    method: 'POST', path: '/api/tenants', handler: 'platform/create-tenant',
+    summary: 'Onboard a tenant with its data key and first org_admin', auth: 'platform', roles: ['superadmin'],
+    mutating: true, audit: { type: 'tenant', id: 'work' }, meters: [], usesStorage: false, usesPii: true,
+    body: {
+      type: 'object', additionalProperties: false, required: ['id', 'name', 'planId', 'admin'],
+      properties: {
+        id: tenantIdParam,
+        name: displayName,
+        planId: planIdSchema,
+        admin: {
+          type: 'object', additionalProperties: false, required: ['email'],
+          properties: { email: emailSchema, name: displayName },
+        },
+      },
+      examples: [{ id: 'initech', name: 'Initech', planId: 'pro', admin: { email: 'ada@initech.example', name: 'Ada' } }],
+    },
+    response: {
+      status: 201,
+      schema: closed({ tenant: tenantSchema, admin: memberSchema }),
+    },
+  },
+  getTenant: {
+    method: 'GET', path: '/api/tenants/{tenantId}', handler: 'platform/get-tenant',
+    summary: 'A tenant; an offboarded one with its deletion report', auth: 'platform', roles: ['superadmin'],
+    mutating: false, meters: [], usesStorage: false, params: { tenantId: tenantIdParam },
+    response: { status: 200, schema: tenantSchema },
+  },
+  updateTenant: {
+    // 409: an offboarding or deleted tenant.
+    errors: [409],
+    method: 'PATCH', path: '/api/tenants/{tenantId}', handler: 'platform/update-tenant',
+    summary: 'Rename a tenant, change its plan, suspend or resume it', auth: 'platform', roles: ['superadmin'],
+    mutating: true, audit: { type: 'tenant', id: { param: 'tenantId' } }, meters: [], usesStorage: false,
+    params: { tenantId: tenantIdParam },
+    body: {
+      type: 'object', additionalProperties: false, minProperties: 1,
+      properties: { name: displayName, planId: planIdSchema, status: { type: 'string', enum: ['active', 'suspended'] } },
+      examples: [{ planId: 'enterprise' }],
+    },
+    response: { status: 200, schema: tenantSchema },
+  },
+  deleteTenant: {
+    // 409: a tenant that cannot be offboarded now.
+    errors: [409],
+    method: 'DELETE', path: '/api/tenants/{tenantId}', handler: 'platform/delete-tenant',
+    summary: 'Offboard a tenant (resumable; calling again resumes)', auth: 'platform', roles: ['superadmin'],
+    mutating: true, audit: { type: 'tenant', id: { param: 'tenantId' } }, meters: [], usesStorage: false,
+    params: { tenantId: tenantIdParam },
+    response: { status: 202, schema: tenantSchema },
   },
   listDocuments: {
     method: 'GET', path: '/api/{tenantId}/documents', handler: 'documents/list', summary: 'List documents, newest first',
@@ -92,34 +183,35 @@ export const routes = withIds({
     },
     response: {
       status: 201,
-      schema: {
-        type: 'object', required: ['document', 'upload'],
-        properties: {
-          document: documentSchema,
-          upload: {
-            type: 'object', required: ['url', 'method', 'headers', 'expiresAt'],
-            properties: { url: { type: 'string' }, method: { const: 'PUT' }, headers: { type: 'object' }, expiresAt: timestamp },
+      schema: closed({
+        document: documentSchema,
+        upload: closed({
+          url: { type: 'string', format: 'uri' },
+          method: { const: 'PUT' },
+          headers: {
+            ...closed({ 'Content-Type': { type: 'string' }, 'Content-Length': { type: 'string', pattern: '^[1-9][0-9]*$' } }),
+            description: 'Send exactly these headers with the PUT: the signature binds them.',
           },
-        },
-      },
+          expiresAt: timestamp,
+        }),
+      }),
     },
   },
   getDocument: {
     method: 'GET', path: '/api/{tenantId}/documents/{documentId}', handler: 'documents/get',
     summary: 'Get a document and a presigned download URL', auth: 'tenant', roles: ['org_admin', 'user', 'readonly'],
     mutating: false, meters: ['api_requests'], usesStorage: true, params: { documentId: uuidParam },
+    // The document is available but its bytes are missing from storage.
+    errors: [409],
     response: {
       status: 200,
-      schema: {
-        type: 'object', required: ['document', 'download'],
-        properties: {
-          document: documentSchema,
-          download: {
-            type: ['object', 'null'], description: 'null while the upload has not arrived',
-            properties: { url: { type: 'string' }, expiresAt: timestamp },
-          },
+      schema: closed({
+        document: documentSchema,
+        download: {
+          ...closed({ url: { type: 'string', format: 'uri' }, expiresAt: timestamp }),
+          type: ['object', 'null'], description: 'null while the upload has not arrived',
         },
-      },
+      }),
     },
   },
   deleteDocument: {
@@ -134,24 +226,20 @@ export const routes = withIds({
     auth: 'tenant', roles: ['org_admin'], mutating: false, meters: ['api_requests'], usesStorage: false,
     response: {
       status: 200,
-      schema: {
-        type: 'object', required: ['tenantId', 'plan', 'period', 'usage', 'monthlyMetrics', 'estimatedCharges'],
-        properties: {
-          tenantId: { type: 'string' },
-          plan: { type: 'object', properties: { id: { type: 'string' }, name: { type: 'string' }, limits: metricMap } },
-          period: { type: 'object', properties: { start: timestamp, end: timestamp } },
-          usage: metricMap,
-          monthlyMetrics: { type: 'array', items: { type: 'string' }, description: 'The metrics counted per month; the others are standing totals.' },
-          estimatedCharges: { type: 'object', properties: { currency: { type: 'string' }, amount: { type: 'string' } } },
-        },
-        additionalProperties: false,
-      },
+      schema: closed({
+        tenantId: { type: 'string' },
+        plan: closed({ id: { type: 'string' }, name: { type: 'string' }, limits: metricMap({ type: ['integer', 'null'], minimum: 0 }) }),
+        period: closed({ start: timestamp, end: timestamp }),
+        usage: metricMap({ type: 'integer', minimum: 0 }),
+        monthlyMetrics: { type: 'array', items: { enum: [...METRICS] }, description: 'The metrics counted per month; the others are standing totals.' },
+        estimatedCharges: closed({ currency: { type: 'string' }, amount: { type: 'string', pattern: '^[0-9]+\\.[0-9]{2}$' } }),
+      }),
     },
   },
   recordUsageEvent: {
     method: 'POST', path: '/api/{tenantId}/usage-events', handler: 'usage/record-event',
     summary: 'Record metered usage, idempotently', auth: 'tenant', roles: ['org_admin', 'user'], mutating: true,
-    audit: { type: 'usage_event', id: 'work' }, meters: ['api_requests'], usesStorage: false,
+    audit: { type: 'usage_event', id: 'work' }, meters: ['api_requests'], usesStorage: false, errors: [409],
     body: {
       type: 'object', additionalProperties: false, required: ['metric', 'quantity', 'idempotencyKey'],
       properties: {
@@ -185,6 +273,90 @@ export const routes = withIds({
       }),
     },
   },
+  getMember: {
+    method: 'GET', path: '/api/{tenantId}/members/{userId}', handler: 'members/get', summary: 'Get a member', auth: 'tenant',
+    roles: ['org_admin'], mutating: false, meters: ['api_requests'], usesStorage: false, usesPii: true, params: { userId: uuidParam },
+    response: { status: 200, schema: memberSchema },
+  },
+  createMember: {
+    // 409: an email already a member.
+    errors: [409],
+    method: 'POST', path: '/api/{tenantId}/members', handler: 'members/create',
+    summary: 'Add a member: a user of this tenant who can sign in', auth: 'tenant', roles: ['org_admin'], mutating: true,
+    audit: { type: 'member', id: 'work' }, meters: ['api_requests'], usesStorage: false, usesPii: true,
+    // A retry finds the user it created (get), and brings its role and state back to what was asked.
+    directory: ['AdminCreateUser', 'AdminGetUser', 'AdminUpdateUserAttributes', 'AdminEnableUser'],
+    body: {
+      type: 'object', additionalProperties: false, required: ['email', 'role'],
+      properties: {
+        email: { type: 'string', maxLength: EMAIL_MAX_LENGTH, pattern: EMAIL_PATTERN },
+        role: tenantRole,
+        name: { type: 'string', minLength: 1, maxLength: 200, pattern: '^(?=[\\s\\S]*\\S)[^\\u0000-\\u001f\\u007f]+$' },
+      },
+      examples: [{ email: 'ada@example.com', role: 'user', name: 'Ada Lovelace' }],
+    },
+    response: { status: 201, schema: memberSchema },
+  },
+  updateMember: {
+    // 409: the last active org_admin.
+    errors: [409],
+    method: 'PATCH', path: '/api/{tenantId}/members/{userId}', handler: 'members/update',
+    summary: "Change a member's role or status (at their next request)", auth: 'tenant', roles: ['org_admin'], mutating: true,
+    audit: { type: 'member', id: { param: 'userId' } }, meters: ['api_requests'], usesStorage: false, usesPii: true,
+    directory: ['AdminUpdateUserAttributes', 'AdminEnableUser', 'AdminDisableUser'],
+    params: { userId: uuidParam },
+    body: {
+      type: 'object', additionalProperties: false, minProperties: 1,
+      properties: { role: tenantRole, status: memberStatus },
+      examples: [{ role: 'readonly' }],
+    },
+    response: { status: 200, schema: memberSchema },
+  },
+  deleteMember: {
+    // 409: the last active org_admin.
+    errors: [409],
+    method: 'DELETE', path: '/api/{tenantId}/members/{userId}', handler: 'members/delete',
+    summary: 'Remove a member: they can no longer sign in, and a token they hold is refused', auth: 'tenant', roles: ['org_admin'],
+    mutating: true, audit: { type: 'member', id: { param: 'userId' } }, meters: ['api_requests'], usesStorage: false, usesPii: true,
+    // Disabled first, enabled again when the database refuses the removal, deleted once the row is gone.
+    directory: ['AdminDisableUser', 'AdminEnableUser', 'AdminDeleteUser'],
+    params: { userId: uuidParam }, response: { status: 204 },
+  },
+  createExport: {
+    method: 'POST', path: '/api/{tenantId}/exports', handler: 'exports/create',
+    summary: "Prepare a portability bundle of the tenant's data", auth: 'tenant', roles: ['org_admin'], mutating: true,
+    audit: { type: 'export', id: 'work' }, meters: ['api_requests'], usesStorage: false,
+    response: {
+      status: 202,
+      schema: {
+        type: 'object', additionalProperties: false, required: ['export'],
+        properties: { export: { type: 'object', additionalProperties: false, required: ['id', 'status'], properties: { id: uuid, status: exportStatus } } },
+      },
+    },
+  },
+  getExport: {
+    method: 'GET', path: '/api/{tenantId}/exports/{exportId}', handler: 'exports/get',
+    summary: 'An export and, once ready, a presigned download of its bundle', auth: 'tenant', roles: ['org_admin'],
+    mutating: false, meters: ['api_requests'], usesStorage: true, params: { exportId: uuidParam },
+    response: {
+      status: 200,
+      schema: {
+        type: 'object', additionalProperties: false, required: ['export'],
+        properties: {
+          export: {
+            type: 'object', additionalProperties: false, required: ['id', 'status', 'download'],
+            properties: {
+              id: uuid, status: exportStatus,
+              download: {
+                type: ['object', 'null'], description: 'null until the bundle is ready', additionalProperties: false,
+                required: ['url', 'expiresAt'], properties: { url: { type: 'string' }, expiresAt: timestamp },
+              },
+            },
+          },
+        },
+      },
+    },
+  },
   listAuditEvents: {
     method: 'GET', path: '/api/{tenantId}/audit-events', handler: 'audit/list', summary: 'List audit events, newest first',
     auth: 'tenant', roles: ['org_admin'], mutating: false, meters: ['api_requests'], usesStorage: false, query: listQuery,
@@ -192,6 +364,7 @@ export const routes = withIds({
       status: 200,
       schema: page({
         type: 'object',
+        required: ['id', 'occurredAt', 'actorUserId', 'actorRole', 'action', 'resourceType', 'resourceId', 'requestId', 'outcome', 'seq', 'prevHash', 'hash'],
         properties: {
           id: uuid, occurredAt: timestamp, actorUserId: uuid, actorRole: { type: 'string' }, action: { type: 'string' },
           resourceType: { type: 'string' }, resourceId: { type: ['string', 'null'] }, requestId: { type: 'string' },

@@ -17,12 +17,13 @@ import { provisionIdentity, provisionPiiKey, signIn, type EmulatorAccess, type I
 import { startEmulator, type EmulatorHandle } from './moto';
 import { freePort } from './ports';
 import { startEmbeddedPostgres, type PostgresHandle } from './postgres';
+import { startJobRunner, type JobRunner } from './job-runner';
 import { SEED_TENANTS, seedDatabase, seedUsers, type SeedTenant } from './seed';
 
 /** Where the database comes from: an embedded cluster in `dir`, or servers already running. */
 export type DatabaseSource =
   | { readonly dir: string; readonly port?: number; readonly persistent: boolean }
-  | { readonly adminUrl: string; readonly runtimeUrl: string };
+  | { readonly adminUrl: string; readonly runtimeUrl: string; readonly controlUrl: string };
 
 export interface LocalStackOptions {
   readonly database: DatabaseSource;
@@ -50,6 +51,10 @@ export interface LocalStackOptions {
    * environment, else {@link LOCAL_CORS_ORIGINS}
    */
   readonly corsOrigins?: readonly string[];
+  /**
+   * Run queued jobs (exports) in this process every this many ms, as the queue does deployed. Needs the
+   * control-plane login: always there for an embedded database, `controlUrl` for a given one. @default 500
+   */
   /** Postgres and emulator chatter. */
   readonly log?: (line: string) => void;
   /** Handler crashes and server failures (the client only ever sees a generic 500). */
@@ -97,6 +102,7 @@ export const LOCAL_CORS_ORIGINS: readonly string[] = ['http://localhost:5173'];
  */
 function handlerEnvironment(settings: {
   runtimeUrl: string;
+  controlUrl: string;
   access: EmulatorAccess;
   bucket: string;
   roleArn: string;
@@ -110,7 +116,7 @@ function handlerEnvironment(settings: {
   const base = parseConfig(process.env);
   const config: AppConfig = {
     ...base,
-    database: { ...base.database, url: settings.runtimeUrl },
+    database: { ...base.database, url: settings.runtimeUrl, control: { ...base.database.control, url: settings.controlUrl } },
     aws: { region: settings.access.region, endpoint: settings.access.endpoint, credentials: settings.access.credentials },
     storage: { ...base.storage, bucket: settings.bucket, tenantAccessRoleArn: settings.roleArn },
     auth: {
@@ -123,6 +129,29 @@ function handlerEnvironment(settings: {
     cors: { allowedOrigins: settings.corsOrigins },
   };
   return toEnvironment(config);
+}
+
+/**
+ * The job runner over the container's providers (loaded after the environment is set, like the handlers):
+ * the control-plane client, the KMS keys, the user directory and the tenants' scoped objects.
+ */
+function startLocalJobRunner(onError?: (error: unknown) => void): JobRunner {
+  const { controlSql } = require('../../functions/core/db') as typeof import('../../functions/core/db');
+  const { pii } = require('../../functions/core/pii') as typeof import('../../functions/core/pii');
+  const { directory } = require('../../functions/core/cognito') as typeof import('../../functions/core/cognito');
+  const { tenantObjects } = require('../../functions/core/tenant-objects') as typeof import('../../functions/core/tenant-objects');
+  const { runOffboarding } = require('../../functions/tenants/offboarding') as typeof import('../../functions/tenants/offboarding');
+  const { runExport } = require('../../functions/tenants/export') as typeof import('../../functions/tenants/export');
+  const db = controlSql();
+  const objects = (tenantId: string, userId: string) => tenantObjects().forTenant(tenantId, userId);
+  return startJobRunner({
+    db,
+    onError,
+    runners: {
+      offboard: (jobId) => runOffboarding({ db, pii: pii(), directory: directory(), objects }, jobId),
+      export: (jobId) => runExport({ db, pii: pii(), objects }, jobId),
+    },
+  });
 }
 
 /** Sets `values` in process.env and returns a function that puts the previous values back. */
@@ -178,6 +207,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     if (emulator.status === 'rejected') throw emulator.reason;
     const adminUrl = database.value ? database.value.adminUrl : (source as { adminUrl: string }).adminUrl;
     const runtimeUrl = database.value ? database.value.roleUrl('app_runtime') : (source as { runtimeUrl: string }).runtimeUrl;
+    const controlUrl = database.value ? database.value.roleUrl('app_control') : (source as { controlUrl: string }).controlUrl;
     const access: EmulatorAccess = { endpoint: emulator.value.endpoint, region, credentials };
 
     const storage =
@@ -213,11 +243,15 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
 
     const restoreEnvironment = applyEnvironment(
       handlerEnvironment({
-        runtimeUrl, access, bucket: storage.bucket, roleArn: storage.roleArn, userPoolId, clientId, jwksUrl, piiKeyId, corsOrigins,
+        runtimeUrl, controlUrl, access, bucket: storage.bucket, roleArn: storage.roleArn, userPoolId, clientId, jwksUrl, piiKeyId, corsOrigins,
         localUserPassword: password,
       }),
     );
     cleanups.push(async () => restoreEnvironment());
+
+    // Offboarding and export jobs, run in-process as the queue-triggered function runs them deployed.
+    const jobs = startLocalJobRunner(options.onError);
+    cleanups.push(() => jobs.stop());
 
     const extraRoutes = options.extraRoutes ?? [];
     const server: http.Server = createLocalApiServer({
@@ -232,7 +266,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       await close(server);
       // The handlers' pooled connections (created on first use, like in a Lambda container).
       const db = require('../../functions/core/db') as typeof import('../../functions/core/db');
-      await db.sql().end({ timeout: 2 });
+      await db.endContainerClients(2);
     });
 
     const accounts: SeedAccount[] = users.map((u) => ({ ...u, sub: subs.get(u.username)!, password }));

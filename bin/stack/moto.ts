@@ -56,16 +56,17 @@ export async function startEmulator(options: { endpoint?: string; port?: number 
   });
   await spawned;
   child.stderr?.resume();
-  await waitUntilServing(endpoint, child, 30_000);
-  return {
-    endpoint,
-    owned: true,
-    stop: () =>
-      new Promise<void>((resolve) => {
-        if (child.exitCode !== null) return resolve();
-        child.once('exit', () => resolve());
-        child.kill('SIGTERM');
-        setTimeout(() => child.kill('SIGKILL'), 3000).unref();
-      }),
-  };
+  const stop = () =>
+    new Promise<void>((resolve) => {
+      if (child.exitCode !== null || child.signalCode !== null) return resolve();
+      child.once('exit', () => resolve());
+      child.kill('SIGTERM');
+      setTimeout(() => child.kill('SIGKILL'), 3000).unref();
+    });
+  // An emulator that never served is stopped, not left running without an owner.
+  await waitUntilServing(endpoint, child, 30_000).catch(async (error: unknown) => {
+    await stop();
+    throw error;
+  });
+  return { endpoint, owned: true, stop };
 }

@@ -8,6 +8,7 @@
  * sets `localPassword` instead: the invitation is suppressed and the user gets that permanent password,
  * so `npm run token -- --email` can sign them in at once.
  */
+import { AWS_MAX_ATTEMPTS, AWS_REQUEST_HANDLER } from './aws-timeouts';
 import {
   AdminCreateUserCommand,
   AdminDeleteUserCommand,
@@ -20,7 +21,7 @@ import {
 } from '@aws-sdk/client-cognito-identity-provider';
 import { config, required } from './config';
 import { AppError, ConflictError, ServiceUnavailableError } from './errors';
-import { isUnavailableError } from './storage';
+import { isUnavailableError } from './aws-errors';
 import type { TenantRole } from './tenant';
 import { captureClient } from './observability';
 
@@ -168,9 +169,6 @@ export function createUserDirectory(options: {
   };
 }
 
-/** Shared by every Cognito call: a Lambda must not hang on an unreachable dependency. */
-const REQUEST_HANDLER = { connectionTimeout: 2_000, requestTimeout: 5_000 };
-
 let containerDirectory: UserDirectory | undefined;
 
 /** The container's user directory, created on first use from `config()` (USER_POOL_ID, LOCAL_USER_PASSWORD). */
@@ -178,7 +176,7 @@ export function directory(): UserDirectory {
   if (!containerDirectory) {
     const { aws, auth } = config();
     containerDirectory = createUserDirectory({
-      cognito: captureClient(new CognitoIdentityProviderClient({ region: aws.region, endpoint: aws.endpoint, requestHandler: REQUEST_HANDLER })),
+      cognito: captureClient(new CognitoIdentityProviderClient({ region: aws.region, endpoint: aws.endpoint, requestHandler: AWS_REQUEST_HANDLER, maxAttempts: AWS_MAX_ATTEMPTS })),
       userPoolId: required(auth.userPoolId, 'USER_POOL_ID'),
       localPassword: auth.localUserPassword,
     });

@@ -26,6 +26,11 @@ export interface DatabaseConfig {
    * refused with 429: a tenant over its throughput ceiling fails fast instead of queueing.
    */
   readonly lockTimeoutMs: number;
+  /**
+   * The control-plane login (platform routes and the job runner; never tenant routes): its own URL
+   * (local stack, tests) or its user on the same host/port/database (IAM authentication when deployed).
+   */
+  readonly control: { readonly url?: string; readonly user: string };
 }
 
 export interface AwsConfig {
@@ -71,8 +76,19 @@ export interface CorsConfig {
   readonly allowedOrigins: readonly string[];
 }
 
+/** How long anything may take. */
+export interface DeadlineConfig {
+  /**
+   * Every request is answered within this many milliseconds: past it the caller gets 503 with
+   * `Retry-After` and the transaction cannot commit. Well under API Gateway's 29 s and under the
+   * function's timeout (lib/), so the answer is ours and not a gateway timeout.
+   */
+  readonly requestMs: number;
+}
+
 export interface AppConfig {
   readonly environment: string;
+  readonly deadlines: DeadlineConfig;
   readonly database: DatabaseConfig;
   readonly aws: AwsConfig;
   readonly storage: StorageConfig;
@@ -97,6 +113,7 @@ type Env = Record<string, string | undefined>;
  */
 export const ENV = {
   environment: 'APP_ENV',
+  requestDeadlineMs: 'REQUEST_DEADLINE_MS',
   databaseUrl: 'DATABASE_URL',
   databaseHost: 'DB_HOST',
   databasePort: 'DB_PORT',
@@ -108,6 +125,9 @@ export const ENV = {
   databasePrepare: 'DB_PREPARE',
   databaseConnectTimeoutSeconds: 'DB_CONNECT_TIMEOUT_SECONDS',
   databaseLockTimeoutMs: 'DB_LOCK_TIMEOUT_MS',
+  /** The control-plane login (app_control) of platform routes and jobs. */
+  controlDatabaseUrl: 'CONTROL_DATABASE_URL',
+  controlDatabaseUser: 'CONTROL_DB_USER',
   awsRegion: 'AWS_REGION',
   /** Read only when AWS_REGION is unset; {@link toEnvironment} never writes it. */
   awsDefaultRegion: 'AWS_DEFAULT_REGION',
@@ -194,6 +214,7 @@ export function parseConfig(env: Env): AppConfig {
   const presignSeconds = integer(env, ENV.presignSeconds, 900, 1, 900);
   return {
     environment: optional(env, ENV.environment) ?? 'local',
+    deadlines: { requestMs: integer(env, ENV.requestDeadlineMs, 8000, 100, 25000) },
     database: {
       url: optional(env, ENV.databaseUrl),
       host: optional(env, ENV.databaseHost) ?? '127.0.0.1',
@@ -206,6 +227,10 @@ export function parseConfig(env: Env): AppConfig {
       prepare: boolean(env, ENV.databasePrepare, true),
       connectTimeoutSeconds: integer(env, ENV.databaseConnectTimeoutSeconds, 5, 1, 60),
       lockTimeoutMs: integer(env, ENV.databaseLockTimeoutMs, 2000, 1, 60000),
+      control: {
+        url: optional(env, ENV.controlDatabaseUrl),
+        user: optional(env, ENV.controlDatabaseUser) ?? 'app_control',
+      },
     },
     aws: {
       region: optional(env, ENV.awsRegion) ?? optional(env, ENV.awsDefaultRegion) ?? 'us-east-1',
@@ -255,6 +280,7 @@ export function toEnvironment(config: AppConfig, options: ToEnvironmentOptions =
   const { database: db, aws, storage, auth, pii, cors } = config;
   const entries: [EnvName, string | number | boolean | undefined][] = [
     [ENV.environment, config.environment],
+    [ENV.requestDeadlineMs, config.deadlines.requestMs],
     [ENV.databaseUrl, db.url],
     [ENV.databaseHost, db.host],
     [ENV.databasePort, db.port],
@@ -266,6 +292,8 @@ export function toEnvironment(config: AppConfig, options: ToEnvironmentOptions =
     [ENV.databasePrepare, db.prepare],
     [ENV.databaseConnectTimeoutSeconds, db.connectTimeoutSeconds],
     [ENV.databaseLockTimeoutMs, db.lockTimeoutMs],
+    [ENV.controlDatabaseUrl, db.control.url],
+    [ENV.controlDatabaseUser, db.control.user],
     [ENV.awsRegion, options.regionFromRuntime ? undefined : aws.region],
     [ENV.awsEndpoint, aws.endpoint],
     [ENV.awsAccessKeyId, aws.credentials?.accessKeyId],

@@ -89,7 +89,8 @@ export function bucketCorsRule(origins: readonly string[]) {
   return {
     AllowedOrigins: [...origins],
     AllowedMethods: ['PUT', 'GET', 'HEAD'] as ('PUT' | 'GET' | 'HEAD')[],
-    AllowedHeaders: ['content-type'],
+    // If-None-Match: the conditional write every presigned upload signs.
+    AllowedHeaders: ['content-type', 'if-none-match'],
     ExposeHeaders: ['etag'],
     MaxAgeSeconds: CORS_MAX_AGE_SECONDS,
   };

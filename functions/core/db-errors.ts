@@ -3,7 +3,7 @@
  * leaves their transaction, so a SQLSTATE raised by the request guard, the metering SQL, a lock wait or
  * a lost connection becomes the same problem+json wherever in the request it was raised.
  */
-import { AppError, ForbiddenError, NotFoundError, QuotaExceededError, ServiceUnavailableError, UnauthorizedError } from './errors';
+import { AppError, BadRequestError, ConflictError, ForbiddenError, NotFoundError, QuotaExceededError, ServiceUnavailableError, UnauthorizedError } from './errors';
 import { quotaHeaders, rateLimitHeaders, secondsUntilReset } from './metering-period';
 import { isNetworkErrorCode } from './network-errors';
 
@@ -15,9 +15,19 @@ export const SQLSTATE = {
   callerForbidden: 'TS403',
   /** app.assert_request_allowed(): the tenant does not exist. */
   tenantNotFound: 'TS404',
+  /** Lifecycle rules (migration 0007): the last active org_admin, a deleted or offboarding tenant. */
+  lifecycleConflict: 'TS409',
+  /** A unique constraint: an email already a member (its blind index), a tenant id in use or ever used. */
+  uniqueViolation: '23505',
+  /** A foreign key: a referenced row (e.g. a plan) does not exist. */
+  foreignKeyViolation: '23503',
   /** app.meter_request() / app.consume(): a quota or the rate limit is used up; detail is JSON. */
   quotaExceeded: 'TS429',
-  /** lock_timeout: the tenant's rows are busier than its share of throughput. */
+  /**
+   * lock_timeout. On the tenant's own counter row (raised by the metering SQL, core/metering.ts) it means
+   * the tenant's requests are busier than its share: 429. Anywhere else (a table-wide lock, a migration)
+   * it is the service that cannot serve now: 503.
+   */
   lockNotAvailable: '55P03',
   adminShutdown: '57P01',
   crashShutdown: '57P02',
@@ -62,6 +72,15 @@ export function isConnectionError(error: unknown): boolean {
   );
 }
 
+/**
+ * The 429 for a lock wait on the tenant's own counter row: its concurrent requests are ahead of this one.
+ * Refuse fast rather than queue.
+ */
+export function tenantContentionError(error: unknown): QuotaExceededError | undefined {
+  if (codeOf(error) !== SQLSTATE.lockNotAvailable) return undefined;
+  return new QuotaExceededError('Too many concurrent requests for this tenant; retry shortly.', { 'Retry-After': '1' });
+}
+
 /** The 429 for a TS429 raised by the metering SQL, or undefined for any other error. */
 export function quotaError(error: unknown, now = new Date()): QuotaExceededError | undefined {
   const e = error as { code?: unknown; detail?: unknown } | null;
@@ -89,6 +108,15 @@ export function quotaError(error: unknown, now = new Date()): QuotaExceededError
   return new QuotaExceededError(`The plan's ${detail.metric ?? 'usage'} quota is used up.`, headers);
 }
 
+/** The client-facing words for a TS409: the rule, never the row that broke it. */
+function lifecycleConflictDetail(error: unknown): string {
+  const message = (error as { message?: unknown } | null)?.message;
+  const text = typeof message === 'string' ? message : '';
+  if (/last active org_admin/.test(text)) return 'The last active org_admin of a tenant cannot be demoted, deactivated or removed.';
+  if (/offboard|deleted/.test(text)) return 'The tenant is offboarded or being offboarded.';
+  return 'The change conflicts with the current state.';
+}
+
 /** Maps a database error to its typed error; anything unknown is returned unchanged (it becomes a 500). */
 export function fromDatabaseError(error: unknown): unknown {
   if (error instanceof AppError) return error;
@@ -96,14 +124,20 @@ export function fromDatabaseError(error: unknown): unknown {
   if (quota) return quota;
   switch (codeOf(error)) {
     case SQLSTATE.lockNotAvailable:
-      // Refuse fast rather than queue: retry soon.
-      return new QuotaExceededError('Too many concurrent requests for this tenant; retry shortly.', { 'Retry-After': '1' });
+      // Not the tenant's counter row (core/metering.ts answers that one 429): a wait nobody tenant-side caused.
+      return new ServiceUnavailableError('The service is busy; try again shortly.', { cause: error });
     case SQLSTATE.callerUnknown:
       return new UnauthorizedError('The caller is not known.');
     case SQLSTATE.callerForbidden:
       return new ForbiddenError('The caller may not act in this tenant now.');
     case SQLSTATE.tenantNotFound:
       return new NotFoundError('Not found.');
+    case SQLSTATE.lifecycleConflict:
+      return new ConflictError(lifecycleConflictDetail(error));
+    case SQLSTATE.uniqueViolation:
+      return new ConflictError('It exists already.');
+    case SQLSTATE.foreignKeyViolation:
+      return new BadRequestError('A referenced resource does not exist.');
   }
   if (isConnectionError(error)) {
     return new ServiceUnavailableError('The database is not reachable; try again shortly.', { cause: error });

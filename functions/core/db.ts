@@ -6,7 +6,7 @@
  */
 import postgres from 'postgres';
 import type { AwsConfig, DatabaseConfig } from './config';
-import { config } from './config';
+import { config, ConfigError } from './config';
 import { fromDatabaseError } from './db-errors';
 import { UnauthorizedError } from './errors';
 import { rdsTokenSigner } from './rds-token';
@@ -71,6 +71,33 @@ let containerSql: Sql | undefined;
 export function sql(): Sql {
   containerSql ??= createSql(config().database, config().aws);
   return containerSql;
+}
+
+/**
+ * The configuration of the control-plane login (app_control): the runtime's settings with the control
+ * URL or user. A configuration that names a runtime URL but no control URL is refused rather than
+ * letting platform work log in as app_runtime.
+ */
+export function controlDatabase(database: DatabaseConfig): DatabaseConfig {
+  if (database.url !== undefined && database.control.url === undefined) {
+    throw new ConfigError('CONTROL_DATABASE_URL is required when DATABASE_URL is set');
+  }
+  return { ...database, url: database.control.url, user: database.control.user };
+}
+
+let containerControl: Sql | undefined;
+
+/** The container's control-plane client (platform routes, jobs), created on first use from `config()`. */
+export function controlSql(): Sql {
+  containerControl ??= createSql(controlDatabase(config().database), config().aws);
+  return containerControl;
+}
+
+/** Closes the container's clients that were opened (the local stack's shutdown). */
+export async function endContainerClients(timeout = 2): Promise<void> {
+  await Promise.all([containerSql?.end({ timeout }), containerControl?.end({ timeout })]);
+  containerSql = undefined;
+  containerControl = undefined;
 }
 
 async function inContext<T>(

@@ -10,7 +10,8 @@ import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-l
 import { authenticator as containerAuthenticator, type Authenticator, type Caller } from './auth';
 import { config } from './config';
 import { withCors } from './cors';
-import { sql as containerSql, withPlatform, withTenant, type RequestContext, type Sql, type Tx } from './db';
+import { DeadlineExceededError, withinDeadline, type Deadline } from './deadline';
+import { controlSql, sql as containerSql, withTenant, type RequestContext, type Sql, type Tx } from './db';
 import { ForbiddenError, NotFoundError } from './errors';
 import { header, parseJsonBody, problem, toResult, type Reply } from './http';
 import { meterRequest, quotaHeaders, type MeterReading } from './metering';
@@ -42,9 +43,16 @@ export interface RouteContext<Body = Readonly<Record<string, unknown>>> extends 
   audit(resource: { id?: string; detail?: Record<string, unknown> }): void;
 }
 
-/** A platform route's work: no tenant, only platform-scoped reads. */
-export interface PlatformRouteContext extends Omit<RouteContext, 'tenantId' | 'audit'> {
+/**
+ * A platform route's work: no tenant and no transaction of the wrapper's. It gets the control-plane
+ * client (app_control, never app_runtime) and opens its own control transactions, each of which checks
+ * that the caller is an active platform operator (functions/lifecycle/control.ts `assertOperator`) and
+ * writes the audit event in the tenant it touches.
+ */
+export interface PlatformRouteContext<Body = Readonly<Record<string, unknown>>> extends Omit<RouteContext<Body>, 'tenantId' | 'audit' | 'tx'> {
   readonly role: 'superadmin';
+  /** The control-plane database client. */
+  readonly control: Sql;
 }
 
 /** A route's work context with `ctx.storage`: its manifest entry says `usesStorage: true`. */
@@ -67,17 +75,23 @@ export type CapabilitiesOf<S extends RouteSpec> = (S['usesStorage'] extends true
  */
 export interface HandlerDependencies {
   readonly sql: () => Sql;
+  /** The control-plane client of platform routes (app_control). @default the container's, from CONTROL_DATABASE_URL / CONTROL_DB_USER */
+  readonly control?: () => Sql;
   readonly authenticator: () => Authenticator;
   readonly storage?: () => TenantStorageProvider;
   readonly pii?: () => Pii;
   /** Browser origins whose answers carry CORS headers (functions/core/cors.ts). @default CORS_ORIGINS */
   readonly corsOrigins?: () => readonly string[];
+  /** Milliseconds within which every request is answered (core/deadline.ts). @default REQUEST_DEADLINE_MS */
+  readonly deadlineMs?: () => number;
 }
 
 const defaults: HandlerDependencies = {
   sql: containerSql,
+  control: controlSql,
   authenticator: containerAuthenticator,
   corsOrigins: () => config().cors.allowedOrigins,
+  deadlineMs: () => config().deadlines.requestMs,
 };
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -88,37 +102,37 @@ function requestIdOf(event: APIGatewayProxyEvent): string {
 }
 
 /**
- * Runs the route's work behind the request's prelude: the status guard and, for metered routes, the
- * request meter. Both are sent at once, pipelined right behind the tenant context, so they cost no round
- * trip of their own; if either raises, the transaction is aborted and no work can run. Their errors win
- * over the work's (which then only says "transaction aborted"). Errors leave raw: `withTenant` maps them.
+ * Runs the route's work between the status guard and, for metered routes, the request meter. The guard
+ * is pipelined right behind the tenant context (no round trip of its own); if it raises, the transaction
+ * is aborted, no work can run, and its error wins over the work's (which then only says "transaction
+ * aborted"). The meter runs last, just before COMMIT: it locks the tenant's counter row, and no S3, STS,
+ * KMS or Cognito call of the work may wait while that lock is held (a stalled dependency would stall
+ * every request of the tenant). Over a limit it still raises and rolls the work back. Past the request's
+ * deadline the caller has had its 503: the transaction rolls back rather than commit behind its back.
+ * Errors leave raw: `withTenant` maps them.
  */
-async function guarded<T>(tx: Tx, metered: boolean, work: () => Promise<T>): Promise<{ result: T; meter?: MeterReading }> {
+async function guarded<T>(tx: Tx, metered: boolean, deadline: Deadline, work: () => Promise<T>): Promise<{ result: T; meter?: MeterReading }> {
   const guard = tx`select app.assert_request_allowed()`.execute();
-  const meter = metered ? meterRequest(tx) : undefined;
-  const prelude: Promise<unknown>[] = meter ? [guard, meter] : [guard];
-  for (const p of prelude) p.catch(() => undefined);
-  const checkPrelude = async () => {
-    for (const p of prelude) {
-      await p;
-    }
-  };
+  guard.catch(() => undefined);
   let result: T;
   try {
     result = await work();
   } catch (error) {
-    await checkPrelude();
+    await guard;
     throw error;
   }
-  await checkPrelude();
-  return { result, meter: meter ? await meter : undefined };
+  await guard;
+  const meter = metered ? await meterRequest(tx) : undefined;
+  if (deadline.expired) throw new DeadlineExceededError();
+  return { result, meter };
 }
 
 /** The request's input, validated against the manifest before any transaction (core/validate.ts). */
 function inputOf(routeId: string, spec: RouteSpec, event: APIGatewayProxyEvent) {
   const params: Record<string, string> = {};
   for (const [key, value] of Object.entries(event.pathParameters ?? {})) {
-    if (key !== 'tenantId' && value !== undefined) params[key] = value;
+    // A tenant route's tenantId is its scope (checked against the token); a platform route's is input.
+    if ((key !== 'tenantId' || spec.auth === 'platform') && value !== undefined) params[key] = value;
   }
   const query: Record<string, string | undefined> = { ...(event.queryStringParameters ?? {}) };
   const body = spec.body ? parseJsonBody(event) : {};
@@ -145,6 +159,7 @@ async function serve(
   work: (ctx: never) => Promise<Reply>,
   deps: HandlerDependencies,
   facts: RequestFacts,
+  deadline: Deadline,
 ): Promise<Reply> {
   if (spec.auth === 'public') return (work as (ctx: { requestId: string; event: APIGatewayProxyEvent }) => Promise<Reply>)({ requestId, event });
 
@@ -156,11 +171,8 @@ async function serve(
 
   if (spec.auth === 'platform') {
     const input = inputOf(routeId, spec, event);
-    const ctx = { userId: caller.userId, role: 'superadmin' as const, requestId };
-    const { result } = await withPlatform(deps.sql(), ctx, (tx) =>
-      guarded(tx, false, () => (work as (c: PlatformRouteContext) => Promise<Reply>)({ ...ctx, ...input, tx, routeId })),
-    );
-    return result;
+    const control = (deps.control ?? controlSql)();
+    return (work as (c: PlatformRouteContext) => Promise<Reply>)({ userId: caller.userId, role: 'superadmin', requestId, ...input, control, routeId });
   }
 
   const tenantId = tenantOf(event, caller);
@@ -177,7 +189,7 @@ async function serve(
     ...(spec.usesPii ? { pii: piiForTenant(deps.pii!(), tenantId) } : {}),
   };
   const { result, meter } = await traced(`postgres ${routeId}`, () => withTenant(deps.sql(), context, (tx) =>
-    guarded(tx, (spec.meters as readonly string[]).includes('api_requests'), async () => {
+    guarded(tx, (spec.meters as readonly string[]).includes('api_requests'), deadline, async () => {
       const reply = await (work as (c: RouteContext) => Promise<Reply>)({
         ...context,
         ...capabilities,
@@ -205,7 +217,7 @@ async function serve(
 export type WorkFor<S extends RouteSpec, Body = Readonly<Record<string, unknown>>> = S['auth'] extends 'public'
   ? (ctx: { requestId: string; event: APIGatewayProxyEvent }) => Promise<Reply>
   : S['auth'] extends 'platform'
-    ? (ctx: PlatformRouteContext) => Promise<Reply>
+    ? (ctx: PlatformRouteContext<Body>) => Promise<Reply>
     : (ctx: RouteContext<Body> & CapabilitiesOf<S>) => Promise<Reply>;
 
 /**
@@ -260,7 +272,9 @@ export function wrap(
           return { ...answered, headers: { ...answered.headers, 'x-correlation-id': correlationId } };
         };
         try {
-          const reply = await serve(routeId, spec, event, requestId, work, dependencies, facts);
+          const reply = await withinDeadline((dependencies.deadlineMs ?? defaults.deadlineMs!)(), (deadline) =>
+            serve(routeId, spec, event, requestId, work, dependencies, facts, deadline),
+          );
           recordRequest(facts, reply.status);
           return cors(toResult(reply, requestId));
         } catch (error) {

@@ -7,12 +7,18 @@
  */
 import type { Metric } from './metrics';
 import type { Tx } from './db';
+import { tenantContentionError } from './db-errors';
 import { quotaHeaders, rateLimitHeaders, secondsUntilReset, type MeterReading } from './metering-period';
 
 interface ReadingRow {
   used: string | number;
   quota: string | number | null;
   period: string;
+}
+
+/** A lock wait on these statements is on the tenant's own counter row: 429, not 503 (core/db-errors.ts). */
+function ownRowContention(error: unknown): never {
+  throw tenantContentionError(error) ?? error;
 }
 
 function reading(row: ReadingRow | undefined): MeterReading {
@@ -28,7 +34,7 @@ export { quotaHeaders, rateLimitHeaders, secondsUntilReset, type MeterReading };
  */
 export function meterRequest(tx: Tx): Promise<MeterReading> {
   const query = tx<ReadingRow[]>`select used, quota, period from app.meter_request()`.execute();
-  return query.then(([row]) => reading(row));
+  return query.then(([row]) => reading(row), ownRowContention);
 }
 
 /**
@@ -36,6 +42,6 @@ export function meterRequest(tx: Tx): Promise<MeterReading> {
  * `withTenant` turns into a QuotaExceededError (core/db-errors.ts) with the whole transaction rolled back.
  */
 export async function consume(tx: Tx, metric: Metric, quantity: number): Promise<MeterReading> {
-  const [row] = await tx<ReadingRow[]>`select used, quota, period from app.consume(${metric}, ${quantity})`;
+  const [row] = await tx<ReadingRow[]>`select used, quota, period from app.consume(${metric}, ${quantity})`.catch(ownRowContention);
   return reading(row);
 }

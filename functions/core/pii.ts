@@ -7,6 +7,7 @@
  * Ciphertext layout: version (1 byte) | IV (12) | tag (16) | ciphertext. The AAD binds each value to its
  * tenant and field, so a ciphertext moved to another row or field does not decrypt.
  */
+import { AWS_MAX_ATTEMPTS, AWS_REQUEST_HANDLER } from './aws-timeouts';
 import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes } from 'node:crypto';
 import { DecryptCommand, GenerateDataKeyCommand, KMSClient } from '@aws-sdk/client-kms';
 import { config, required } from './config';
@@ -125,7 +126,7 @@ export function pii(): Pii {
   if (!containerPii) {
     const { aws, pii: settings } = config();
     containerPii = createPii({
-      kms: captureClient(new KMSClient({ region: aws.region, endpoint: aws.endpoint })),
+      kms: captureClient(new KMSClient({ region: aws.region, endpoint: aws.endpoint, requestHandler: AWS_REQUEST_HANDLER, maxAttempts: AWS_MAX_ATTEMPTS })),
       keyId: required(settings.kmsKeyId, 'PII_KMS_KEY_ID'),
       cacheSeconds: settings.dataKeyCacheSeconds,
     });

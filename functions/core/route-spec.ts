@@ -7,6 +7,15 @@ import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-l
 import type { Metric } from './metrics';
 import type { Role } from './tenant';
 
+/** Cognito admin actions a route may be granted on the project's user pool (functions/core/cognito.ts). */
+export type DirectoryAction =
+  | 'AdminCreateUser'
+  | 'AdminGetUser'
+  | 'AdminUpdateUserAttributes'
+  | 'AdminEnableUser'
+  | 'AdminDisableUser'
+  | 'AdminDeleteUser';
+
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
 /** A JSON Schema (draft 2020-12 subset) used for validation, OpenAPI and API Gateway request models. */
@@ -42,15 +51,32 @@ interface RouteBase {
   readonly usesStorage: boolean;
   /** The route unwraps tenant PII data keys with KMS: the wrapper provides `ctx.pii`. */
   readonly usesPii?: boolean;
+  /**
+   * The Cognito admin actions the route makes on this user pool (member management); its function is
+   * granted exactly these, on that pool only. @default none
+   */
+  readonly directory?: readonly DirectoryAction[];
   /** JSON body schema, when the route takes a body; its first `examples` entry must be a valid body. */
   readonly body?: JsonSchema;
   /** Query parameters, by name (string values as sent; `integer` schemas are converted). */
   readonly query?: { readonly [name: string]: JsonSchema };
-  /** Path parameters other than `tenantId`, by name; every `{name}` of `path` must be listed. */
+  /**
+   * Path parameters other than a tenant route's `tenantId` (a platform route lists its `tenantId` too:
+   * it is input there, not the request's scope), by name; every `{name}` of `path` must be listed.
+   */
   readonly params?: { readonly [name: string]: JsonSchema };
   /** Success status and body schema. */
   readonly response: { readonly status: number; readonly schema?: JsonSchema };
+  /**
+   * Error statuses the route's own work can answer beyond those its other fields imply (body → 400,
+   * 413, 415; query → 400; authenticated → 401, 403, 503; tenant or path parameters → 404; meters →
+   * 429), e.g. `[409]` for a conflict. The OpenAPI document lists them; nothing else reads them.
+   */
+  readonly errors?: readonly ErrorStatus[];
 }
+
+/** The error statuses a route may declare in `errors`. */
+export type ErrorStatus = 400 | 403 | 404 | 409 | 413 | 415 | 429 | 503;
 
 export interface PublicRoute extends RouteBase {
   readonly auth: 'public';

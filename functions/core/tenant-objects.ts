@@ -7,6 +7,7 @@
  * Keys are built only from the slug and server-generated UUIDs. A handle assumes the role once, on its
  * first operation, and keeps the session for its own lifetime (one job step or one request).
  */
+import { AWS_MAX_ATTEMPTS, AWS_REQUEST_HANDLER } from './aws-timeouts';
 import {
   DeleteObjectsCommand,
   GetObjectCommand,
@@ -18,7 +19,10 @@ import { STSClient } from '@aws-sdk/client-sts';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { config, required } from './config';
 import { AppError, BadRequestError, ServiceUnavailableError, UnauthorizedError } from './errors';
-import { assumeTenantRole, contentDisposition, documentKey, isUnavailableError, MAX_PRESIGN_SECONDS } from './storage';
+import { isUnavailableError } from './aws-errors';
+import { assumeTenantRole } from './storage-credentials';
+import { contentDisposition, documentKey } from './storage-names';
+import { MAX_PRESIGN_SECONDS } from './storage-presign';
 import { tenantPrefix } from './storage-policy';
 import { assertTenantId, isUuid } from './tenant';
 import { captureClient } from './observability';
@@ -71,8 +75,6 @@ export interface TenantObjectsProvider {
   forTenant(tenantId: string, userId: string): TenantObjects;
 }
 
-const REQUEST_HANDLER = { connectionTimeout: 2_000, requestTimeout: 30_000 };
-
 async function guarded<T>(work: () => Promise<T>): Promise<T> {
   try {
     return await work();
@@ -86,7 +88,7 @@ async function guarded<T>(work: () => Promise<T>): Promise<T> {
 }
 
 export function createTenantObjects(options: TenantObjectsOptions): TenantObjectsProvider {
-  const sts = options.sts ?? captureClient(new STSClient({ region: options.region, endpoint: options.endpoint, requestHandler: REQUEST_HANDLER }));
+  const sts = options.sts ?? captureClient(new STSClient({ region: options.region, endpoint: options.endpoint, requestHandler: AWS_REQUEST_HANDLER, maxAttempts: AWS_MAX_ATTEMPTS }));
   const credentialSeconds = options.credentialSeconds ?? 900;
   const presignSeconds = Math.min(options.presignSeconds ?? MAX_PRESIGN_SECONDS, MAX_PRESIGN_SECONDS);
 
@@ -115,7 +117,8 @@ export function createTenantObjects(options: TenantObjectsOptions): TenantObject
               credentials: { accessKeyId: c.accessKeyId, secretAccessKey: c.secretAccessKey, sessionToken: c.sessionToken },
               requestChecksumCalculation: 'WHEN_REQUIRED',
               responseChecksumValidation: 'WHEN_REQUIRED',
-              requestHandler: REQUEST_HANDLER,
+              requestHandler: AWS_REQUEST_HANDLER,
+              maxAttempts: AWS_MAX_ATTEMPTS,
             })),
         );
         // A failed AssumeRole is not kept: the next operation asks again.

@@ -16,6 +16,8 @@ export interface CreateDocumentBody {
 /**
  * Creates the document row (status pending) and answers a presigned PUT bound to its content type and
  * size. The document and storage quotas are taken in the same transaction: over quota, nothing is written.
+ * The upload is presigned (an STS call) before the quota moves lock the tenant's counter rows: no AWS call
+ * runs while they are held.
  */
 export async function work({ tx, body, tenantId, userId, audit, storage }: RouteContext<CreateDocumentBody> & WithStorage): Promise<Reply> {
   const { name, sizeBytes } = body;
@@ -23,6 +25,7 @@ export async function work({ tx, body, tenantId, userId, audit, storage }: Route
   const contentType = body.contentType.toLowerCase();
   const id = randomUUID();
   audit({ id });
+  const upload = await storage.presignUpload(id, { contentType, sizeBytes });
 
   // Pipelined: both quota moves and the insert travel together; a TS429 aborts the insert too.
   const [, , [row]] = await Promise.all([
@@ -33,7 +36,6 @@ export async function work({ tx, body, tenantId, userId, audit, storage }: Route
       values (${tenantId}, ${id}, ${name}, ${contentType}, ${sizeBytes}, ${userId})
       returning id, tenant_id, name, content_type, size_bytes, status, created_by, created_at`,
   ]);
-  const upload = await storage.presignUpload(id, { contentType, sizeBytes });
   return created({ document: toDocument(row!), upload }, `/api/${tenantId}/documents/${id}`);
 }
 

@@ -6,8 +6,11 @@ import { consume } from '../core/metering';
 import { storage as containerStorage } from '../core/storage';
 
 /**
- * Deletes a document (org_admin; a user only what they created), gives its quota back, and deletes the
- * object last, so that a refused or failed request leaves both in place.
+ * Deletes a document (org_admin; a user only what they created) and gives its quota back. The object is
+ * deleted while only the document's own row is locked, before the quota moves lock the tenant's counter
+ * rows (no S3 call while they are held): a refused request leaves both in place; if the transaction fails
+ * after the object is gone, the row stays and a retry completes the delete (deleting an absent object
+ * succeeds).
  */
 export async function work({ tx, params, tenantId, userId, role, storage }: RouteContext & WithStorage): Promise<Reply> {
   const documentId = params.documentId!; // a UUID: validated against the manifest's params schema
@@ -18,12 +21,12 @@ export async function work({ tx, params, tenantId, userId, role, storage }: Rout
   if (role !== 'org_admin' && doc.created_by !== userId) {
     throw new ForbiddenError('Only an org_admin or the document\'s creator may delete it.');
   }
+  await storage.delete(documentId);
   await Promise.all([
     tx`delete from app.documents where tenant_id = ${tenantId} and id = ${documentId}`,
     consume(tx, 'documents', -1),
     consume(tx, 'storage_bytes', -Number(doc.size_bytes)),
   ]);
-  await storage.delete(documentId);
   return noContent();
 }
 

@@ -1,13 +1,14 @@
 import { route, type RouteContext, type WithStorage } from '../core/handler';
 import { routes } from '../routes';
-import { NotFoundError } from '../core/errors';
+import { ConflictError, NotFoundError } from '../core/errors';
 import { ok, type Reply } from '../core/http';
 import { storage as containerStorage } from '../core/storage';
 import { toDocument, type DocumentRow } from './document';
 
 /**
- * A document and, once its bytes have arrived, a presigned download. A pending document is checked
- * against storage (HEAD) and marked available when the object is there with the promised size.
+ * A document and, once its bytes have arrived, a presigned download. Every GET looks at the object first
+ * (one S3 round trip): a pending document becomes available when the object is there with the promised
+ * size; an available document whose object is gone answers 409 rather than a URL that leads nowhere.
  */
 export async function work({ tx, params, tenantId, storage: files }: RouteContext & WithStorage): Promise<Reply> {
   const documentId = params.documentId!; // a UUID: validated against the manifest's params schema
@@ -17,8 +18,11 @@ export async function work({ tx, params, tenantId, storage: files }: RouteContex
   if (!found) throw new NotFoundError('Not found.');
 
   let row = found;
+  const object = await files.head(documentId);
+  if (row.status === 'available' && !object) {
+    throw new ConflictError("The document's bytes are missing from storage; delete the document and upload it again.");
+  }
   if (row.status === 'pending') {
-    const object = await files.head(documentId);
     if (object && object.sizeBytes === Number(row.size_bytes)) {
       const [updated] = await tx<DocumentRow[]>`
         update app.documents set status = 'available', uploaded_at = now()

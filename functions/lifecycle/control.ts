@@ -6,8 +6,8 @@
  * tenants, always naming the tenant in its SQL.
  */
 import type { Sql, Tx } from '../core/db';
-import { isConnectionError } from '../core/db-errors';
-import { AppError, BadRequestError, ConflictError, ForbiddenError, ServiceUnavailableError, UnauthorizedError } from '../core/errors';
+import { fromDatabaseError } from '../core/db-errors';
+import { ForbiddenError, UnauthorizedError } from '../core/errors';
 import { isUuid, type Role } from '../core/tenant';
 
 /** Who acts: a platform operator for platform routes; for jobs, the member or operator who asked. */
@@ -18,27 +18,10 @@ export interface Actor {
 }
 
 /**
- * The HTTP meaning of the SQLSTATEs the lifecycle SQL raises: TS409 (a lifecycle rule: the last active
- * org_admin, a deleted or offboarding tenant) and 23505 (unique: an email already a member, a tenant id
- * in use or ever used) → 409; 23503 (an unknown plan) → 400; TS403 → 403. Anything else passes through.
+ * The HTTP meaning of a database error in lifecycle work: the one map of core/db-errors.ts (TS409 and
+ * 23505 → 409, 23503 → 400, TS403 → 403, an unreachable database → 503); anything else passes through.
  */
-export function lifecycleError(error: unknown): unknown {
-  if (error instanceof AppError) return error;
-  const code = (error as { code?: unknown } | null)?.code;
-  if (code === 'TS409') return new ConflictError(conflictDetail(error));
-  if (code === '23505') return new ConflictError('It exists already.');
-  if (code === '23503') return new BadRequestError('A referenced resource does not exist.');
-  if (code === 'TS403') return new ForbiddenError('The caller may not act in this tenant now.');
-  if (isConnectionError(error)) return new ServiceUnavailableError('The database is not reachable; try again shortly.', { cause: error });
-  return error;
-}
-
-function conflictDetail(error: unknown): string {
-  const message = (error as { message?: string }).message ?? '';
-  if (/last active org_admin/.test(message)) return 'The last active org_admin of a tenant cannot be demoted, deactivated or removed.';
-  if (/offboard|deleted/.test(message)) return 'The tenant is offboarded or being offboarded.';
-  return 'The change conflicts with the current state.';
-}
+export const lifecycleError: (error: unknown) => unknown = fromDatabaseError;
 
 /** Runs `fn` in one control-plane transaction acting as `actor`. Maps lifecycle SQLSTATEs to typed errors. */
 export async function withControl<T>(db: Sql, actor: Actor, fn: (tx: Tx) => Promise<T>): Promise<T> {

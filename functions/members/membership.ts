@@ -13,6 +13,7 @@
 import type { Tx } from '../core/db';
 import { BadRequestError, ConflictError, NotFoundError } from '../core/errors';
 import type { UserDirectory } from '../core/cognito';
+import { EMAIL_MAX_LENGTH, EMAIL_PATTERN } from '../core/email';
 import type { Pii, TenantKeys } from '../core/pii';
 import { isUuid, type Role, type TenantRole } from '../core/tenant';
 import { lifecycleError, recordAudit } from '../lifecycle/control';
@@ -24,6 +25,24 @@ export interface MemberContext {
   readonly userId: string;
   readonly role: Role;
   readonly requestId: string;
+  /**
+   * Given by a route (the wrapper's `ctx.audit`): the wrapper writes the request's one audit event, and
+   * the change reports its resource id and detail to it. Without it the change writes its own named
+   * event (`member.add`, …) in the same transaction.
+   */
+  readonly audit?: (resource: { id?: string; detail?: Record<string, unknown> }) => void;
+}
+
+/** The change's audit event: reported to the route's wrapper, or written here (one event either way). */
+export async function auditChange(
+  ctx: MemberContext,
+  event: { action: string; resourceType: string; resourceId: string; detail?: Record<string, unknown> },
+): Promise<void> {
+  if (ctx.audit) {
+    ctx.audit({ id: event.resourceId, detail: { ...event.detail, change: event.action } });
+    return;
+  }
+  await recordAudit(ctx.tx, { tenantId: ctx.tenantId, actor: ctx, ...event });
 }
 
 export interface MemberDependencies {
@@ -44,11 +63,11 @@ export interface Member {
 }
 
 export const TENANT_ROLES: readonly TenantRole[] = ['org_admin', 'user', 'readonly'];
-const EMAIL = /^[^\s@<>()[\]\\,;:"]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$/;
+const EMAIL = new RegExp(EMAIL_PATTERN, 'u');
 
 /** A normalised email, or 400. */
 export function parseEmail(value: unknown): string {
-  if (typeof value !== 'string' || value.length > 254 || !EMAIL.test(value.trim())) {
+  if (typeof value !== 'string' || value.length > EMAIL_MAX_LENGTH || !EMAIL.test(value.trim())) {
     throw new BadRequestError('The email is not valid.');
   }
   return value.trim().toLowerCase();
@@ -152,9 +171,7 @@ export async function addMember(
 
   const { userId } = await deps.directory.createUser({ email, name, tenantId: ctx.tenantId, role });
   try {
-    await recordAudit(ctx.tx, {
-      tenantId: ctx.tenantId,
-      actor: ctx,
+    await auditChange(ctx, {
       action: 'member.add',
       resourceType: 'member',
       resourceId: userId,
@@ -200,9 +217,7 @@ export async function updateMember(
 
   return writeOrUndo(
     async () => {
-      await recordAudit(ctx.tx, {
-        tenantId: ctx.tenantId,
-        actor: ctx,
+      await auditChange(ctx, {
         action: 'member.update',
         resourceType: 'member',
         resourceId: userId,
@@ -236,9 +251,7 @@ export async function removeMember(ctx: MemberContext, deps: MemberDependencies,
   await deps.directory.disable(userId);
   await writeOrUndo(
     async () => {
-      await recordAudit(ctx.tx, {
-        tenantId: ctx.tenantId,
-        actor: ctx,
+      await auditChange(ctx, {
         action: 'member.remove',
         resourceType: 'member',
         resourceId: userId,

@@ -4,31 +4,48 @@
  * Retry-After, the per-second RateLimit fields and the X-Quota headers), and the bearer (Cognito ID
  * token) security scheme.
  */
+import { TENANT_ID_PATTERN } from '../core/tenant';
 import { routeList, type JsonSchema, type RouteSpec } from '../routes';
 
 const problemSchema: JsonSchema = {
   type: 'object',
+  description: 'An RFC 9457 problem. `detail` is safe to show; it never names another tenant\'s data.',
   required: ['type', 'title', 'status', 'detail', 'instance'],
+  additionalProperties: false,
   properties: {
-    type: { type: 'string' },
+    type: { type: 'string', description: 'A URI naming the kind of problem, or `about:blank`.' },
     title: { type: 'string' },
-    status: { type: 'integer' },
+    status: { type: 'integer', minimum: 400, maximum: 599 },
     detail: { type: 'string' },
     instance: { type: 'string', description: 'The request id (also in x-request-id).' },
   },
+  examples: [
+    {
+      type: 'https://problems.tenant-sovereign.dev/forbidden',
+      title: 'Forbidden',
+      status: 403,
+      detail: 'The token is not valid for this tenant.',
+      instance: 'c0a8012e-6f1c-4c1e-9a57-3f0d6f3b2a10',
+    },
+  ],
 };
 
 const header = (description: string, schema: JsonSchema = { type: 'string' }) => ({ description, schema });
+/** A header every answer of its kind carries. */
+const always = (description: string, schema: JsonSchema = { type: 'string' }) => ({ description, required: true, schema });
 const integer = { type: 'integer', minimum: 0 };
 
 /** Response headers, by component name; see docs/API.md for what each means. */
 const headers = {
-  XRequestId: header('The request id (also the `instance` of a problem).'),
+  XRequestId: always('The request id (also the `instance` of a problem).'),
+  CacheControl: always('`no-store`: answers are per caller.', { const: 'no-store' }),
+  XContentTypeOptions: always('`nosniff`.', { const: 'nosniff' }),
+  WWWAuthenticate: always('`Bearer realm="api", error="invalid_token"` (RFC 6750).'),
+  Location: always('The API path of the created resource, relative to the base URL of the API.'),
+  RetryAfter: always('Seconds to wait before retrying.', integer),
   AccessControlAllowOrigin: header('The calling origin, when it is an allowed origin (never `*`); absent otherwise.'),
   AccessControlExposeHeaders: header('The response headers a browser script may read; sent with Access-Control-Allow-Origin.'),
   Vary: header('`Origin`: the CORS headers depend on it.'),
-  Location: header('The API path of the created resource.'),
-  RetryAfter: header('Seconds to wait before retrying.', integer),
   RateLimitLimit: header("Requests per second the tenant's plan allows (the per-second window only).", integer),
   RateLimitRemaining: header('Requests left in the current one-second window.', integer),
   RateLimitReset: header('Seconds until the window has room again.', integer),
@@ -45,36 +62,51 @@ type HeaderName = keyof typeof headers;
 
 const ref = (name: HeaderName) => ({ $ref: `#/components/headers/${name}` });
 const headerSet = (names: Record<string, HeaderName>) => Object.fromEntries(Object.entries(names).map(([k, v]) => [k, ref(v)]));
-const common = { 'x-request-id': 'XRequestId', 'Access-Control-Allow-Origin': 'AccessControlAllowOrigin', 'Access-Control-Expose-Headers': 'AccessControlExposeHeaders', Vary: 'Vary' } as const;
+const common = { 'x-request-id': 'XRequestId', 'Cache-Control': 'CacheControl', 'X-Content-Type-Options': 'XContentTypeOptions', 'Access-Control-Allow-Origin': 'AccessControlAllowOrigin', 'Access-Control-Expose-Headers': 'AccessControlExposeHeaders', Vary: 'Vary' } as const;
 const quota = { 'X-Quota-Metric': 'XQuotaMetric', 'X-Quota-Limit': 'XQuotaLimit', 'X-Quota-Remaining': 'XQuotaRemaining', 'X-Quota-Reset': 'XQuotaReset' } as const;
 const rate = { 'RateLimit-Limit': 'RateLimitLimit', 'RateLimit-Remaining': 'RateLimitRemaining', 'RateLimit-Reset': 'RateLimitReset', 'RateLimit-Policy': 'RateLimitPolicy' } as const;
 
-const ERROR_DESCRIPTIONS: Record<string, string> = {
-  '400': 'Invalid input; nothing changed.',
-  '401': 'Missing or invalid ID token.',
-  '403': 'Another tenant, a role the route does not allow, an inactive member or a suspended tenant.',
-  '404': 'No such resource in the caller\'s tenant (or no such route).',
-  '409': 'The idempotency key was already used with another payload.',
-  '413': 'The body is larger than 64 KiB.',
-  '415': 'The body is not application/json.',
-  '429': 'A rate limit or plan quota is used up; nothing was recorded.',
-  '500': 'An unexpected failure; the body reveals nothing.',
-  '503': 'A dependency is unavailable; retry after Retry-After.',
+const ERROR_DESCRIPTIONS: Record<number, string> = {
+  400: 'Invalid input (the body, or a query parameter); nothing changed.',
+  401: 'Missing or invalid ID token.',
+  403: 'Another tenant, a role the route does not allow, an inactive member or a suspended tenant.',
+  404: "No such resource in the caller's tenant (a malformed id included), or no such tenant.",
+  409: 'The request conflicts with the current state (an idempotency key used with another payload, a document whose bytes are missing from storage, a member or tenant rule); nothing changed.',
+  413: 'The body is larger than 64 KiB.',
+  415: 'The body is not application/json.',
+  429: 'A rate limit or plan quota is used up; nothing was recorded.',
+  503: 'A dependency is unavailable; retry after Retry-After.',
 };
 
+/**
+ * Every error status `route` can answer, derived from its manifest fields only, so that a new route is
+ * documented without touching this file: a body can be malformed (400), too large (413) or of another
+ * type (415); a query can be invalid (400); an authenticated route refuses a token (401) or a caller
+ * (403) and depends on the database (503); a tenant in the path or a path id can name nothing (404); a
+ * metered route can be over its rate or quota (429). What only the route's work knows (a conflict) is in
+ * its `errors`.
+ */
+export function errorStatuses(route: RouteSpec): number[] {
+  const codes = new Set<number>(route.errors ?? []);
+  if (route.body) [400, 413, 415].forEach((c) => codes.add(c));
+  if (route.query && Object.keys(route.query).length > 0) codes.add(400);
+  if (route.auth !== 'public') [401, 403, 503].forEach((c) => codes.add(c));
+  if (/\{[^}]+\}/.test(route.path)) codes.add(404);
+  if (route.meters.length > 0) codes.add(429);
+  return [...codes].sort((a, b) => a - b);
+}
+
 function errorsFor(route: RouteSpec): Record<string, unknown> {
-  const codes = route.auth === 'public' ? ['500'] : ['400', '401', '403', '404', '429', '503'];
-  if (route.body) codes.push('413', '415');
-  if (route.handler === 'usage/record-event') codes.push('409');
   return Object.fromEntries(
-    codes.sort().map((code) => [
-      code,
+    errorStatuses(route).map((code) => [
+      String(code),
       {
-        description: ERROR_DESCRIPTIONS[code]!,
+        description: ERROR_DESCRIPTIONS[code] ?? 'Refused; nothing changed.',
         headers: headerSet({
           ...common,
-          ...(code === '429' ? { 'Retry-After': 'RetryAfter', ...rate, ...quota } : {}),
-          ...(code === '503' ? { 'Retry-After': 'RetryAfter' } : {}),
+          ...(code === 401 ? { 'WWW-Authenticate': 'WWWAuthenticate' } : {}),
+          ...(code === 429 ? { 'Retry-After': 'RetryAfter', ...rate, ...quota } : {}),
+          ...(code === 503 ? { 'Retry-After': 'RetryAfter' } : {}),
         }),
         content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } },
       },
@@ -96,9 +128,10 @@ function tagOf(route: RouteSpec): string {
   return match ? match[1]! : 'platform';
 }
 
-export function openApiDocument(): Record<string, unknown> {
+/** The document of `routes` (the manifest unless a test serves more routes beside it). */
+export function openApiDocument(routes: ReadonlyArray<RouteSpec & { readonly id: string }> = routeList): Record<string, unknown> {
   const paths: Record<string, Record<string, unknown>> = {};
-  for (const route of routeList) {
+  for (const route of routes) {
     const pathParams = [...route.path.matchAll(/\{([^}]+)\}/g)].map((m) => m[1]!);
     const operation: Record<string, unknown> = {
       operationId: route.id,
@@ -117,9 +150,16 @@ export function openApiDocument(): Record<string, unknown> {
           name,
           in: 'path',
           required: true,
-          schema: name === 'tenantId' ? { type: 'string', pattern: '^[a-z][a-z0-9-]{1,38}[a-z0-9]$' } : { type: 'string', format: 'uuid' },
+          description: name === 'tenantId' ? "The tenant's id; it must be the token's tenant." : 'A server-generated id; any other value names nothing (404).',
+          schema: name === 'tenantId' ? { type: 'string', pattern: TENANT_ID_PATTERN.source } : (route.params?.[name] ?? { type: 'string' }),
         })),
-        ...Object.entries(route.query ?? {}).map(([name, schema]) => ({ name, in: 'query', required: false, schema })),
+        ...Object.entries(route.query ?? {}).map(([name, schema]) => ({
+          name,
+          in: 'query',
+          required: false,
+          ...(typeof schema.description === 'string' ? { description: schema.description } : {}),
+          schema,
+        })),
       ],
       responses: {
         [String(route.response.status)]: route.response.schema
@@ -148,7 +188,7 @@ export function openApiDocument(): Record<string, unknown> {
     },
     // Relative to where this document is served: the stage's base URL deployed, the server's root locally.
     servers: [{ url: '.', description: 'The API that serves this document' }],
-    tags: [...new Set(routeList.map(tagOf))].sort().map((name) => ({ name, description: `Routes of ${name}` })),
+    tags: [...new Set(routes.map(tagOf))].sort().map((name) => ({ name, description: `Routes of ${name}` })),
     paths,
     components: {
       schemas: { Problem: problemSchema },

@@ -16,7 +16,7 @@ import type { TenantObjects } from '../core/tenant-objects';
 import { isUuid } from '../core/tenant';
 import { recordAudit, withControl, type Actor } from '../lifecycle/control';
 import { runJob, type Job, type RunOptions, type StepTable } from '../lifecycle/jobs';
-import type { MemberContext } from '../members/membership';
+import { auditChange, type MemberContext } from '../members/membership';
 
 export type ExportStatus = 'pending' | 'ready' | 'failed';
 
@@ -33,7 +33,7 @@ export interface ExportView {
 export async function requestExport(ctx: MemberContext): Promise<{ export: { id: string; status: ExportStatus }; jobId: string }> {
   const [row] = await ctx.tx<{ id: string; status: ExportStatus }[]>`
     insert into app.exports (tenant_id, requested_by) values (${ctx.tenantId}, ${ctx.userId}) returning id, status`;
-  await recordAudit(ctx.tx, { tenantId: ctx.tenantId, actor: ctx, action: 'export.request', resourceType: 'export', resourceId: row!.id });
+  await auditChange(ctx, { action: 'export.request', resourceType: 'export', resourceId: row!.id });
   const [job] = await ctx.tx<{ id: string }[]>`
     insert into app.jobs (tenant_id, kind, export_id, requested_by, request_id)
     values (${ctx.tenantId}, 'export', ${row!.id}, ${ctx.userId}, ${ctx.requestId})

@@ -31,6 +31,8 @@ import { PROJECT_ROOT, TenantFunction } from './tenant-function';
 /** The database name, the runtime role and the master user (see db/migrations/0001_roles.sql). */
 export const DATABASE_NAME = 'app';
 export const RUNTIME_DB_USER = 'app_runtime';
+/** The control-plane login role: only platform functions (and the job runner) may connect as it. */
+export const CONTROL_DB_USER = 'app_control';
 export const MASTER_USER = 'app_admin';
 /** RDS Proxy listens on the engine's default port. */
 export const PROXY_PORT = 5432;
@@ -186,22 +188,22 @@ export class Database extends Construct {
     }
 
     // The proxy logs in to the instance with IAM as the connecting user: it needs rds-db:connect on the
-    // instance's app_runtime user (and on nothing else).
+    // instance's app_runtime and app_control users (and on nothing else).
     const proxyRole = new iam.Role(this, 'ProxyRole', {
       assumedBy: new iam.ServicePrincipal('rds.amazonaws.com'),
-      description: 'RDS Proxy: IAM login to the instance as app_runtime',
+      description: 'RDS Proxy: IAM login to the instance as app_runtime and app_control',
     });
     proxyRole.addToPolicy(
       new iam.PolicyStatement({
         actions: ['rds-db:connect'],
-        resources: [
+        resources: [RUNTIME_DB_USER, CONTROL_DB_USER].map((user) =>
           Stack.of(this).formatArn({
             service: 'rds-db',
             resource: 'dbuser',
-            resourceName: `${this.instance.instanceResourceId}/${RUNTIME_DB_USER}`,
+            resourceName: `${this.instance.instanceResourceId}/${user}`,
             arnFormat: ArnFormat.COLON_RESOURCE_NAME,
           }),
-        ],
+        ),
       }),
     );
     this.proxy = new rds.DatabaseProxy(this, 'Proxy', {
@@ -268,5 +270,10 @@ export class Database extends Construct {
   /** Lets a function log in through the proxy as `app_runtime`, and nobody else: rds-db:connect on that user. */
   grantRuntimeConnect(grantee: iam.IGrantable): iam.Grant {
     return this.proxy.grantConnect(grantee, RUNTIME_DB_USER);
+  }
+
+  /** Lets a platform function log in through the proxy as `app_control` (the control plane), and nobody else. */
+  grantControlConnect(grantee: iam.IGrantable): iam.Grant {
+    return this.proxy.grantConnect(grantee, CONTROL_DB_USER);
   }
 }

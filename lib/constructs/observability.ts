@@ -101,23 +101,29 @@ export class Observability extends Construct {
       label: 'Quota rejections',
       period,
     });
-    const quotaAlarmMetric = new cloudwatch.MathExpression({
-      expression: props.meteredRouteIds.map((_, i) => `q${i}`).join(' + ') || '0',
-      usingMetrics: Object.fromEntries(
-        props.meteredRouteIds.map((route, i) => [
-          `q${i}`,
-          new cloudwatch.Metric({
-            namespace: METRICS_NAMESPACE,
-            metricName: 'QuotaRejections',
-            dimensionsMap: { service: POWERTOOLS_SERVICE_NAME, route },
-            statistic: 'Sum',
-            period,
-          }),
-        ]),
-      ),
-      label: 'Quota rejections (alarm)',
-      period,
-    });
+    // CloudWatch alarms take at most 10 metrics per math expression: one alarm per group of 10 routes.
+    const quotaGroups: string[][] = [];
+    for (let i = 0; i < props.meteredRouteIds.length; i += 10) quotaGroups.push(props.meteredRouteIds.slice(i, i + 10));
+    const quotaAlarmMetrics = quotaGroups.map(
+      (group, g) =>
+        new cloudwatch.MathExpression({
+          expression: group.map((_, i) => `q${i}`).join(' + '),
+          usingMetrics: Object.fromEntries(
+            group.map((route, i) => [
+              `q${i}`,
+              new cloudwatch.Metric({
+                namespace: METRICS_NAMESPACE,
+                metricName: 'QuotaRejections',
+                dimensionsMap: { service: POWERTOOLS_SERVICE_NAME, route },
+                statistic: 'Sum',
+                period,
+              }),
+            ]),
+          ),
+          label: `Quota rejections (alarm${g === 0 ? '' : ` ${g + 1}`})`,
+          period,
+        }),
+    );
     const pinned = new cloudwatch.Metric({
       namespace: 'AWS/RDS',
       metricName: 'DatabaseConnectionsCurrentlySessionPinned',
@@ -128,7 +134,7 @@ export class Observability extends Construct {
     props.storageLogGroups.forEach((logGroup, i) => {
       new logs.MetricFilter(this, `AssumeRoleErrorFilter${i}`, {
         logGroup,
-        // An STS refusal names the action; an incomplete answer has its own message (functions/core/storage.ts).
+        // An STS refusal names the action; an incomplete answer has its own message (functions/core/storage-credentials.ts).
         filterPattern: logs.FilterPattern.anyTerm('sts:AssumeRole', 'AssumeRole answered'),
         metricNamespace: METRICS_NAMESPACE,
         metricName: ASSUME_ROLE_ERROR_METRIC,
@@ -161,7 +167,9 @@ export class Observability extends Construct {
     for (const [route, metric] of throttlesOf) {
       alarm(`Throttles${route.charAt(0).toUpperCase()}${route.slice(1)}`, metric, 0, `the ${route} function was throttled (concurrency limit)`);
     }
-    alarm('QuotaRejections', quotaAlarmMetric, 100, 'more than 100 quota rejections in 5 minutes');
+    quotaAlarmMetrics.forEach((metric, g) =>
+      alarm(`QuotaRejections${g === 0 ? '' : g + 1}`, metric, 100, `more than 100 quota rejections in 5 minutes${g === 0 ? '' : ` (routes group ${g + 1})`}`),
+    );
     alarm('ProxySessionPinning', pinned, 0, 'RDS Proxy connections are pinned (DatabaseConnectionsCurrentlySessionPinned > 0)');
     alarm('AssumeRoleErrors', assumeRoleErrors, 0, 'AssumeRole of the tenant-access role failed');
 

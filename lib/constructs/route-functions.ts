@@ -1,13 +1,15 @@
 /**
  * One Lambda function per route of the manifest (functions/routes.ts), each with only the permissions
  * its manifest entry implies:
- *  - `rds-db:connect` as `app_runtime` through the proxy: every authenticated route (public routes,
- *    health and the OpenAPI document, touch no dependency);
+ *  - `rds-db:connect` through the proxy as `app_runtime` for tenant routes and as `app_control` (the
+ *    control plane) for platform routes, never both (public routes, health and the OpenAPI document,
+ *    touch no dependency);
  *  - `sts:AssumeRole` on the tenant-access role (and a place in its trust policy): `usesStorage` routes;
  *  - `kms:Decrypt` / `kms:GenerateDataKey` on the PII key with a tenant encryption context: `usesPii` routes;
- *  - `cognito-idp:*` nowhere: no route manages users today. A future one gets it here, for its pool only.
+ *  - `cognito-idp:Admin*`: exactly the actions a route's `directory` lists, on this user pool only.
  */
 import { Duration } from 'aws-cdk-lib';
+import type * as cognito from 'aws-cdk-lib/aws-cognito';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
@@ -29,6 +31,8 @@ export interface RouteFunctionsProps {
   readonly database: Database;
   readonly storage: TenantStorage;
   readonly piiKey: kms.IKey;
+  /** The pool whose users the member routes manage. */
+  readonly userPool: cognito.IUserPool;
   readonly memoryMiB: number;
   readonly timeout: Duration;
   /** Concurrent executions reserved for, and capping, each route function. @default none reserved */
@@ -64,7 +68,8 @@ export class RouteFunctions extends Construct {
         environment: props.environment,
         inputValidators: writeInputValidators(PROJECT_ROOT, route.id, route),
       });
-      if (usesDatabase(route)) props.database.grantRuntimeConnect(fn);
+      if (route.auth === 'platform') props.database.grantControlConnect(fn);
+      else if (usesDatabase(route)) props.database.grantRuntimeConnect(fn);
       if (route.usesStorage) props.storage.trust(fn.role!);
       if (route.usesPii) {
         fn.addToRolePolicy(
@@ -73,6 +78,14 @@ export class RouteFunctions extends Construct {
             resources: [props.piiKey.keyArn],
             // Every PII data key is wrapped with the encryption context {tenant_id}.
             conditions: { 'ForAnyValue:StringEquals': { 'kms:EncryptionContextKeys': 'tenant_id' } },
+          }),
+        );
+      }
+      if (route.directory && route.directory.length > 0) {
+        fn.addToRolePolicy(
+          new iam.PolicyStatement({
+            actions: route.directory.map((action) => `cognito-idp:${action}`),
+            resources: [props.userPool.userPoolArn],
           }),
         );
       }

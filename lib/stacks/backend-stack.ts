@@ -9,7 +9,7 @@ import { defaultConfig, toEnvironment } from '../../functions/core/config';
 import { routeList } from '../../functions/routes';
 import type { EnvironmentSettings } from '../config';
 import { Api } from '../constructs/api';
-import { Database, DATABASE_NAME, PROXY_PORT, RUNTIME_DB_USER } from '../constructs/database';
+import { Database, DATABASE_NAME, PROXY_PORT, RUNTIME_DB_USER, CONTROL_DB_USER } from '../constructs/database';
 import { Identity } from '../constructs/identity';
 import { Network } from '../constructs/network';
 import { Observability } from '../constructs/observability';
@@ -59,6 +59,11 @@ export class BackendStack extends Stack {
       logRetention: settings.logRetention,
     });
 
+    // The request deadline answers 503 before the function times out, which answers before API Gateway.
+    const requestDeadlineMs = runtimeDefaults.deadlines.requestMs;
+    if (settings.functions.timeout.toMilliseconds() < requestDeadlineMs + 1000) {
+      throw new Error(`the function timeout must exceed the request deadline (${requestDeadlineMs} ms) by a second at least`);
+    }
     const routes = new RouteFunctions(this, 'Routes', {
       routes: routeList,
       vpc: network.vpc,
@@ -66,6 +71,7 @@ export class BackendStack extends Stack {
       database,
       storage,
       piiKey: database.piiKey,
+      userPool: identity.userPool,
       memoryMiB: settings.functions.memoryMiB,
       timeout: settings.functions.timeout,
       reservedConcurrency: settings.functions.reservedConcurrency,
@@ -74,6 +80,7 @@ export class BackendStack extends Stack {
       environment: toEnvironment(
         {
           environment: settings.name,
+          deadlines: { requestMs: requestDeadlineMs },
           database: {
             host: database.proxy.endpoint,
             port: PROXY_PORT,
@@ -86,6 +93,8 @@ export class BackendStack extends Stack {
             prepare: true,
             connectTimeoutSeconds: 5,
             lockTimeoutMs: runtimeDefaults.database.lockTimeoutMs,
+            // Only platform functions may log in as it (rds-db:connect is granted per route).
+            control: { user: CONTROL_DB_USER },
           },
           aws: { region: this.region },
           storage: {

@@ -14,7 +14,8 @@ import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { STSClient } from '@aws-sdk/client-sts';
 import { provisionStorage } from '../../bin/stack/aws';
 import { startEmulator } from '../../bin/stack/moto';
-import { contentDisposition, createTenantStorage, documentKey } from '../../functions/core/storage';
+import { createTenantStorage } from '../../functions/core/storage';
+import { contentDisposition, documentKey } from '../../functions/core/storage-names';
 import { benchLog, publishSection, run } from './support/cli';
 
 const HEADING = '## Storage (npm run bench:storage)';

@@ -14,7 +14,7 @@ import { work as listMembers } from '../../functions/members/list';
 import { work as listTenants } from '../../functions/platform/list-tenants';
 import { routes } from '../../functions/routes';
 import { eventFor, json, trustingAuthenticator } from '../support/api';
-import { adminSql, createTenant, runtimeSql, uniqueTenantId, type TenantFixture } from '../support/db';
+import { adminSql, controlSql, createTenant, runtimeSql, uniqueTenantId, type TenantFixture } from '../support/db';
 
 type Call = (query: Record<string, string>) => Promise<APIGatewayProxyResult>;
 
@@ -63,6 +63,7 @@ describe('list paging', () => {
   let admin: Sql;
   let db: Sql;
   let deps: HandlerDependencies;
+  let control: Sql;
   let t: TenantFixture;
   let operator: string;
   const as = (role: 'org_admin' | 'user' = 'org_admin') => ({ userId: t.members[role], role, tenantId: t.tenantId });
@@ -87,13 +88,14 @@ describe('list paging', () => {
   beforeAll(async () => {
     admin = adminSql();
     db = runtimeSql({ max: 4 });
-    deps = { sql: () => db, authenticator: () => trustingAuthenticator };
+    control = controlSql();
+    deps = { sql: () => db, control: () => control, authenticator: () => trustingAuthenticator };
     t = await createTenant(admin, uniqueTenantId('paging'), 'pro');
     operator = randomUUID();
     await admin`insert into app.platform_operators (user_id) values (${operator})`;
   });
   afterAll(async () => {
-    await Promise.all([admin.end(), db.end()]);
+    await Promise.all([admin.end(), db.end(), control.end()]);
   });
 
   it('returns each document written in one transaction exactly once, newest first, one per page', async () => {

@@ -9,7 +9,7 @@
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { withTenant, type Sql } from '../../functions/core/db';
-import { quotaError } from '../../functions/core/db-errors';
+import { QuotaExceededError } from '../../functions/core/errors';
 import { meterRequest } from '../../functions/core/metering';
 import { adminSql, contextFor, createTenant, runtimeSql, uniqueTenantId, type TenantFixture } from '../support/db';
 
@@ -88,14 +88,15 @@ describe('rate limit without lock waits', () => {
     const result = await requestWhileRowHeld(0);
     // Assess
     expect(result.served).toBe(false);
-    expect(quotaError(result.error)?.status).toBe(429);
+    // withTenant maps the TS429 through the one database error map.
+    expect(result.error).toBeInstanceOf(QuotaExceededError);
     expect(result.lockWaiters).toBe(0);
     expect(result.elapsedMs).toBeLessThan(LOCK_TIMEOUT_MS / 4);
   });
 
   it('refuses at once when the holder of the row takes the last token', async () => {
     const result = await requestWhileRowHeld(1.5);
-    expect(quotaError(result.error)?.status).toBe(429);
+    expect(result.error).toBeInstanceOf(QuotaExceededError);
     expect(result.lockWaiters).toBe(0);
     expect(result.elapsedMs).toBeLessThan(LOCK_TIMEOUT_MS / 4);
   });

@@ -14,12 +14,13 @@ import { work as listTenants } from '../../functions/platform/list-tenants';
 import { work as recordUsageEvent } from '../../functions/usage/record-event';
 import { routes, type RouteSpec } from '../../functions/routes';
 import { eventFor, json, trustingAuthenticator } from '../support/api';
-import { adminSql, createTenant, runtimeSql, uniqueTenantId, type TenantFixture } from '../support/db';
+import { adminSql, controlSql, createTenant, runtimeSql, uniqueTenantId, type TenantFixture } from '../support/db';
 
 describe('the request pipeline', () => {
   let admin: Sql;
   let db: Sql;
   let deps: HandlerDependencies;
+  let control: Sql;
   let a: TenantFixture;
   let b: TenantFixture;
   let operator: string;
@@ -34,7 +35,8 @@ describe('the request pipeline', () => {
   beforeAll(async () => {
     admin = adminSql();
     db = runtimeSql({ max: 10 });
-    deps = { sql: () => db, authenticator: () => trustingAuthenticator };
+    control = controlSql();
+    deps = { sql: () => db, control: () => control, authenticator: () => trustingAuthenticator };
     await admin`
       insert into app.plans (id, name, limits, rate_limit_rps)
       values ('test-tight', 'Tight', '{"ai_tokens": 10, "api_requests": null}', 100000),
@@ -46,7 +48,7 @@ describe('the request pipeline', () => {
     await admin`insert into app.platform_operators (user_id) values (${operator})`;
   });
   afterAll(async () => {
-    await Promise.all([admin.end(), db.end()]);
+    await Promise.all([admin.end(), db.end(), control.end()]);
   });
 
   it('serves an active member of an active tenant and sends the monthly request quota as X-Quota headers', async () => {
@@ -180,7 +182,13 @@ describe('the request pipeline', () => {
     const h = route(routes.listTenants, listTenants, deps);
     const result = await h(eventFor(routes.listTenants, { query: { limit: '100' }, caller: { userId: operator, role: 'superadmin' } }));
     expect(result.statusCode).toBe(200);
+    // The control plane sees every tenant of the shared test database: read every page.
     const ids = (json(result).items as { id: string }[]).map((t) => t.id);
+    for (let cursor = json(result).nextCursor as string | null; cursor; ) {
+      const next = json(await h(eventFor(routes.listTenants, { query: { limit: '100', cursor }, caller: { userId: operator, role: 'superadmin' } })));
+      ids.push(...(next.items as { id: string }[]).map((t) => t.id));
+      cursor = next.nextCursor as string | null;
+    }
     expect(ids).toEqual(expect.arrayContaining([a.tenantId, b.tenantId]));
 
     const stranger = await h(eventFor(routes.listTenants, { caller: { userId: randomUUID(), role: 'superadmin' } }));

@@ -10,9 +10,11 @@
  * Writes and deletes objects under tenants/smoke-a-…/ and tenants/smoke-b-…/ only.
  */
 import { randomUUID } from 'node:crypto';
-import { GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, ListObjectsV2Command, ListObjectVersionsCommand, S3Client } from '@aws-sdk/client-s3';
 import { STSClient } from '@aws-sdk/client-sts';
-import { assumeTenantRole, createTenantStorage, documentKey, type TenantStorage } from '../../functions/core/storage';
+import { createTenantStorage, type TenantStorage } from '../../functions/core/storage';
+import { assumeTenantRole } from '../../functions/core/storage-credentials';
+import { documentKey } from '../../functions/core/storage-names';
 
 function required(name: string): string {
   const value = process.env[name];
@@ -109,5 +111,25 @@ describe('tenant session against real S3', () => {
     expect(wrongType.status).toBe(403);
     expect(wrongLength.status).toBe(403);
     expect(right.status).toBe(200);
+  });
+
+  it('refuses an upload URL used without its signed If-None-Match, a second PUT through it, and any PUT after a delete', async () => {
+    const documentId = randomUUID();
+    const put = await storageA.presignUpload(documentId, { contentType: 'text/plain', sizeBytes: 5 });
+    const { 'If-None-Match': _condition, ...unconditional } = put.headers;
+    const withoutCondition = await fetch(put.url, { method: 'PUT', headers: unconditional, body: 'hello' });
+    const first = await fetch(put.url, { method: 'PUT', headers: put.headers, body: 'hello' });
+    const second = await fetch(put.url, { method: 'PUT', headers: put.headers, body: 'evil!' });
+    await storageA.delete(documentId);
+    const afterDelete = await fetch(put.url, { method: 'PUT', headers: put.headers, body: 'again' });
+    const versions = await s3A.send(new ListObjectVersionsCommand({ Bucket: bucket, Prefix: documentKey(tenantA, documentId) }));
+
+    expect(withoutCondition.status).toBe(403);
+    expect(first.status).toBe(200);
+    expect(second.status).toBe(412);
+    expect(afterDelete.status).toBe(412);
+    // Only the empty tombstone remains.
+    expect((versions.Versions ?? []).map((v) => v.Size)).toEqual([0]);
+    expect(versions.DeleteMarkers ?? []).toEqual([]);
   });
 });

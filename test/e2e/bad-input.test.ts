@@ -6,6 +6,7 @@
  */
 import http from 'node:http';
 import postgres from 'postgres';
+import { assertDocumented } from './support/openapi-conformance';
 import { startE2eStack, type E2eStack } from './support/stack';
 
 let stack: E2eStack;
@@ -36,7 +37,15 @@ function raw(method: string, path: string, headers: Record<string, string>, body
     const req = http.request({ host: url.hostname, port: url.port, method, path, headers }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
+      res.on('end', () => {
+        const answer = { status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') };
+        try {
+          assertDocumented(method, path, { ...answer, header: (name) => [res.headers[name.toLowerCase()] ?? null].flat()[0] });
+          resolve(answer);
+        } catch (error) {
+          reject(error as Error);
+        }
+      });
     });
     req.on('error', reject);
     if (body !== undefined) req.write(body);

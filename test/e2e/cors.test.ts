@@ -25,7 +25,7 @@ const accessControl = (response: Response) => [...response.headers.keys()].filte
 async function preflight(path: string, origin: string | undefined, method: string): Promise<Response> {
   const headers: Record<string, string> = { 'access-control-request-method': method, 'access-control-request-headers': 'authorization,content-type' };
   if (origin) headers.origin = origin;
-  return fetch(`${stack.url}${path}`, { method: 'OPTIONS', headers });
+  return stack.fetch(path, { method: 'OPTIONS', headers });
 }
 
 describe('CORS against the local stack', () => {
@@ -45,7 +45,7 @@ describe('CORS against the local stack', () => {
     // Act: the actual request.
     const bytes = Buffer.from('hello from the browser');
     const token = await stack.token('acme', 'user');
-    const response = await fetch(`${stack.url}/api/acme/documents`, {
+    const response = await stack.fetch(`/api/acme/documents`, {
       method: 'POST',
       headers: { origin: ORIGIN, authorization: `Bearer ${token}`, 'content-type': 'application/json' },
       body: JSON.stringify({ name: 'browser.txt', contentType: 'text/plain', sizeBytes: bytes.length }),
@@ -74,7 +74,7 @@ describe('CORS against the local stack', () => {
     expect(put.status).toBe(200);
     expect(put.headers.get('access-control-allow-origin')).toBe(ORIGIN);
 
-    const got = await fetch(`${stack.url}/api/acme/documents/${created.document.id}`, { headers: { origin: ORIGIN, authorization: `Bearer ${token}` } });
+    const got = await stack.fetch(`/api/acme/documents/${created.document.id}`, { headers: { origin: ORIGIN, authorization: `Bearer ${token}` } });
     expect(got.status).toBe(200);
     const { download } = (await got.json()) as { download: { url: string } };
     const bytesBack = await fetch(download.url, { headers: { origin: ORIGIN } });
@@ -85,11 +85,11 @@ describe('CORS against the local stack', () => {
 
   it("lets the allowed origin read the handlers' refusals too (403 of another tenant, 401 without a token)", async () => {
     const token = await stack.token('acme', 'user');
-    const forbidden = await fetch(`${stack.url}/api/globex/documents`, { headers: { origin: ORIGIN, authorization: `Bearer ${token}` } });
+    const forbidden = await stack.fetch(`/api/globex/documents`, { headers: { origin: ORIGIN, authorization: `Bearer ${token}` } });
     expect(forbidden.status).toBe(403);
     expect(forbidden.headers.get('access-control-allow-origin')).toBe(ORIGIN);
     await forbidden.arrayBuffer();
-    const unauthorized = await fetch(`${stack.url}/api/acme/documents`, { headers: { origin: ORIGIN } });
+    const unauthorized = await stack.fetch(`/api/acme/documents`, { headers: { origin: ORIGIN } });
     expect(unauthorized.status).toBe(401);
     expect(unauthorized.headers.get('access-control-allow-origin')).toBe(ORIGIN);
     await unauthorized.arrayBuffer();
@@ -106,11 +106,11 @@ describe('CORS against the local stack', () => {
     const token = await stack.token('acme', 'user');
     const headers: Record<string, string> = { authorization: `Bearer ${token}` };
     if (origin) headers.origin = origin;
-    const ok = await fetch(`${stack.url}/api/acme/documents`, { headers });
+    const ok = await stack.fetch(`/api/acme/documents`, { headers });
     expect(ok.status).toBe(200);
     expect(accessControl(ok)).toEqual([]);
     await ok.arrayBuffer();
-    const missing = await fetch(`${stack.url}/api/acme/nothing`, { headers });
+    const missing = await stack.fetch(`/api/acme/nothing`, { headers });
     expect(missing.status).toBe(404);
     expect(accessControl(missing)).toEqual([]);
     await missing.arrayBuffer();
@@ -118,7 +118,7 @@ describe('CORS against the local stack', () => {
 
   it("refuses a foreign origin's upload preflight at the bucket, whose rule names only the allowed origins", async () => {
     const token = await stack.token('acme', 'user');
-    const response = await fetch(`${stack.url}/api/acme/documents`, {
+    const response = await stack.fetch(`/api/acme/documents`, {
       method: 'POST',
       headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
       body: JSON.stringify({ name: 'foreign.txt', contentType: 'text/plain', sizeBytes: 3 }),

@@ -134,7 +134,7 @@ async function authorizationFor(name: string): Promise<string | undefined> {
 describe('over HTTP', () => {
   it('accepts the control token on every non-public route (not 401)', async () => {
     for (const route of protectedRoutes) {
-      const response = await fetch(`${stack.url}${pathOf(route)}`, {
+      const response = await stack.fetch(pathOf(route), {
         method: route.method,
         headers: { authorization: `Bearer ${forged['the real token re-signed with the emulator key (control)']}`, 'content-type': 'application/json' },
         body: route.body ? JSON.stringify({ ...(route.body.examples as object[])[0], idempotencyKey: randomUUID() }) : undefined,
@@ -152,7 +152,7 @@ describe('over HTTP', () => {
     for (const route of protectedRoutes) {
       const headers: Record<string, string> = { 'content-type': 'application/json' };
       if (authorization !== undefined) headers.authorization = authorization;
-      const response = await fetch(`${stack.url}${pathOf(route)}`, {
+      const response = await stack.fetch(pathOf(route), {
         method: route.method,
         headers,
         body: route.body ? JSON.stringify((route.body.examples as object[])[0]) : undefined,

@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import postgres from 'postgres';
 import { startLocalStack, type LocalStack } from '../../bin/stack/local-stack';
+import { documentedFetch } from './support/openapi-conformance';
 
 const TENANT = 'revoke-e2e';
 let stack: LocalStack;
@@ -14,7 +15,7 @@ let admin: postgres.Sql;
 beforeAll(async () => {
   const adminUrl = process.env.TEST_ADMIN_DATABASE_URL!;
   stack = await startLocalStack({
-    database: { adminUrl, runtimeUrl: process.env.TEST_RUNTIME_DATABASE_URL! },
+    database: { adminUrl, runtimeUrl: process.env.TEST_RUNTIME_DATABASE_URL!, controlUrl: process.env.TEST_CONTROL_DATABASE_URL! },
     emulatorEndpoint: process.env.TEST_AWS_ENDPOINT_URL!,
     storage: { bucket: process.env.TEST_TENANT_BUCKET!, roleArn: process.env.TEST_TENANT_ACCESS_ROLE_ARN! },
     name: 'tenant-sovereign-e2e-revocation',
@@ -29,7 +30,7 @@ afterAll(async () => {
 });
 
 async function listAs(token: string): Promise<number> {
-  const response = await fetch(`${stack.url}/api/${TENANT}/documents`, { headers: { authorization: `Bearer ${token}` } });
+  const response = await documentedFetch(stack.url)(`/api/${TENANT}/documents`, { headers: { authorization: `Bearer ${token}` } });
   return response.status;
 }
 

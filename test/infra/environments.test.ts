@@ -19,7 +19,7 @@ import { resourcesOf, ROOT, synthEnvironment, type SynthesizedEnvironment } from
 
 /** Every variable of the contract (functions/core/config.ts) except those a deployment leaves unset. */
 const NOT_DEPLOYED: readonly string[] = [
-  ENV.awsRegion, ENV.awsDefaultRegion, ENV.awsEndpoint, ENV.databaseUrl,
+  ENV.awsRegion, ENV.awsDefaultRegion, ENV.awsEndpoint, ENV.databaseUrl, ENV.controlDatabaseUrl,
   // Lambda sets the function's own credentials itself.
   ENV.awsAccessKeyId, ENV.awsSecretAccessKey, ENV.awsSessionToken,
   // The local stack's password for the users it creates; a deployment has Cognito send invitations.
@@ -260,7 +260,7 @@ describe.each(ENVIRONMENT_NAMES)('the %s environment', (name) => {
     template.hasResourceProperties('AWS::S3::Bucket', {
       VersioningConfiguration: { Status: 'Enabled' },
       CorsConfiguration: {
-        CorsRules: [Match.objectLike({ AllowedOrigins: [...settings.corsOrigins], AllowedMethods: Match.arrayWith(['PUT', 'GET']), AllowedHeaders: ['content-type'] })],
+        CorsRules: [Match.objectLike({ AllowedOrigins: [...settings.corsOrigins], AllowedMethods: Match.arrayWith(['PUT', 'GET']), AllowedHeaders: ['content-type', 'if-none-match'] })],
       },
     });
   });
@@ -298,6 +298,7 @@ describe.each(ENVIRONMENT_NAMES)('the %s environment', (name) => {
     const proxyRole = proxy.RoleArn['Fn::GetAtt'][0] as string;
     const connect = statementsOfRole(env(name), proxyRole).filter((st) => actionsOf(st).includes('rds-db:connect'));
     expect(JSON.stringify(connect)).toContain('/app_runtime');
+    expect(JSON.stringify(connect)).toContain('/app_control');
   });
 
   it('lets only function → proxy → database through the security groups', () => {
@@ -321,7 +322,7 @@ describe.each(ENVIRONMENT_NAMES)('the %s environment', (name) => {
     }
   });
 
-  it('gives rds-db:connect as app_runtime only to routes that use the database, and AssumeRole only to storage routes', () => {
+  it('gives rds-db:connect as app_control only to platform routes, as app_runtime only to tenant routes, AssumeRole only to storage routes, Cognito admin actions only to member routes', () => {
     const s = env(name);
     for (const route of routeList) {
       const statements = statementsOfRole(s, roleOfRoute(s, route));
@@ -331,14 +332,22 @@ describe.each(ENVIRONMENT_NAMES)('the %s environment', (name) => {
       if (route.auth === 'public') expect(connect).toEqual([]);
       else {
         expect(connect).toHaveLength(1);
-        expect(JSON.stringify(connect[0]!.Resource)).toMatch(/dbuser.*\/app_runtime"/);
+        // Tenant route functions can never log in as the control plane, nor platform ones as the runtime.
+        const user = route.auth === 'platform' ? 'app_control' : 'app_runtime';
+        expect(JSON.stringify(connect[0]!.Resource)).toMatch(new RegExp(`dbuser.*/${user}"`));
       }
       if (route.usesStorage) {
         expect(assume).toHaveLength(1);
         expect(JSON.stringify(assume[0]!.Resource)).toContain('StorageTenantAccessRole');
       } else expect(assume).toEqual([]);
       expect(kms.length > 0).toBe(Boolean(route.usesPii));
-      expect(statements.flatMap(actionsOf).filter((a) => a.startsWith('cognito-idp:'))).toEqual([]);
+      // Exactly the manifest's Cognito admin actions, on this stack's user pool only.
+      const directory = statements.filter((st) => actionsOf(st).some((a) => a.startsWith('cognito-idp:')));
+      if (route.directory) {
+        expect(directory).toHaveLength(1);
+        expect([...actionsOf(directory[0]!)].sort()).toEqual(route.directory.map((a) => `cognito-idp:${a}`).sort());
+        expect(JSON.stringify(directory[0]!.Resource)).toMatch(/IdentityUserPool[A-Za-z0-9]*","Arn"/);
+      } else expect(directory).toEqual([]);
       expect(statements.flatMap(actionsOf).filter((a) => a.startsWith('s3:'))).toEqual([]);
     }
   });

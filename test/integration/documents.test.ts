@@ -11,7 +11,11 @@ import { work as getDocument } from '../../functions/documents/get';
 import { work as deleteDocument } from '../../functions/documents/delete';
 import { work as listDocuments } from '../../functions/documents/list';
 import { createTenantStorage, type TenantStorageProvider } from '../../functions/core/storage';
-import { emulatorStorage } from '../support/storage';
+import { DeleteObjectCommand } from '@aws-sdk/client-s3';
+import { STSClient } from '@aws-sdk/client-sts';
+import { defaultProvider } from '../../functions/core/env-credential-provider';
+import { documentKey } from '../../functions/core/storage-names';
+import { emulatorS3, emulatorStorage, storedDocuments } from '../support/storage';
 import { routes } from '../../functions/routes';
 import { eventFor, json, trustingAuthenticator } from '../support/api';
 import { adminSql, createTenant, runtimeSql, uniqueTenantId, type TenantFixture } from '../support/db';
@@ -102,6 +106,75 @@ describe('document routes with scoped storage', () => {
     expect((await remove(a, byAdmin.id, 'readonly')).statusCode).toBe(403);
   });
 
+  /** An uploaded, checked (available) document of `t`. */
+  async function availableDocument(t: TenantFixture): Promise<string> {
+    const bytes = Buffer.from('stored bytes');
+    const { document, upload } = json(await create(t, { name: 'kept.txt', contentType: 'text/plain', sizeBytes: bytes.length })) as {
+      document: { id: string };
+      upload: { url: string; headers: Record<string, string> };
+    };
+    expect((await fetch(upload.url, { method: 'PUT', headers: upload.headers, body: bytes })).status).toBe(200);
+    expect((json(await get(t, document.id)).document as { status: string }).status).toBe('available');
+    return document.id;
+  }
+
+  it("answers 409 problem+json, not a download URL, for an available document whose bytes are gone, and lets it be deleted", async () => {
+    const id = await availableDocument(a);
+    expect((json(await get(a, id)).download as { url: string }).url).toEqual(expect.any(String)); // positive control
+    const s3 = emulatorS3();
+    await s3.send(new DeleteObjectCommand({ Bucket: emulatorStorage().bucket, Key: documentKey(a.tenantId, id) }));
+    s3.destroy();
+
+    const fetched = await get(a, id);
+
+    expect(fetched.statusCode).toBe(409);
+    expect(fetched.headers?.['content-type']).toBe('application/problem+json');
+    expect(json(fetched).detail).toMatch(/bytes are missing/);
+    expect((await remove(a, id)).statusCode).toBe(204);
+  });
+
+  it('answers 503 problem+json and changes nothing when the bucket is missing', async () => {
+    const id = await availableDocument(a);
+    const lost = createTenantStorage({ ...emulatorStorage(), bucket: `missing-${randomUUID()}` });
+    const lostDeps = { ...deps, storage: () => lost };
+
+    const fetched = await route(routes.getDocument, getDocument, lostDeps)(
+      eventFor(routes.getDocument, { pathParameters: { tenantId: a.tenantId, documentId: id }, caller: who(a) }),
+    );
+    const removed = await route(routes.deleteDocument, deleteDocument, lostDeps)(
+      eventFor(routes.deleteDocument, { pathParameters: { tenantId: a.tenantId, documentId: id }, caller: who(a) }),
+    );
+
+    for (const answer of [fetched, removed]) {
+      expect(answer.statusCode).toBe(503);
+      expect(answer.headers?.['content-type']).toBe('application/problem+json');
+    }
+    expect(await admin`select 1 from app.documents where id = ${id}`).toHaveLength(1);
+    expect((await get(a, id)).statusCode).toBe(200);
+  });
+
+  it('answers 503 problem+json when the function finds no credentials in its environment', async () => {
+    const id = await availableDocument(a);
+    const env = emulatorStorage();
+    // The Lambda bundles' credential provider (the environment only), with the environment emptied.
+    const saved = { id: process.env.AWS_ACCESS_KEY_ID, secret: process.env.AWS_SECRET_ACCESS_KEY };
+    delete process.env.AWS_ACCESS_KEY_ID;
+    delete process.env.AWS_SECRET_ACCESS_KEY;
+    try {
+      const sts = new STSClient({ region: env.region, endpoint: env.endpoint, credentials: defaultProvider() });
+      const noCredentials = createTenantStorage({ ...env, sts });
+      const fetched = await route(routes.getDocument, getDocument, { ...deps, storage: () => noCredentials })(
+        eventFor(routes.getDocument, { pathParameters: { tenantId: a.tenantId, documentId: id }, caller: who(a) }),
+      );
+
+      expect(fetched.statusCode).toBe(503);
+      expect(fetched.headers?.['content-type']).toBe('application/problem+json');
+    } finally {
+      process.env.AWS_ACCESS_KEY_ID = saved.id;
+      process.env.AWS_SECRET_ACCESS_KEY = saved.secret;
+    }
+  });
+
   it('creates exactly 10 of 100 concurrent documents when 10 are left, and nothing for the rest', async () => {
     const t = await createTenant(admin, uniqueTenantId('docs-quota'), 'docs-ten');
     const results = await Promise.all(
@@ -114,8 +187,7 @@ describe('document routes with scoped storage', () => {
     const [counter] = await admin<{ used: string }[]>`
       select used from app.usage_counters where tenant_id = ${t.tenantId} and metric = 'documents'`;
     expect(Number(counter?.used)).toBe(10);
-    const objects = await files.forTenant(t.tenantId, t.members.user).list();
-    expect(objects.items).toHaveLength(0);
+    expect(await storedDocuments(t.tenantId)).toHaveLength(0);
 
     // Deleting one gives its quota back: the next create succeeds.
     const first = (json(results.find((r) => r.statusCode === 201)!).document as { id: string }).id;

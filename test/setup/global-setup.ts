@@ -9,7 +9,7 @@
  *    one clear line. The tenant bucket and the tenant-access role are provisioned in it; workers get
  *    TEST_TENANT_BUCKET and TEST_TENANT_ACCESS_ROLE_ARN.
  */
-import { chmod, mkdtemp } from 'node:fs/promises';
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { migrate } from '../../db/migrate';
@@ -24,7 +24,10 @@ export default async function globalSetup(): Promise<void> {
   // The SDK's notice that releases from 2027 need Node 22 (the Lambdas run Node 22): known, not news.
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   const external = process.env.DATABASE_URL;
-  const [database, emulator] = await Promise.all([
+  const scratch: string[] = [];
+  // Both start at once; whichever started is stopped again when the other (or a later step) fails, since
+  // Jest skips the teardown when the setup fails.
+  const [database, emulator] = await Promise.allSettled([
     external
       ? (async () => {
           await migrate(external);
@@ -41,25 +44,31 @@ export default async function globalSetup(): Promise<void> {
         })()
       : (async () => {
           const root = await mkdtemp(path.join(os.tmpdir(), 'tsb-test-'));
+          scratch.push(root);
           await chmod(root, 0o755); // the postgres system user must traverse it
           const dir = path.join(root, 'pg');
           return startEmbeddedPostgres({ dir, port: await freePort(), persistent: false });
         })(),
-    startEmulator({ endpoint: process.env.AWS_ENDPOINT_URL }).catch((error: Error) => {
-      // One clear line, not a stack trace.
-      throw new Error(error.message);
-    }),
+    startEmulator({ endpoint: process.env.AWS_ENDPOINT_URL }),
   ]);
   handles.stop = async () => {
-    await Promise.all([database.stop(), emulator.stop()]);
+    const started = [database, emulator].flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
+    await Promise.all(started.map((handle) => handle.stop()));
+    await Promise.all(scratch.map((dir) => rm(dir, { recursive: true, force: true })));
   };
-  process.env.TEST_ADMIN_DATABASE_URL = database.adminUrl;
-  process.env.TEST_RUNTIME_DATABASE_URL = database.roleUrl('app_runtime');
-  process.env.TEST_CONTROL_DATABASE_URL = database.roleUrl('app_control');
-  process.env.TEST_BILLING_DATABASE_URL = database.roleUrl('app_billing');
-  process.env.TEST_AWS_ENDPOINT_URL = emulator.endpoint;
+  if (database.status === 'rejected' || emulator.status === 'rejected') {
+    await handles.stop();
+    const reason: unknown = database.status === 'rejected' ? database.reason : (emulator as PromiseRejectedResult).reason;
+    // One clear line, not a stack trace.
+    throw new Error(reason instanceof Error ? reason.message : String(reason));
+  }
+  process.env.TEST_ADMIN_DATABASE_URL = database.value.adminUrl;
+  process.env.TEST_RUNTIME_DATABASE_URL = database.value.roleUrl('app_runtime');
+  process.env.TEST_CONTROL_DATABASE_URL = database.value.roleUrl('app_control');
+  process.env.TEST_BILLING_DATABASE_URL = database.value.roleUrl('app_billing');
+  process.env.TEST_AWS_ENDPOINT_URL = emulator.value.endpoint;
   const tenantStorage = await provisionStorage({
-    endpoint: emulator.endpoint,
+    endpoint: emulator.value.endpoint,
     region: process.env.AWS_REGION ?? 'us-east-1',
     bucket: 'tenant-documents-test',
     roleName: 'tenant-access-test',

@@ -4,6 +4,7 @@
  * wire, not what our code meant to send), and a TCP proxy that can take "the emulator" down and up.
  */
 import net from 'node:net';
+import { ListObjectVersionsCommand, S3Client } from '@aws-sdk/client-s3';
 import { STSClient } from '@aws-sdk/client-sts';
 import type { TenantStorageOptions } from '../../functions/core/storage';
 
@@ -21,6 +22,58 @@ export function emulatorStorage(): { endpoint: string; region: string; bucket: s
     bucket: required('TEST_TENANT_BUCKET'),
     roleArn: required('TEST_TENANT_ACCESS_ROLE_ARN'),
   };
+}
+
+/** An unscoped S3 client of the emulator (the test process's own keys): what tests use to look, never the runtime. */
+export function emulatorS3(): S3Client {
+  const env = emulatorStorage();
+  return new S3Client({ region: env.region, endpoint: env.endpoint, forcePathStyle: true });
+}
+
+/** One object version (or delete marker) under a tenant's documents prefix. */
+export interface StoredVersion {
+  readonly documentId: string;
+  readonly versionId: string | undefined;
+  readonly sizeBytes: number;
+  readonly isLatest: boolean;
+  readonly deleteMarker: boolean;
+}
+
+/**
+ * Every object version and delete marker under `tenants/{tenantId}/documents/`, read with the emulator's
+ * unscoped keys: what a tenant really stores, whatever the API thinks it does.
+ */
+export async function storedVersions(tenantId: string, bucket = emulatorStorage().bucket): Promise<StoredVersion[]> {
+  const prefix = `tenants/${tenantId}/documents/`;
+  const s3 = emulatorS3();
+  const found: StoredVersion[] = [];
+  let keyMarker: string | undefined;
+  let versionIdMarker: string | undefined;
+  try {
+    for (;;) {
+      const page = await s3.send(
+        new ListObjectVersionsCommand({ Bucket: bucket, Prefix: prefix, KeyMarker: keyMarker, VersionIdMarker: versionIdMarker }),
+      );
+      for (const v of page.Versions ?? []) {
+        found.push({ documentId: v.Key!.slice(prefix.length), versionId: v.VersionId, sizeBytes: v.Size ?? 0, isLatest: v.IsLatest === true, deleteMarker: false });
+      }
+      for (const m of page.DeleteMarkers ?? []) {
+        found.push({ documentId: m.Key!.slice(prefix.length), versionId: m.VersionId, sizeBytes: 0, isLatest: m.IsLatest === true, deleteMarker: true });
+      }
+      if (!page.IsTruncated) return found;
+      keyMarker = page.NextKeyMarker;
+      versionIdMarker = page.NextVersionIdMarker;
+    }
+  } finally {
+    s3.destroy();
+  }
+}
+
+/** The tenant's current documents in the bucket (latest versions, neither delete markers nor empty tombstones). */
+export async function storedDocuments(tenantId: string): Promise<{ documentId: string; sizeBytes: number }[]> {
+  return (await storedVersions(tenantId))
+    .filter((v) => v.isLatest && !v.deleteMarker && v.sizeBytes > 0)
+    .map(({ documentId, sizeBytes }) => ({ documentId, sizeBytes }));
 }
 
 /** The form parameters of one STS request as serialized by the SDK (awsQuery: `Action=AssumeRole&…`). */

@@ -56,7 +56,13 @@ export async function startBenchPostgres(log: (line: string) => void = () => und
   } else {
     const root = await mkdtemp(path.join(os.tmpdir(), 'tsb-bench-'));
     await chmod(root, 0o755); // the postgres system user must traverse it
-    const handle = await startEmbeddedPostgres({ dir: path.join(root, 'pg'), port: await freePort(), persistent: false });
+    const handle = await startEmbeddedPostgres({ dir: path.join(root, 'pg'), port: await freePort(), persistent: false }).catch(
+      async (error: unknown) => {
+        // The server stopped itself; its scratch directory goes too.
+        await rm(root, { recursive: true, force: true });
+        throw error;
+      },
+    );
     serverAdminUrl = handle.adminUrl;
     stopServer = async () => {
       await handle.stop();

@@ -33,6 +33,8 @@ function exampleBody(route: RouteSpec): unknown {
   if (!route.body) return undefined;
   const example = { ...((route.body.examples as Record<string, unknown>[])[0] ?? {}) };
   if ('idempotencyKey' in example) example.idempotencyKey = `matrix-${randomUUID()}`;
+  // An email is unique per tenant and per user pool: each request adds a new person.
+  if ('email' in example) example.email = `matrix-${randomUUID()}@example.com`;
   return example;
 }
 

@@ -4,6 +4,7 @@
  * caller's own tenant for the positive controls, and one of another tenant for the foreign-id cases.
  * A route whose id parameter has no entry here fails the matrix (fail closed): add one beside it.
  */
+import { randomUUID } from 'node:crypto';
 import type postgres from 'postgres';
 import type { Role } from '../../../functions/core/tenant';
 import type { E2eStack } from './stack';
@@ -34,9 +35,40 @@ export const documentFixture: ResourceFixture = {
   },
 };
 
+/** A member (a Cognito user of the tenant with role `user`), created through `POST /api/{tenantId}/members`. */
+export const memberFixture: ResourceFixture = {
+  async create(stack, tenantId) {
+    // Only an org_admin adds members; the id is the same whoever asks for it later.
+    const response = await stack.call(`/api/${tenantId}/members`, {
+      method: 'POST',
+      as: { role: 'org_admin', tenantId },
+      json: { email: `matrix-${randomUUID()}@${tenantId}.example`, role: 'user' },
+    });
+    if (response.status !== 201) throw new Error(`adding a member to ${tenantId} answered ${response.status}`);
+    return ((await response.json()) as { userId: string }).userId;
+  },
+  async exists(admin, tenantId, id) {
+    return (await admin`select 1 from app.members where tenant_id = ${tenantId} and user_id = ${id}`).length === 1;
+  },
+};
+
+/** An export, requested through `POST /api/{tenantId}/exports`. */
+export const exportFixture: ResourceFixture = {
+  async create(stack, tenantId) {
+    const response = await stack.call(`/api/${tenantId}/exports`, { method: 'POST', as: { role: 'org_admin', tenantId } });
+    if (response.status !== 202) throw new Error(`requesting an export of ${tenantId} answered ${response.status}`);
+    return ((await response.json()) as { export: { id: string } }).export.id;
+  },
+  async exists(admin, tenantId, id) {
+    return (await admin`select 1 from app.exports where tenant_id = ${tenantId} and id = ${id}`).length === 1;
+  },
+};
+
 /** The manifest's id parameters. */
 export const RESOURCE_FIXTURES: ResourceFixtures = {
   documentId: documentFixture,
+  userId: memberFixture,
+  exportId: exportFixture,
 };
 
 /** The path parameters of a route that carry a resource id (every one but `{tenantId}`). */

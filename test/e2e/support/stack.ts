@@ -7,6 +7,7 @@
 import { createHash } from 'node:crypto';
 import { startLocalStack, type LocalStack, type LocalStackOptions } from '../../../bin/stack/local-stack';
 import type { Role } from '../../../functions/core/tenant';
+import { documentedFetch } from './openapi-conformance';
 
 function required(name: string): string {
   const value = process.env[name];
@@ -17,14 +18,19 @@ function required(name: string): string {
 export interface E2eStack extends LocalStack {
   /** An ID token for the seed user (cached per file: tokens live an hour). */
   token(tenantId: string | undefined, role: Role): Promise<string>;
-  /** `fetch` against the API with that user's token (and a JSON body when `json` is given). */
+  /**
+   * `fetch` of a path of the API; every answer is checked against the OpenAPI document first
+   * (./openapi-conformance.ts), so a test that receives an undocumented answer fails.
+   */
+  fetch(path: string, init?: RequestInit): Promise<Response>;
+  /** `stack.fetch` with that user's token (and a JSON body when `json` is given). */
   call(path: string, init?: { method?: string; as?: { tenantId?: string; role: Role }; json?: unknown }): Promise<Response>;
 }
 
 export async function startE2eStack(options: Pick<LocalStackOptions, 'extraRoutes'> = {}): Promise<E2eStack> {
   const adminUrl = required('TEST_ADMIN_DATABASE_URL');
   const stack = await startLocalStack({
-    database: { adminUrl, runtimeUrl: required('TEST_RUNTIME_DATABASE_URL') },
+    database: { adminUrl, runtimeUrl: required('TEST_RUNTIME_DATABASE_URL'), controlUrl: required('TEST_CONTROL_DATABASE_URL') },
     emulatorEndpoint: required('TEST_AWS_ENDPOINT_URL'),
     storage: { bucket: required('TEST_TENANT_BUCKET'), roleArn: required('TEST_TENANT_ACCESS_ROLE_ARN') },
     name: 'tenant-sovereign-e2e',
@@ -44,14 +50,16 @@ export async function startE2eStack(options: Pick<LocalStackOptions, 'extraRoute
     }
     return cached;
   };
+  const checked = documentedFetch(stack.url, (options.extraRoutes ?? []).map((r) => r.route));
   return {
     ...stack,
     token,
+    fetch: checked,
     async call(path, init = {}) {
       const headers: Record<string, string> = {};
       if (init.as) headers.authorization = `Bearer ${await token(init.as.tenantId, init.as.role)}`;
       if (init.json !== undefined) headers['content-type'] = 'application/json';
-      return fetch(`${stack.url}${path}`, {
+      return checked(path, {
         method: init.method ?? 'GET',
         headers,
         body: init.json === undefined ? undefined : JSON.stringify(init.json),

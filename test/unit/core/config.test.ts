@@ -42,6 +42,7 @@ describe('toEnvironment', () => {
   /** Every field differs from its default, so a field that toEnvironment forgot cannot round-trip. */
   const devLike: AppConfig = {
     environment: 'dev',
+    deadlines: { requestMs: 7000 },
     database: {
       url: undefined,
       host: 'proxy.example.internal',
@@ -54,6 +55,7 @@ describe('toEnvironment', () => {
       prepare: false,
       connectTimeoutSeconds: 7,
       lockTimeoutMs: 1500,
+      control: { url: undefined, user: 'app_control_dev' },
     },
     aws: {
       region: 'eu-central-1',

@@ -82,7 +82,7 @@ describe('the tenant bucket rule', () => {
     expect(bucketCorsRule(ALLOWED)).toEqual({
       AllowedOrigins: ALLOWED,
       AllowedMethods: ['PUT', 'GET', 'HEAD'],
-      AllowedHeaders: ['content-type'],
+      AllowedHeaders: ['content-type', 'if-none-match'],
       ExposeHeaders: ['etag'],
       MaxAgeSeconds: 7200,
     });

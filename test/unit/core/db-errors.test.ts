@@ -1,4 +1,4 @@
-import { fromDatabaseError, isConnectionError, SQLSTATE } from '../../../functions/core/db-errors';
+import { fromDatabaseError, isConnectionError, SQLSTATE, tenantContentionError } from '../../../functions/core/db-errors';
 import {
   ForbiddenError,
   NotFoundError,
@@ -13,7 +13,7 @@ describe('the database error map', () => {
     [SQLSTATE.callerForbidden, ForbiddenError, 403],
     [SQLSTATE.tenantNotFound, NotFoundError, 404],
     [SQLSTATE.quotaExceeded, QuotaExceededError, 429],
-    [SQLSTATE.lockNotAvailable, QuotaExceededError, 429],
+    [SQLSTATE.lockNotAvailable, ServiceUnavailableError, 503],
     [SQLSTATE.adminShutdown, ServiceUnavailableError, 503],
     [SQLSTATE.cannotConnectNow, ServiceUnavailableError, 503],
     ['08006', ServiceUnavailableError, 503],
@@ -27,8 +27,15 @@ describe('the database error map', () => {
   });
 
   it('asks a caller refused on a lock wait to retry after a second', () => {
-    const mapped = fromDatabaseError({ code: SQLSTATE.lockNotAvailable }) as QuotaExceededError;
+    const mapped = fromDatabaseError({ code: SQLSTATE.lockNotAvailable }) as ServiceUnavailableError;
     expect(mapped.headers['Retry-After']).toBe('1');
+  });
+
+  it('answers 429 only for a lock wait on the tenant\'s own counter row', () => {
+    const own = tenantContentionError({ code: SQLSTATE.lockNotAvailable });
+    expect(own).toBeInstanceOf(QuotaExceededError);
+    expect(own?.headers['Retry-After']).toBe('1');
+    expect(tenantContentionError({ code: SQLSTATE.statementTimeout })).toBeUndefined();
   });
 
   it('leaves query errors and typed errors unchanged', () => {

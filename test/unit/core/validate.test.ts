@@ -16,6 +16,8 @@ const ROOT = path.join(__dirname, '../../..');
 const body = (value: Record<string, unknown>) => ({ params: {}, query: {}, body: value });
 const example = routes.createDocument.body.examples[0];
 
+/** A valid value of each path parameter the route declares (a document id, a platform route's tenant id). */
+
 function refusal(run: () => unknown): Error {
   try {
     run();
@@ -25,11 +27,17 @@ function refusal(run: () => unknown): Error {
   throw new Error('expected a refusal');
 }
 
+/** A valid value (a UUID) for each id parameter a route declares. */
+/** A valid value for each path parameter: a tenant slug for `tenantId`, a UUID for every resource id. */
+const validParams = (params: Readonly<Record<string, unknown>> | undefined) =>
+  Object.fromEntries(Object.keys(params ?? {}).map((name) => [name, name === 'tenantId' ? 'acme' : '6f1c2a9e-8d43-4b7a-9c1e-2f3a4b5c6d7e']));
+
 describe('validateInput', () => {
   it('accepts the manifest example of every route that takes a body', () => {
     for (const route of routeList.filter((r) => r.body)) {
       const sample = (route.body!.examples as Record<string, unknown>[])[0]!;
-      expect(() => validateInput(route.id, route, body({ ...sample }))).not.toThrow();
+      // Routes that take a body under a resource path get a valid id for each of their parameters.
+      expect(() => validateInput(route.id, route, { ...body({ ...sample }), params: validParams(route.params) })).not.toThrow();
     }
   });
 
@@ -118,7 +126,7 @@ describe('the standalone validators of a Lambda bundle', () => {
         const schema = schemas[part];
         expect({ route: route.id, part, generated: typeof standalone[part] }).toEqual({ route: route.id, part, generated: schema ? 'function' : 'undefined' });
         if (!schema) continue;
-        const valid = part === 'body' ? ((schema.examples as Record<string, unknown>[])[0] ?? {}) : part === 'params' ? { documentId: '6f1c2a9e-8d43-4b7a-9c1e-2f3a4b5c6d7e' } : {};
+        const valid = part === 'body' ? ((schema.examples as Record<string, unknown>[])[0] ?? {}) : part === 'params' ? validParams(route.params) : {};
         const outcomes = new Set<boolean>();
         for (const sample of samples(schema, valid)) {
           const a = runtime[part]!(structuredClone(sample));

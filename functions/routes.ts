@@ -189,8 +189,12 @@ export const routes = withIds({
           url: { type: 'string', format: 'uri' },
           method: { const: 'PUT' },
           headers: {
-            ...closed({ 'Content-Type': { type: 'string' }, 'Content-Length': { type: 'string', pattern: '^[1-9][0-9]*$' } }),
-            description: 'Send exactly these headers with the PUT: the signature binds them.',
+            ...closed({
+              'Content-Type': { type: 'string' },
+              'Content-Length': { type: 'string', pattern: '^[1-9][0-9]*$' },
+              'If-None-Match': { const: '*' },
+            }),
+            description: 'Send exactly these headers with the PUT: the signature binds them. If-None-Match: * makes the upload unable to overwrite.',
           },
           expiresAt: timestamp,
         }),

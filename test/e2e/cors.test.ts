@@ -138,7 +138,7 @@ describe('CORS against the local stack', () => {
     try {
       const cors = await s3.send(new GetBucketCorsCommand({ Bucket: stack.bucket }));
       expect(cors.CORSRules).toEqual([
-        expect.objectContaining({ AllowedOrigins: [ORIGIN], AllowedMethods: expect.arrayContaining(['PUT', 'GET']), AllowedHeaders: ['content-type'] }),
+        expect.objectContaining({ AllowedOrigins: [ORIGIN], AllowedMethods: expect.arrayContaining(['PUT', 'GET']), AllowedHeaders: ['content-type', 'if-none-match'] }),
       ]);
     } finally {
       s3.destroy();

@@ -71,6 +71,21 @@ export function describeIsolationMatrix(routes: readonly RouteSpec[], ctx: Matri
    * with an audit event of its own request (a deferred constraint), so a refused request with none
    * changed nothing. (Other files write to the same tenants concurrently.)
    */
+  /**
+   * A platform route's `{tenantId}`: a tenant onboarded for this one case through `POST /api/tenants`,
+   * so that a PATCH (suspend) or DELETE (offboard) of the example touches no tenant other tests use.
+   */
+  async function onboarded(): Promise<string> {
+    const id = `matrix-${randomUUID().replace(/-/g, '').slice(0, 12)}`;
+    const response = await ctx.stack().call('/api/tenants', {
+      method: 'POST',
+      as: as('superadmin', OWN),
+      json: { id, name: 'Matrix tenant', planId: 'free', admin: { email: `admin@${id}.example.com` } },
+    });
+    if (response.status !== 201) throw new Error(`onboarding ${id} answered ${response.status}`);
+    return id;
+  }
+
   async function writtenBy(response: Response): Promise<number> {
     const [row] = await ctx.admin()<{ count: number }[]>`
       select count(*)::int as count from app.audit_events where request_id = ${response.headers.get('x-request-id') ?? ''}`;
@@ -83,7 +98,8 @@ export function describeIsolationMatrix(routes: readonly RouteSpec[], ctx: Matri
 
     if (route.auth === 'platform') {
       it.each(ROLES.map((role) => [role] as const))('as %s: 200 only for the roles the manifest names, else 403', async (role) => {
-        const response = await request(route, route.path, role, OWN);
+        const path = route.path.includes('{tenantId}') ? route.path.replace('{tenantId}', await onboarded()) : route.path;
+        const response = await request(route, path, role, OWN);
         expect(response.status).toBe(allowed(role) ? route.response.status : 403);
         if (!allowed(role)) expect(response.headers.get('content-type')).toBe('application/problem+json');
       });

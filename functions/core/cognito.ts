@@ -8,7 +8,7 @@
  * sets `localPassword` instead: the invitation is suppressed and the user gets that permanent password,
  * so `npm run token -- --email` can sign them in at once.
  */
-import { AWS_MAX_ATTEMPTS, AWS_REQUEST_HANDLER } from './aws-timeouts';
+import { AWS_REQUEST_HANDLER, COGNITO_MAX_ATTEMPTS } from './aws-timeouts';
 import {
   AdminCreateUserCommand,
   AdminDeleteUserCommand,
@@ -176,7 +176,7 @@ export function directory(): UserDirectory {
   if (!containerDirectory) {
     const { aws, auth } = config();
     containerDirectory = createUserDirectory({
-      cognito: captureClient(new CognitoIdentityProviderClient({ region: aws.region, endpoint: aws.endpoint, requestHandler: AWS_REQUEST_HANDLER, maxAttempts: AWS_MAX_ATTEMPTS })),
+      cognito: captureClient(new CognitoIdentityProviderClient({ region: aws.region, endpoint: aws.endpoint, requestHandler: AWS_REQUEST_HANDLER, maxAttempts: COGNITO_MAX_ATTEMPTS })),
       userPoolId: required(auth.userPoolId, 'USER_POOL_ID'),
       localPassword: auth.localUserPassword,
     });

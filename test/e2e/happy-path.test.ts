@@ -150,6 +150,9 @@ describe('the local stack over HTTP (happy path)', () => {
 
   it('shows org_admin the plan, period, usage and estimated charges of its own tenant', async () => {
     for (const [tenantId, planId] of [['acme', 'pro'], ['globex', 'free']] as const) {
+      // Prepare: a request is counted when its own transaction ends, so the view shows the ones before it.
+      expect((await stack.call(`/api/${tenantId}/documents`, { as: as('org_admin', tenantId) })).status).toBe(200);
+
       // Act
       const response = await stack.call(`/api/${tenantId}/billing`, { as: as('org_admin', tenantId) });
 

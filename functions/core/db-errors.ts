@@ -73,6 +73,25 @@ export function isConnectionError(error: unknown): boolean {
 }
 
 /**
+ * Errors that say a connection the client already had was dropped (a backend terminated by a failover,
+ * RDS Proxy closing an idle client, a reset socket), as opposed to a server that cannot be reached at all
+ * (refused, timed out) or is overloaded. A fresh connection can serve the same request.
+ */
+const DROPPED_CONNECTION_CODES: ReadonlySet<string> = new Set([
+  'CONNECTION_CLOSED',
+  'CONNECTION_DESTROYED',
+  'ECONNRESET',
+  'EPIPE',
+  SQLSTATE.adminShutdown,
+]);
+
+/** True when `error` means "the connection this query was sent on had been dropped". */
+export function isDroppedConnection(error: unknown): boolean {
+  const code = codeOf(error);
+  return code !== undefined && DROPPED_CONNECTION_CODES.has(code);
+}
+
+/**
  * The 429 for a lock wait on the tenant's own counter row: its concurrent requests are ahead of this one.
  * Refuse fast rather than queue.
  */

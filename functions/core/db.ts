@@ -7,7 +7,7 @@
 import postgres from 'postgres';
 import type { AwsConfig, DatabaseConfig } from './config';
 import { config, ConfigError } from './config';
-import { fromDatabaseError } from './db-errors';
+import { fromDatabaseError, isDroppedConnection } from './db-errors';
 import { UnauthorizedError } from './errors';
 import { rdsTokenSigner } from './rds-token';
 import { assertTenantId, isRole, isUuid, type Role } from './tenant';
@@ -100,28 +100,59 @@ export async function endContainerClients(timeout = 2): Promise<void> {
   containerControl = undefined;
 }
 
-async function inContext<T>(
-  db: Sql,
-  tenantId: string,
-  ctx: Omit<RequestContext, 'tenantId'>,
-  fn: (tx: Tx) => Promise<T>,
-): Promise<T> {
-  if (!isUuid(ctx.userId) || !isRole(ctx.role)) throw new UnauthorizedError('The caller is not valid.');
-  try {
-    return await db.begin(async (tx) => {
-      // Sent first, before any query of `fn`, on the same connection: nothing can run without the context.
-      const context = tx`
-        select set_config('app.tenant_id', ${tenantId}, true),
-               set_config('app.user_id', ${ctx.userId}, true),
-               set_config('app.role', ${ctx.role}, true),
-               set_config('app.request_id', ${ctx.requestId}, true),
-               set_config('lock_timeout', ${lockTimeoutOf(db)}, true)`.execute();
-      const [, result] = await Promise.all([context, fn(tx as Tx)]);
-      return result;
-    }) as T;
-  } catch (error) {
-    throw fromDatabaseError(error);
+/**
+ * Runs `fn` in one transaction whose first statement sets `settings` with `set_config(…, true)`
+ * (transaction-local), pipelined with the work so that it costs no round trip of its own. Errors leave
+ * through the one database error map.
+ */
+export async function inTransaction<T>(db: Sql, settings: Readonly<Record<string, string>>, fn: (tx: Tx) => Promise<T>): Promise<T> {
+  const names = Object.keys(settings);
+  const values = Object.values(settings);
+  for (let attempt = 1; ; attempt++) {
+    let started = false;
+    try {
+      return (await db.begin(async (tx) => {
+        started = true;
+        // Sent first, before any query of `fn`, on the same connection: nothing can run without the context.
+        const context = tx`
+          select set_config(name, value, true) from unnest(${names}::text[], ${values}::text[]) as s(name, value)`.execute();
+        const [, result] = await Promise.all([context, fn(tx as Tx)]);
+        return result;
+      })) as T;
+    } catch (error) {
+      // BEGIN itself met a connection that had been dropped while idle (a failover, RDS Proxy's idle
+      // timeout, a container thawed after minutes): nothing of the work was sent, so another attempt is
+      // safe. After a failover every idle connection of the pool is dead, and the client may hand the
+      // next attempt another of them (or deliver the dead backend's last message to it), so as many
+      // attempts as the pool has connections, plus one; each fails at once. Once the work has started, a
+      // lost connection is the caller's 503: a COMMIT whose answer was lost may have committed, and
+      // running the work again could count twice.
+      if (!started && attempt <= retriesOnDrop(db) && isDroppedConnection(error)) continue;
+      throw fromDatabaseError(error);
+    }
   }
+}
+
+/**
+ * How many more times a transaction whose BEGIN met a dropped connection is tried: the pool's size plus
+ * one (a dead connection can fail two BEGINs: one on its closed socket, one with its backend's last
+ * message, 57P01, read after the close). Measured in test/db/dropped-connection.test.ts.
+ */
+function retriesOnDrop(db: Sql): number {
+  const max = (db as { options?: { max?: unknown } }).options?.max;
+  return (typeof max === 'number' && max > 0 ? Math.min(max, 10) : 1) + 1;
+}
+
+function inContext<T>(db: Sql, tenantId: string, ctx: Omit<RequestContext, 'tenantId'>, fn: (tx: Tx) => Promise<T>): Promise<T> {
+  if (!isUuid(ctx.userId) || !isRole(ctx.role)) return Promise.reject(new UnauthorizedError('The caller is not valid.'));
+  const settings = {
+    'app.tenant_id': tenantId,
+    'app.user_id': ctx.userId,
+    'app.role': ctx.role,
+    'app.request_id': ctx.requestId,
+    lock_timeout: lockTimeoutOf(db),
+  };
+  return inTransaction(db, settings, fn);
 }
 
 /**

@@ -9,6 +9,7 @@ import { randomUUID } from 'node:crypto';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
 import { authenticator as containerAuthenticator, type Authenticator, type Caller } from './auth';
 import { config } from './config';
+import { assertOperator, withControl } from './control-plane';
 import { withCors } from './cors';
 import { DeadlineExceededError, withinDeadline, type Deadline } from './deadline';
 import { controlSql, sql as containerSql, withTenant, type RequestContext, type Sql, type Tx } from './db';
@@ -172,6 +173,10 @@ async function serve(
   if (spec.auth === 'platform') {
     const input = inputOf(routeId, spec, event);
     const control = (deps.control ?? controlSql)();
+    // Fail closed for every platform route, whatever its work remembers: the token's claim is not enough,
+    // the caller must be an active platform operator (a row only the owner-run command writes).
+    const actor = { userId: caller.userId, role: caller.role, requestId };
+    await withControl(control, actor, (tx) => assertOperator(tx, actor));
     return (work as (c: PlatformRouteContext) => Promise<Reply>)({ userId: caller.userId, role: 'superadmin', requestId, ...input, control, routeId });
   }
 

@@ -122,6 +122,7 @@ async function main(): Promise<void> {
 
   const duringLoad: Outcome[] = [];
   let terminated = 0;
+  const killedPids: number[] = [];
   if (mode === 'pooled') {
     let loading = true;
     const worker = async (w: number) => {
@@ -133,10 +134,11 @@ async function main(): Promise<void> {
     workers.catch(() => undefined); // awaited below; a failure must not count as unhandled meanwhile
     for (let round = 0; round < TERMINATIONS; round++) {
       await new Promise((resolve) => setTimeout(resolve, 120));
-      const killed = await admin`
-        select pg_terminate_backend(pid) from pg_stat_activity
+      const killed = await admin<{ pid: number }[]>`
+        select pid from pg_stat_activity, pg_terminate_backend(pid)
         where usename = 'app_runtime' and application_name = ${APPLICATION}`;
       terminated += killed.length;
+      killedPids.push(...killed.map((k) => k.pid));
     }
     loading = false;
     await workers;
@@ -144,18 +146,24 @@ async function main(): Promise<void> {
     for (let round = 0; round < TERMINATIONS; round++) {
       const own = await client();
       duringLoad.push(await own.request(round)); // served: the reservation works
-      const killed = await admin`
-        select pg_terminate_backend(pid) from pg_stat_activity
+      const killed = await admin<{ pid: number }[]>`
+        select pid from pg_stat_activity, pg_terminate_backend(pid)
         where usename = 'app_runtime' and application_name = ${APPLICATION} and state = 'idle'`;
       terminated += killed.length;
+      killedPids.push(...killed.map((k) => k.pid));
       // Used again after its backend died: 503 (then it is released and replaced), never a crash.
       for (let i = 1; i <= 3; i++) duringLoad.push(await own.request(round + i));
       own.release();
     }
   }
 
-  // Let the last terminations' close events arrive, then the next requests must be served.
-  await new Promise((resolve) => setTimeout(resolve, 300));
+  // Once every terminated backend has exited (on a loaded machine a backend can take a while to act on
+  // its SIGTERM), the next requests must be served, even on connections the client has not yet seen close.
+  for (let waited = 0; waited < 10_000; waited += 50) {
+    const [left] = await admin<{ n: number }[]>`select count(*)::int as n from pg_stat_activity where pid = any(${killedPids}::int[])`;
+    if (left!.n === 0) break;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
   const afterwards: Outcome[] = [];
   const next = await client();
   for (let i = 0; i < 6; i++) afterwards.push(await next.request(i));

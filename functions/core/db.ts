@@ -9,6 +9,7 @@ import type { AwsConfig, DatabaseConfig } from './config';
 import { config, ConfigError } from './config';
 import { fromDatabaseError, isDroppedConnection } from './db-errors';
 import { UnauthorizedError } from './errors';
+import { currentRouteId, traced } from './observability';
 import { rdsTokenSigner } from './rds-token';
 import { assertTenantId, isRole, isUuid, type Role } from './tenant';
 
@@ -103,9 +104,15 @@ export async function endContainerClients(timeout = 2): Promise<void> {
 /**
  * Runs `fn` in one transaction whose first statement sets `settings` with `set_config(…, true)`
  * (transaction-local), pipelined with the work so that it costs no round trip of its own. Errors leave
- * through the one database error map.
+ * through the one database error map. Where tracing is on, the transaction is an X-Ray subsegment
+ * `postgres <route id>` of the request's handler subsegment.
  */
-export async function inTransaction<T>(db: Sql, settings: Readonly<Record<string, string>>, fn: (tx: Tx) => Promise<T>): Promise<T> {
+export function inTransaction<T>(db: Sql, settings: Readonly<Record<string, string>>, fn: (tx: Tx) => Promise<T>): Promise<T> {
+  // One subsegment for the transaction, its retries included, named by the route and never by its SQL.
+  return traced(`postgres ${currentRouteId() ?? 'transaction'}`, () => transaction(db, settings, fn));
+}
+
+async function transaction<T>(db: Sql, settings: Readonly<Record<string, string>>, fn: (tx: Tx) => Promise<T>): Promise<T> {
   const names = Object.keys(settings);
   const values = Object.values(settings);
   for (let attempt = 1; ; attempt++) {

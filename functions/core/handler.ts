@@ -16,7 +16,7 @@ import { controlSql, sql as containerSql, withTenant, type RequestContext, type 
 import { ForbiddenError, NotFoundError } from './errors';
 import { header, parseJsonBody, problem, toResult, type Reply } from './http';
 import { meterRequest, quotaHeaders, type MeterReading } from './metering';
-import { inRequest, log, traced, type Span } from './observability';
+import { inRequest, loadTracer, log, traced, type Span } from './observability';
 import { correlationIdOf, recordRequest, type RequestFacts } from './request-log';
 import { auditResource } from './audit';
 import type { IdentifiedRoute, LambdaHandler, RouteSpec } from './route-spec';
@@ -193,7 +193,7 @@ async function serve(
     ...(spec.usesStorage ? { storage: deps.storage!().forTenant(tenantId, caller.userId) } : {}),
     ...(spec.usesPii ? { pii: piiForTenant(deps.pii!(), tenantId) } : {}),
   };
-  const { result, meter } = await traced(`postgres ${routeId}`, () => withTenant(deps.sql(), context, (tx) =>
+  const { result, meter } = await withTenant(deps.sql(), context, (tx) =>
     guarded(tx, (spec.meters as readonly string[]).includes('api_requests'), deadline, async () => {
       const reply = await (work as (c: RouteContext) => Promise<Reply>)({
         ...context,
@@ -214,7 +214,7 @@ async function serve(
       }
       return reply;
     }),
-  ));
+  );
   return meter ? { ...result, headers: { ...quotaHeaders('api_requests', meter), ...result.headers } } : result;
 }
 
@@ -256,6 +256,8 @@ export function wrap(
     const routeKey = `${spec.method} ${spec.path}`;
     // --- observability: the request's own logger (keys, Lambda context), its trace subsegment ---
     const keys = { correlation_id: correlationId, request_id: requestId, route: routeKey, action_type: routeId };
+    // Before any AWS client of the request is created, so that each is captured where tracing is on.
+    await loadTracer();
     return inRequest(keys, context, (_log, coldStart) =>
       traced(`## ${routeId}`, async (span: Span) => {
         span.annotate('route', routeId);

@@ -6,14 +6,13 @@
  * carries the Lambda context (function_request_id, cold_start, xray_trace_id), correlation_id,
  * request_id, route, and once known tenant_id, user_id, role; never a token, an email or any other PII.
  *
- * Tracing: Powertools' tracer is created only where tracing is on (`tracingEnabled()`); elsewhere
- * `traced()` just runs its work and `captureClient()` returns the client.
+ * Tracing: Powertools' tracer is loaded and created only where tracing is on (`tracingEnabled()`, then
+ * `loadTracer()`); elsewhere `traced()` just runs its work and `captureClient()` returns the client.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Context } from 'aws-lambda';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
-import { Tracer } from '@aws-lambda-powertools/tracer';
 import { tracingEnabled } from './config';
 
 const serviceName = 'tenant-api';
@@ -33,12 +32,24 @@ class RequestLogger extends Logger {
   }
 }
 
-const requestLogs = new AsyncLocalStorage<Logger>();
+/** What the request being served keeps for everything that reports during it. */
+interface RequestScope {
+  readonly log: Logger;
+  /** The route's id (`action_type`), which names the request's Postgres subsegments. */
+  readonly routeId: string | undefined;
+}
+
+const requests = new AsyncLocalStorage<RequestScope>();
 let coldStart = true;
 
 /** The logger of the request being served, or the container's outside a request. */
 export function log(): Logger {
-  return requestLogs.getStore() ?? logger;
+  return requests.getStore()?.log ?? logger;
+}
+
+/** The route id of the request being served; undefined outside a request. */
+export function currentRouteId(): string | undefined {
+  return requests.getStore()?.routeId;
 }
 
 /** Whether this is the container's first request; true exactly once. */
@@ -50,7 +61,7 @@ function takeColdStart(): boolean {
 
 /**
  * Runs one request with its own child logger carrying `keys` and, in Lambda, the invocation context.
- * `work` receives the logger and whether this is the cold start.
+ * `work` receives the logger and whether this is the cold start. `keys.action_type` is the route id.
  */
 export function inRequest<T>(
   keys: Record<string, string>,
@@ -61,19 +72,37 @@ export function inRequest<T>(
   const child = new RequestLogger(cold);
   if (context) child.addContext(context);
   child.appendKeys(keys);
-  return requestLogs.run(child, () => work(child, cold));
+  return requests.run({ log: child, routeId: keys.action_type }, () => work(child, cold));
 }
 
-let loadedTracer: Tracer | null | undefined;
+const importTracer = () => import('@aws-lambda-powertools/tracer');
+/** Powertools' tracer, as the dynamic import (the ES build) types it. */
+type Tracer = InstanceType<Awaited<ReturnType<typeof importTracer>>['Tracer']>;
 
-/** Powertools' tracer where tracing is on, created at the first use; undefined elsewhere. */
+let loadedTracer: Tracer | null | undefined;
+let loadingTracer: Promise<void> | undefined;
+
+/**
+ * Creates Powertools' tracer where tracing is on (`tracingEnabled()`), once per container; the wrapper
+ * awaits it before a request's work, so every AWS client (created on first use) can be captured.
+ * Imported dynamically: the bundles keep the tracer's ES build (the `import` condition, as for the other
+ * Powertools packages, so their shared code is bundled once), and esbuild evaluates it and the X-Ray SDK
+ * only when this runs, so where tracing is off the SDK's async hook, which costs every promise, is never
+ * installed.
+ */
+export function loadTracer(): Promise<void> {
+  loadingTracer ??= tracingEnabled()
+    ? importTracer().then(({ Tracer: PowertoolsTracer }) => {
+        loadedTracer = new PowertoolsTracer({ serviceName });
+      })
+    : Promise.resolve().then(() => {
+        loadedTracer = null;
+      });
+  return loadingTracer;
+}
+
+/** Powertools' tracer once `loadTracer()` has created it where tracing is on; undefined elsewhere. */
 export function tracer(): Tracer | undefined {
-  if (loadedTracer === undefined) {
-    // Created only where tracing is on. The module itself is imported statically: a lazy require() made
-    // esbuild bundle the tracer's CommonJS build beside the ES one of the other Powertools packages
-    // (+13 KiB, over the 250 KiB budget), so the X-Ray SDK's async hook is still installed at import.
-    loadedTracer = tracingEnabled() ? new Tracer({ serviceName }) : null;
-  }
   return loadedTracer ?? undefined;
 }
 

@@ -112,8 +112,20 @@ function requestIdOf(event: APIGatewayProxyEvent): string {
  * deadline the caller has had its 503: the transaction rolls back rather than commit behind its back.
  * Errors leave raw: `withTenant` maps them.
  */
-async function guarded<T>(tx: Tx, metered: boolean, deadline: Deadline, work: () => Promise<T>): Promise<{ result: T; meter?: MeterReading }> {
-  const guard = tx`select app.assert_request_allowed()`.execute();
+async function guarded<T>(
+  tx: Tx,
+  metered: boolean,
+  deadline: Deadline,
+  facts: RequestFacts,
+  work: () => Promise<T>,
+): Promise<{ result: T; meter?: MeterReading }> {
+  // The guard answers with the tenant's plan (the metrics' `plan` dimension), known from here on even
+  // when the work or the meter then refuses the request.
+  const guard = tx<{ plan: string | null }[]>`select app.assert_request_allowed() as plan`
+    .execute()
+    .then(([row]) => {
+      if (row?.plan) facts.plan = row.plan;
+    });
   guard.catch(() => undefined);
   let result: T;
   try {
@@ -194,7 +206,7 @@ async function serve(
     ...(spec.usesPii ? { pii: piiForTenant(deps.pii!(), tenantId) } : {}),
   };
   const { result, meter } = await withTenant(deps.sql(), context, (tx) =>
-    guarded(tx, (spec.meters as readonly string[]).includes('api_requests'), deadline, async () => {
+    guarded(tx, (spec.meters as readonly string[]).includes('api_requests'), deadline, facts, async () => {
       const reply = await (work as (c: RouteContext) => Promise<Reply>)({
         ...context,
         ...capabilities,

@@ -1,8 +1,8 @@
 /**
  * What the wrapper reports once per request: the correlation id it answers under, one log line, the
  * trace annotations of the outcome, and the EMF metrics. Metric dimensions stay of low cardinality
- * (service, route, status class); the tenant is EMF metadata, a field that Logs Insights can group by
- * without creating a metric per tenant.
+ * (service, route, plan, status class); the tenant is EMF metadata, a field that Logs Insights can
+ * group by without creating a metric per tenant.
  */
 import type { APIGatewayProxyEvent } from 'aws-lambda';
 import { AppError } from './errors';
@@ -26,6 +26,8 @@ export interface RequestFacts {
   readonly span: Span;
   /** Set once the request's tenant is known. */
   tenantId?: string;
+  /** The tenant's plan, set once the request guard has answered. */
+  plan?: string;
   /** Adds keys to the request's log lines and (except the user) to its trace annotations. */
   note(keys: Record<string, string>): void;
 }
@@ -52,10 +54,13 @@ export function recordRequest(facts: RequestFacts, status: number, error?: unkno
   if (status === 429) metrics.addMetric('QuotaRejections', MetricUnit.Count, 1);
   if (facts.tenantId !== undefined) metrics.addMetadata('tenant_id', facts.tenantId);
   metrics.publishStoredMetrics();
-  // Requests by status class in a metric of their own: the route-only metrics above keep the dimension
-  // set the alarms are built on.
+  // Responses by plan and status class in a metric of its own (a single metric is published at its
+  // first addMetric: one metric only); the route-only metrics above keep the dimension set the alarms
+  // are built on. Plan `none`: refused before the guard told it (401, 403 on the role), a public route,
+  // a platform route without a tenant.
   const byClass = metrics.singleMetric();
-  byClass.addDimensions({ route: facts.routeId, status_class: statusClass(status) });
+  byClass.addDimensions({ route: facts.routeId, plan: facts.plan ?? 'none', status_class: statusClass(status) });
+  if (facts.tenantId !== undefined) byClass.addMetadata('tenant_id', facts.tenantId);
   byClass.addMetric('Responses', MetricUnit.Count, 1);
 
   const fields = { status, duration_ms: durationMs, ...(refusal !== undefined ? { reason: refusal } : {}) };

@@ -25,6 +25,11 @@ interface SegmentDocument {
   [key: string]: unknown;
 }
 
+interface EmfDocument {
+  _aws: { CloudWatchMetrics: { Namespace: string; Dimensions: string[][]; Metrics: { Name: string }[] }[] };
+  [field: string]: unknown;
+}
+
 let admin: Sql;
 let daemon: dgram.Socket;
 const documents: SegmentDocument[] = [];
@@ -82,7 +87,8 @@ async function runInLambda(invocations: Invocation[]) {
     AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
     POWERTOOLS_SERVICE_NAME: 'tenant-api',
     POWERTOOLS_LOG_LEVEL: 'INFO',
-    POWERTOOLS_METRICS_DISABLED: 'true',
+    POWERTOOLS_METRICS_DISABLED: 'false',
+    POWERTOOLS_METRICS_NAMESPACE: 'TenantSovereign',
     POWERTOOLS_TRACER_CAPTURE_RESPONSE: 'false',
     DATABASE_URL: process.env.TEST_RUNTIME_DATABASE_URL,
   };
@@ -95,13 +101,13 @@ async function runInLambda(invocations: Invocation[]) {
   await new Promise((resolve) => setTimeout(resolve, 300));
   // Powertools writes ERROR lines to stderr, the others to stdout; both reach CloudWatch.
   const lines = `${stdout}\n${stderr}`.split('\n').filter(Boolean);
+  const json = lines.filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
   return {
     output: stdout + stderr,
     results: lines.filter((l) => l.startsWith('RESULT ')).map((l) => JSON.parse(l.slice(7)) as { statusCode: number; headers: Record<string, string> }),
-    logs: lines
-      .filter((l) => l.startsWith('{'))
-      .map((l) => JSON.parse(l) as Record<string, unknown>)
-      .sort((a, b) => String(a.timestamp).localeCompare(String(b.timestamp))),
+    logs: json.filter((l) => !('_aws' in l)).sort((a, b) => String(a.timestamp).localeCompare(String(b.timestamp))),
+    // Embedded metric format documents: what CloudWatch turns into metrics.
+    emf: json.filter((l) => '_aws' in l) as EmfDocument[],
   };
 }
 
@@ -182,5 +188,23 @@ describe('a route handler invoked the way Lambda invokes it', () => {
     expect(requestLines[0]).toEqual(
       expect.objectContaining({ correlation_id: 'order-42:retry.1', tenant_id: tenantId, user_id: userId, role: 'user', status: 200 }),
     );
+  });
+
+  it('emits metrics whose dimensions are route, plan and status class, with the tenant as metadata only', () => {
+    const named = (name: string) => run.emf.filter((d) => d._aws.CloudWatchMetrics.some((m) => m.Metrics.some((x) => x.Name === name)));
+    const responses = named('Responses');
+    expect(responses).toHaveLength(3);
+    expect(responses.map((d) => [d.plan, d.status_class])).toEqual([['pro', '2xx'], ['pro', '2xx'], ['pro', '5xx']]);
+    for (const doc of run.emf) {
+      const dimensions = doc._aws.CloudWatchMetrics.flatMap((m) => m.Dimensions.flat());
+      expect(dimensions).not.toContain('tenant_id');
+      expect(doc.tenant_id).toBe(tenantId);
+    }
+    for (const doc of responses) {
+      expect(doc._aws.CloudWatchMetrics[0]!.Dimensions).toEqual([['service', 'route', 'plan', 'status_class']]);
+      expect(doc.route).toBe('listDocuments');
+    }
+    // The alarms' metrics keep their dimension set: service and route.
+    expect(named('Requests').map((d) => d._aws.CloudWatchMetrics[0]!.Dimensions)).toEqual(Array(3).fill([['service', 'route']]));
   });
 });

@@ -80,6 +80,18 @@ export interface EnvironmentSettings {
    * 401, throttling's 429) can carry only a static `Access-Control-Allow-Origin` (lib/constructs/api.ts).
    */
   readonly corsOrigins: readonly string[];
+  /**
+   * Anchoring of the audit chain heads outside the database (lib/constructs/audit-anchor.ts): how often
+   * the scheduled sealer chains new events and writes every tenant's head to the anchor bucket, and the
+   * object lock of that bucket. COMPLIANCE: nobody, the account root included, can shorten or remove a
+   * lock; GOVERNANCE: principals granted s3:BypassGovernanceRetention can (none in this stack), so a
+   * test environment can still be cleaned up.
+   */
+  readonly auditAnchor: {
+    readonly everyMinutes: number;
+    readonly lockMode: 'COMPLIANCE' | 'GOVERNANCE';
+    readonly retentionDays: number;
+  };
 }
 
 const shared = {
@@ -111,6 +123,7 @@ export const environments: Readonly<Record<EnvironmentName, EnvironmentSettings>
     noncurrentVersionDays: 7,
     // A front-end developer's Vite dev server against the dev API.
     corsOrigins: ['http://localhost:5173'],
+    auditAnchor: { everyMinutes: 5, lockMode: 'GOVERNANCE', retentionDays: 1 },
   },
   staging: {
     ...shared,
@@ -135,6 +148,7 @@ export const environments: Readonly<Record<EnvironmentName, EnvironmentSettings>
     removalPolicy: RemovalPolicy.DESTROY,
     noncurrentVersionDays: 30,
     corsOrigins: ['https://app.staging.tenant-sovereign.dev'],
+    auditAnchor: { everyMinutes: 5, lockMode: 'GOVERNANCE', retentionDays: 30 },
   },
   prod: {
     ...shared,
@@ -161,6 +175,8 @@ export const environments: Readonly<Record<EnvironmentName, EnvironmentSettings>
     removalPolicy: RemovalPolicy.RETAIN,
     noncurrentVersionDays: 90,
     corsOrigins: ['https://app.tenant-sovereign.dev'],
+    // Audit evidence outlives the database's backups: seven years, locked for everyone.
+    auditAnchor: { everyMinutes: 5, lockMode: 'COMPLIANCE', retentionDays: 2557 },
   },
 };
 

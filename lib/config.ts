@@ -78,6 +78,8 @@ export interface EnvironmentSettings {
    * Browser origins allowed to call the API and to PUT/GET through presigned URLs (CORS; the functions'
    * `CORS_ORIGINS`). At most one per deployed environment: API Gateway's own answers (the authorizer's
    * 401, throttling's 429) can carry only a static `Access-Control-Allow-Origin` (lib/constructs/api.ts).
+   * Staging and prod name none here (no browser origin is allowed: fail closed); the deployer names
+   * theirs with `-c corsOrigin=<origin>` (see {@link withCorsOrigin}).
    */
   readonly corsOrigins: readonly string[];
   /**
@@ -147,7 +149,8 @@ export const environments: Readonly<Record<EnvironmentName, EnvironmentSettings>
     logRetention: RetentionDays.ONE_MONTH,
     removalPolicy: RemovalPolicy.DESTROY,
     noncurrentVersionDays: 30,
-    corsOrigins: ['https://app.staging.tenant-sovereign.dev'],
+    // The deployer's own front end, given at deploy time: `-c corsOrigin=https://app.staging.example.com`.
+    corsOrigins: [],
     auditAnchor: { everyMinutes: 5, lockMode: 'GOVERNANCE', retentionDays: 30 },
   },
   prod: {
@@ -174,7 +177,8 @@ export const environments: Readonly<Record<EnvironmentName, EnvironmentSettings>
     logRetention: RetentionDays.ONE_YEAR,
     removalPolicy: RemovalPolicy.RETAIN,
     noncurrentVersionDays: 90,
-    corsOrigins: ['https://app.tenant-sovereign.dev'],
+    // The deployer's own front end, given at deploy time: `-c corsOrigin=https://app.example.com`.
+    corsOrigins: [],
     // Audit evidence outlives the database's backups: seven years, locked for everyone.
     auditAnchor: { everyMinutes: 5, lockMode: 'COMPLIANCE', retentionDays: 2557 },
   },
@@ -182,6 +186,19 @@ export const environments: Readonly<Record<EnvironmentName, EnvironmentSettings>
 
 export function isEnvironmentName(value: unknown): value is EnvironmentName {
   return typeof value === 'string' && (ENVIRONMENT_NAMES as readonly string[]).includes(value);
+}
+
+/**
+ * `settings` with the browser origin given at deploy time (`-c corsOrigin=https://app.example.com`) in
+ * place of the environment's default; none given keeps the default. An origin that is not a bare
+ * `scheme://host[:port]` is refused with a clear error rather than deployed.
+ */
+export function withCorsOrigin(settings: EnvironmentSettings, origin: unknown): EnvironmentSettings {
+  if (origin === undefined) return settings;
+  if (typeof origin !== 'string' || !/^https?:\/\/[a-z0-9.-]+(:\d{1,5})?$/i.test(origin)) {
+    throw new Error(`-c corsOrigin must be one origin such as https://app.example.com (scheme, host, optional port; no path), got ${JSON.stringify(origin)}`);
+  }
+  return { ...settings, corsOrigins: [origin.toLowerCase()] };
 }
 
 /** The settings of one environment; a clear error names the valid choices. */

@@ -129,9 +129,7 @@ async function transaction<T>(db: Sql, settings: Readonly<Record<string, string>
     } catch (error) {
       // BEGIN itself met a connection that had been dropped while idle (a failover, RDS Proxy's idle
       // timeout, a container thawed after minutes): nothing of the work was sent, so another attempt is
-      // safe. After a failover every idle connection of the pool is dead, and the client may hand the
-      // next attempt another of them (or deliver the dead backend's last message to it), so as many
-      // attempts as the pool has connections, plus one; each fails at once. Once the work has started, a
+      // safe (see retriesOnDrop for how many). Once the work has started, a
       // lost connection is the caller's 503: a COMMIT whose answer was lost may have committed, and
       // running the work again could count twice.
       if (!started && attempt <= retriesOnDrop(db) && isDroppedConnection(error)) continue;
@@ -141,13 +139,15 @@ async function transaction<T>(db: Sql, settings: Readonly<Record<string, string>
 }
 
 /**
- * How many more times a transaction whose BEGIN met a dropped connection is tried: the pool's size plus
- * one (a dead connection can fail two BEGINs: one on its closed socket, one with its backend's last
- * message, 57P01, read after the close). Measured in test/db/dropped-connection.test.ts.
+ * How many more times a transaction whose BEGIN met a dropped connection is tried: twice the pool's size.
+ * A dead connection can fail two BEGINs before the client sees its socket close (one on the destroyed
+ * socket, one with its backend's last message, 57P01, read after that), and after a failover every
+ * connection of the pool is dead. Each such attempt fails at once. Measured in
+ * test/db/dropped-connection.test.ts and test/fault/terminated-backends.test.ts.
  */
 function retriesOnDrop(db: Sql): number {
   const max = (db as { options?: { max?: unknown } }).options?.max;
-  return (typeof max === 'number' && max > 0 ? Math.min(max, 10) : 1) + 1;
+  return 2 * (typeof max === 'number' && max > 0 ? Math.min(max, 10) : 1);
 }
 
 function inContext<T>(db: Sql, tenantId: string, ctx: Omit<RequestContext, 'tenantId'>, fn: (tx: Tx) => Promise<T>): Promise<T> {

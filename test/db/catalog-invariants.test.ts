@@ -21,32 +21,37 @@ import {
   rowLevelSecurityViolations,
   tenantForeignKeyViolations,
   tenantLeadingKeyViolations,
+  offboardingPurgeViolations,
   definerFunctions,
   definerViolations,
   type Violation,
 } from '../support/catalog';
 
-const AUDIT_TRIGGER = `CREATE CONSTRAINT TRIGGER notes_audited AFTER INSERT OR DELETE OR UPDATE ON app.notes
+const AUDIT_TRIGGER = `CREATE CONSTRAINT TRIGGER catalog_probe_audited AFTER INSERT OR DELETE OR UPDATE ON app.catalog_probe
   DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION app.require_audit_event();
 `;
 
-/** A tenant table written the way the README recipe says; each weak migration breaks one thing in it. */
+/**
+ * A tenant table written the way the README recipe says; each weak migration breaks one thing in it. Its
+ * name is one no feature takes (the recipe's own example, `notes`, may well exist in the schema).
+ */
 const SOUND = `SET LOCAL ROLE app_owner;
-CREATE TABLE app.notes (
+CREATE TABLE app.catalog_probe (
   tenant_id  text NOT NULL REFERENCES app.tenants (id),
   id         uuid NOT NULL DEFAULT gen_random_uuid(),
   body       text NOT NULL,
   created_at timestamptz NOT NULL DEFAULT now(),
   PRIMARY KEY (tenant_id, id)
 );
-CREATE INDEX notes_tenant_created_idx ON app.notes (tenant_id, created_at DESC, id DESC);
-ALTER TABLE app.notes ENABLE ROW LEVEL SECURITY;
-ALTER TABLE app.notes FORCE ROW LEVEL SECURITY;
-CREATE POLICY tenant_isolation ON app.notes
+CREATE INDEX catalog_probe_created_idx ON app.catalog_probe (tenant_id, created_at DESC, id DESC);
+ALTER TABLE app.catalog_probe ENABLE ROW LEVEL SECURITY;
+ALTER TABLE app.catalog_probe FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON app.catalog_probe
   USING (tenant_id = (SELECT current_setting('app.tenant_id', true)))
   WITH CHECK (tenant_id = (SELECT current_setting('app.tenant_id', true)));
-CREATE POLICY control_plane ON app.notes TO app_control USING (true) WITH CHECK (true);
-GRANT SELECT, INSERT, UPDATE, DELETE ON app.notes TO app_runtime;
+CREATE POLICY control_plane ON app.catalog_probe TO app_control USING (true) WITH CHECK (true);
+GRANT SELECT, INSERT, UPDATE, DELETE ON app.catalog_probe TO app_runtime;
+GRANT SELECT, DELETE ON app.catalog_probe TO app_control;
 ${AUDIT_TRIGGER}`;
 
 /** Replaces `from` (which must occur) in the sound migration. */
@@ -60,63 +65,75 @@ const weakMigrations: [string, string, (sql: Sql) => Promise<Violation[]>, Viola
     'a tenant table without a foreign key to app.tenants',
     weaken('tenant_id  text NOT NULL REFERENCES app.tenants (id)', 'tenant_id  text NOT NULL'),
     tenantForeignKeyViolations,
-    [{ rule: 'tenant-foreign-key', object: 'app.notes', detail: expect.any(String) }],
+    [{ rule: 'tenant-foreign-key', object: 'app.catalog_probe', detail: expect.any(String) }],
   ],
   [
     'a tenant table whose primary key does not lead with tenant_id',
     weaken('PRIMARY KEY (tenant_id, id)', 'PRIMARY KEY (id, tenant_id)'),
     tenantLeadingKeyViolations,
-    [{ rule: 'tenant-leading-key', object: 'app.notes', detail: 'index app.notes_pkey does not lead with tenant_id' }],
+    [{ rule: 'tenant-leading-key', object: 'app.catalog_probe', detail: 'index app.catalog_probe_pkey does not lead with tenant_id' }],
   ],
   [
     'a tenant table without a primary key',
     weaken(',\n  PRIMARY KEY (tenant_id, id)', ''),
     tenantLeadingKeyViolations,
-    [{ rule: 'tenant-leading-key', object: 'app.notes', detail: 'no primary key' }],
+    [{ rule: 'tenant-leading-key', object: 'app.catalog_probe', detail: 'no primary key' }],
   ],
   [
     'a tenant table with an index that does not lead with tenant_id',
-    weaken('ON app.notes (tenant_id, created_at DESC, id DESC)', 'ON app.notes (created_at DESC, id DESC)'),
+    weaken('ON app.catalog_probe (tenant_id, created_at DESC, id DESC)', 'ON app.catalog_probe (created_at DESC, id DESC)'),
     tenantLeadingKeyViolations,
-    [{ rule: 'tenant-leading-key', object: 'app.notes', detail: 'index app.notes_tenant_created_idx does not lead with tenant_id' }],
+    [{ rule: 'tenant-leading-key', object: 'app.catalog_probe', detail: 'index app.catalog_probe_created_idx does not lead with tenant_id' }],
   ],
   [
     'a table app_runtime may change without the audit trigger',
     weaken(AUDIT_TRIGGER, ''),
     auditTriggerViolations,
-    [{ rule: 'audit-trigger', object: 'app.notes', detail: 'app_runtime may INSERT, UPDATE, DELETE without the audit trigger' }],
+    [{ rule: 'audit-trigger', object: 'app.catalog_probe', detail: 'app_runtime may INSERT, UPDATE, DELETE without the audit trigger' }],
   ],
   [
     'an audit trigger that does not cover DELETE',
-    weaken('AFTER INSERT OR DELETE OR UPDATE ON app.notes', 'AFTER INSERT OR UPDATE ON app.notes'),
+    weaken('AFTER INSERT OR DELETE OR UPDATE ON app.catalog_probe', 'AFTER INSERT OR UPDATE ON app.catalog_probe'),
     auditTriggerViolations,
-    [{ rule: 'audit-trigger', object: 'app.notes', detail: 'app_runtime may DELETE without the audit trigger' }],
+    [{ rule: 'audit-trigger', object: 'app.catalog_probe', detail: 'app_runtime may DELETE without the audit trigger' }],
   ],
   [
     'a policy not scoped to app.tenant_id',
-    `${SOUND}CREATE POLICY everyone_reads ON app.notes FOR SELECT USING (true);
+    `${SOUND}CREATE POLICY everyone_reads ON app.catalog_probe FOR SELECT USING (true);
 `,
     policyScopeViolations,
-    [{ rule: 'policy-scope', object: 'app.notes.everyone_reads', detail: expect.any(String) }],
+    [{ rule: 'policy-scope', object: 'app.catalog_probe.everyone_reads', detail: expect.any(String) }],
   ],
   [
     'a policy scoped to the user instead of the tenant',
-    `${SOUND}CREATE POLICY own_notes ON app.notes USING (created_at IS NOT NULL AND current_setting('app.user_id', true) IS NOT NULL);
+    `${SOUND}CREATE POLICY own_notes ON app.catalog_probe USING (created_at IS NOT NULL AND current_setting('app.user_id', true) IS NOT NULL);
 `,
     policyScopeViolations,
-    [{ rule: 'policy-scope', object: 'app.notes.own_notes', detail: expect.any(String) }],
+    [{ rule: 'policy-scope', object: 'app.catalog_probe.own_notes', detail: expect.any(String) }],
   ],
   [
     'a tenant table without ENABLE ROW LEVEL SECURITY',
-    weaken('ALTER TABLE app.notes ENABLE ROW LEVEL SECURITY;\n', ''),
+    weaken('ALTER TABLE app.catalog_probe ENABLE ROW LEVEL SECURITY;\n', ''),
     rowLevelSecurityViolations,
-    [{ rule: 'row-level-security', object: 'app.notes', detail: 'row-level security is not enabled' }],
+    [{ rule: 'row-level-security', object: 'app.catalog_probe', detail: 'row-level security is not enabled' }],
   ],
   [
     'a tenant table without FORCE ROW LEVEL SECURITY',
-    weaken('ALTER TABLE app.notes FORCE ROW LEVEL SECURITY;\n', ''),
+    weaken('ALTER TABLE app.catalog_probe FORCE ROW LEVEL SECURITY;\n', ''),
     rowLevelSecurityViolations,
-    [{ rule: 'row-level-security', object: 'app.notes', detail: 'row-level security is not forced' }],
+    [{ rule: 'row-level-security', object: 'app.catalog_probe', detail: 'row-level security is not forced' }],
+  ],
+  [
+    'a tenant table the control plane may not delete from (offboarding could not purge it)',
+    weaken('GRANT SELECT, DELETE ON app.catalog_probe TO app_control;\n', ''),
+    offboardingPurgeViolations,
+    [{ rule: 'offboarding-purge', object: 'app.catalog_probe', detail: 'app_control may not DELETE (offboarding cannot purge it)' }],
+  ],
+  [
+    'a tenant table without a policy for the control plane (offboarding would delete none of its rows)',
+    weaken('CREATE POLICY control_plane ON app.catalog_probe TO app_control USING (true) WITH CHECK (true);\n', ''),
+    offboardingPurgeViolations,
+    [{ rule: 'offboarding-purge', object: 'app.catalog_probe', detail: 'no row-level security policy for app_control (the purge would delete none of its rows)' }],
   ],
 ];
 

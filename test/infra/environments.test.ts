@@ -10,7 +10,7 @@ import { Match } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { tenantAccessRolePolicy } from '../../functions/core/storage-policy';
 import { routeList } from '../../functions/routes';
-import { ENVIRONMENT_NAMES, environments, type EnvironmentName } from '../../lib/config';
+import { ENVIRONMENT_NAMES, environments, withCorsOrigin, type EnvironmentName } from '../../lib/config';
 import { GATEWAY_PROBLEMS } from '../../lib/constructs/api';
 import { migrationsHash } from '../../lib/constructs/database';
 import { TENANT_QUERIES } from '../../lib/constructs/observability';
@@ -31,10 +31,16 @@ const CONFIG_VARIABLES = Object.values(ENV).filter((name) => !NOT_DEPLOYED.inclu
 
 const outdir = mkdtempSync(path.join(os.tmpdir(), 'tsb-infra-'));
 const synthesized = new Map<EnvironmentName, SynthesizedEnvironment>();
+/** The front end a deployer names with `-c corsOrigin=…` (staging and prod name none of their own). */
+const DEPLOYED_ORIGIN: Readonly<Record<EnvironmentName, string | undefined>> = {
+  dev: undefined,
+  staging: 'https://app.staging.example.com',
+  prod: 'https://app.example.com',
+};
 function env(name: EnvironmentName): SynthesizedEnvironment {
   let s = synthesized.get(name);
   if (!s) {
-    s = synthEnvironment(name, { outdir: path.join(outdir, name) });
+    s = synthEnvironment(name, { outdir: path.join(outdir, name), corsOrigin: DEPLOYED_ORIGIN[name] });
     synthesized.set(name, s);
   }
   return s;
@@ -84,7 +90,7 @@ function cfnLint(template: string): Promise<{ out: string; code: number | null }
 const actionsOf = (statement: Record<string, any>): string[] => [statement.Action].flat();
 
 describe.each(ENVIRONMENT_NAMES)('the %s environment', (name) => {
-  const settings = environments[name];
+  const settings = withCorsOrigin(environments[name], DEPLOYED_ORIGIN[name]);
 
   it('is one top-level stack named after the environment (what `cdk deploy --all` selects)', () => {
     const { assembly } = env(name);
@@ -536,6 +542,31 @@ describe('the deployed smoke test principal', () => {
     const withPrincipal = synthEnvironment('dev', { outdir: path.join(outdir, 'dev-smoke'), smokeTestPrincipalArn: arn });
     expect(trustedOf(withPrincipal)).toContain(arn);
     expect(trustedOf(env('dev'))).not.toContain(arn);
+  });
+});
+
+describe('the browser origin of a deployed environment', () => {
+  it('is none unless the deployer names one: no origin may read API answers or use presigned URLs', () => {
+    expect(environments.staging.corsOrigins).toEqual([]);
+    expect(environments.prod.corsOrigins).toEqual([]);
+    const unnamed = synthEnvironment('prod', { outdir: path.join(outdir, 'prod-no-origin') });
+    for (const [, r] of resourcesOf(unnamed.json, 'AWS::ApiGateway::GatewayResponse')) {
+      expect(JSON.stringify(r.ResponseParameters ?? {})).not.toMatch(/Access-Control-Allow-Origin/);
+    }
+    const [[, bucket]] = resourcesOf(unnamed.json, 'AWS::S3::Bucket').filter(([, b]) => b.VersioningConfiguration) as [[string, Record<string, any>]];
+    expect(bucket.CorsConfiguration).toBeUndefined();
+    const lambdaOrigins = resourcesOf(unnamed.json, 'AWS::Lambda::Function')
+      .map(([, f]) => f.Environment?.Variables?.CORS_ORIGINS)
+      .filter((v) => v !== undefined && v !== '');
+    expect(lambdaOrigins).toEqual([]);
+  });
+
+  it('is one bare origin given with -c corsOrigin; a path, a wildcard or a list is refused', () => {
+    expect(withCorsOrigin(environments.prod, 'https://App.Example.com:8443').corsOrigins).toEqual(['https://app.example.com:8443']);
+    expect(withCorsOrigin(environments.dev, undefined)).toBe(environments.dev);
+    for (const bad of ['*', 'https://app.example.com/', 'https://a.example.com,https://b.example.com', 'app.example.com', 'ftp://x.example.com', 42]) {
+      expect(() => withCorsOrigin(environments.prod, bad)).toThrow(/corsOrigin must be one origin/);
+    }
   });
 });
 

@@ -15,7 +15,8 @@ export type Rule =
   | 'audit-trigger'
   | 'policy-scope'
   | 'security-definer'
-  | 'view-security-invoker';
+  | 'view-security-invoker'
+  | 'offboarding-purge';
 
 export interface Violation {
   readonly rule: Rule;
@@ -247,6 +248,32 @@ export async function viewViolations(sql: Sql): Promise<Violation[]> {
     .map((v) => ({ rule: 'view-security-invoker', object: v.object, detail: 'not security_invoker' }));
 }
 
+/**
+ * Offboarding deletes every row of the tenant from every tenant-owned table that `app.tenant_tables()`
+ * finds (migration 0007, run as app_control). A table app_control may not DELETE from, or whose
+ * row-level security has no policy naming app_control, would stop every offboarding at its purge step or
+ * leave the tenant's rows behind (the purge sets no `app.tenant_id`, so the tenant policy matches no row):
+ * each such table is a violation.
+ */
+export async function offboardingPurgeViolations(sql: Sql): Promise<Violation[]> {
+  const rows = await sql<{ object: string; may_delete: boolean; policy: boolean }[]>`
+    select 'app.' || t.table_name as object,
+           has_table_privilege('app_control', c.oid, 'DELETE') as may_delete,
+           exists (select 1 from pg_policy p
+                    where p.polrelid = c.oid and p.polcmd in ('*', 'd')
+                      and (select oid from pg_roles where rolname = 'app_control') = any(p.polroles)) as policy
+      from app.tenant_tables() t
+      join pg_class c on c.relname = t.table_name
+      join pg_namespace n on n.oid = c.relnamespace and n.nspname = 'app'
+     order by 1`;
+  const violations: Violation[] = [];
+  for (const r of rows) {
+    if (!r.may_delete) violations.push({ rule: 'offboarding-purge', object: r.object, detail: 'app_control may not DELETE (offboarding cannot purge it)' });
+    if (!r.policy) violations.push({ rule: 'offboarding-purge', object: r.object, detail: 'no row-level security policy for app_control (the purge would delete none of its rows)' });
+  }
+  return violations;
+}
+
 /** Every rule above, on one database. */
 export async function catalogViolations(sql: Sql): Promise<Violation[]> {
   const all = await Promise.all([
@@ -257,6 +284,7 @@ export async function catalogViolations(sql: Sql): Promise<Violation[]> {
     policyScopeViolations(sql),
     securityDefinerViolations(sql),
     viewViolations(sql),
+    offboardingPurgeViolations(sql),
   ]);
   return all.flat();
 }

@@ -85,11 +85,31 @@ async function main(): Promise<void> {
       }
     }
   };
+  /** The codes of the database errors that left `begin`, and whether at BEGIN or in the work, in order. */
+  const causes: string[] = [];
+  const observed = (db: Sql): Sql =>
+    new Proxy(db, {
+      get(target, key, receiver) {
+        if (key !== 'begin') return Reflect.get(target, key, receiver) as unknown;
+        return (fn: (tx: Tx) => Promise<unknown>) => {
+          let started = false;
+          return target
+            .begin((tx) => {
+              started = true;
+              return fn(tx);
+            })
+            .catch((error: unknown) => {
+              causes.push(`${String((error as { code?: unknown }).code)} ${started ? 'in the work' : 'at BEGIN'}`);
+              throw error;
+            });
+        };
+      },
+    });
   /** One caller: the pool itself, or a connection it reserved (replaced after it was lost). */
   const client = async () => {
     let reserved = mode === 'reserved' ? await reserve() : undefined;
     const deps: HandlerDependencies = {
-      sql: () => (reserved ? onReserved(reserved) : pool),
+      sql: () => observed(reserved ? onReserved(reserved) : pool),
       authenticator: () => trustingAuthenticator,
     };
     const list = route(routes.listDocuments, listDocuments, deps);
@@ -165,9 +185,11 @@ async function main(): Promise<void> {
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
   const afterwards: Outcome[] = [];
+  const causesBefore = causes.length;
   const next = await client();
   for (let i = 0; i < 6; i++) afterwards.push(await next.request(i));
   next.release();
+  const causesAfterwards = causes.slice(causesBefore);
 
   const [counted] = await admin<{ rows: number; used: number }[]>`
     select (select count(*)::int from app.usage_events where tenant_id = ${tenant.tenantId}) as rows,
@@ -176,7 +198,7 @@ async function main(): Promise<void> {
   await pool.end({ timeout: 2 });
   await admin.end();
   process.stdout.write(
-    `${JSON.stringify({ terminated, duringLoad, afterwards, accepted: accepted.length, rows: counted!.rows, used: counted!.used })}\n`,
+    `${JSON.stringify({ terminated, duringLoad, afterwards, causesAfterwards, accepted: accepted.length, rows: counted!.rows, used: counted!.used })}\n`,
   );
 }
 

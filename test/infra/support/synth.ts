@@ -9,7 +9,7 @@ import path from 'node:path';
 import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import type { CloudAssembly } from 'aws-cdk-lib/cx-api';
-import { environments, type EnvironmentName } from '../../../lib/config';
+import { environments, type EnvironmentName, withCorsOrigin } from '../../../lib/config';
 import type { BackendStack } from '../../../lib/stacks/backend-stack';
 import { createEnvironment } from '../../../lib/stacks/environment';
 
@@ -32,13 +32,13 @@ export function cdkContext(): Record<string, unknown> {
 
 export function synthEnvironment(
   name: EnvironmentName,
-  options: { bundle?: boolean; outdir?: string; smokeTestPrincipalArn?: string } = {},
+  options: { bundle?: boolean; outdir?: string; smokeTestPrincipalArn?: string; corsOrigin?: string } = {},
 ): SynthesizedEnvironment {
   const app = new App({
     outdir: options.outdir,
     context: { ...cdkContext(), ...(options.bundle ? {} : { 'aws:cdk:bundling-stacks': [] }) },
   });
-  const stack = createEnvironment(app, { settings: environments[name], smokeTestPrincipalArn: options.smokeTestPrincipalArn });
+  const stack = createEnvironment(app, { settings: withCorsOrigin(environments[name], options.corsOrigin), smokeTestPrincipalArn: options.smokeTestPrincipalArn });
   const assembly = app.synth();
   const template = Template.fromStack(stack);
   return { name, stack, template, json: template.toJSON() as SynthesizedEnvironment['json'], assembly };

@@ -16,6 +16,8 @@ module.exports = {
   globalSetup: '<rootDir>/test/setup/global-setup.ts',
   globalTeardown: '<rootDir>/test/setup/global-teardown.ts',
   setupFiles: ['<rootDir>/test/setup/env.ts'],
+  // e2e files: every log line they produce is scanned for tokens, emails, names and presigned URLs.
+  setupFilesAfterEnv: ['<rootDir>/test/setup/e2e-log-scan.ts'],
   testTimeout: 60_000,
   maxWorkers: 2,
   // A worker whose tests closed everything still needs its event loop to drain and the process to exit:

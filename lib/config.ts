@@ -82,6 +82,18 @@ export interface EnvironmentSettings {
    * theirs with `-c corsOrigin=<origin>` (see {@link withCorsOrigin}).
    */
   readonly corsOrigins: readonly string[];
+  /**
+   * Anchoring of the audit chain heads outside the database (lib/constructs/audit-anchor.ts): how often
+   * the scheduled sealer chains new events and writes every tenant's head to the anchor bucket, and the
+   * object lock of that bucket. COMPLIANCE: nobody, the account root included, can shorten or remove a
+   * lock; GOVERNANCE: principals granted s3:BypassGovernanceRetention can (none in this stack), so a
+   * test environment can still be cleaned up.
+   */
+  readonly auditAnchor: {
+    readonly everyMinutes: number;
+    readonly lockMode: 'COMPLIANCE' | 'GOVERNANCE';
+    readonly retentionDays: number;
+  };
 }
 
 const shared = {
@@ -113,6 +125,7 @@ export const environments: Readonly<Record<EnvironmentName, EnvironmentSettings>
     noncurrentVersionDays: 7,
     // A front-end developer's Vite dev server against the dev API.
     corsOrigins: ['http://localhost:5173'],
+    auditAnchor: { everyMinutes: 5, lockMode: 'GOVERNANCE', retentionDays: 1 },
   },
   staging: {
     ...shared,
@@ -138,6 +151,7 @@ export const environments: Readonly<Record<EnvironmentName, EnvironmentSettings>
     noncurrentVersionDays: 30,
     // The deployer's own front end, given at deploy time: `-c corsOrigin=https://app.staging.example.com`.
     corsOrigins: [],
+    auditAnchor: { everyMinutes: 5, lockMode: 'GOVERNANCE', retentionDays: 30 },
   },
   prod: {
     ...shared,
@@ -165,6 +179,8 @@ export const environments: Readonly<Record<EnvironmentName, EnvironmentSettings>
     noncurrentVersionDays: 90,
     // The deployer's own front end, given at deploy time: `-c corsOrigin=https://app.example.com`.
     corsOrigins: [],
+    // Audit evidence outlives the database's backups: seven years, locked for everyone.
+    auditAnchor: { everyMinutes: 5, lockMode: 'COMPLIANCE', retentionDays: 2557 },
   },
 };
 

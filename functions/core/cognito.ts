@@ -23,6 +23,7 @@ import { config, required } from './config';
 import { AppError, ConflictError, ServiceUnavailableError } from './errors';
 import { isUnavailableError } from './aws-errors';
 import type { TenantRole } from './tenant';
+import { captureClient } from './observability';
 
 export interface NewUser {
   readonly email: string;
@@ -175,7 +176,7 @@ export function directory(): UserDirectory {
   if (!containerDirectory) {
     const { aws, auth } = config();
     containerDirectory = createUserDirectory({
-      cognito: new CognitoIdentityProviderClient({ region: aws.region, endpoint: aws.endpoint, requestHandler: AWS_REQUEST_HANDLER, maxAttempts: COGNITO_MAX_ATTEMPTS }),
+      cognito: captureClient(new CognitoIdentityProviderClient({ region: aws.region, endpoint: aws.endpoint, requestHandler: AWS_REQUEST_HANDLER, maxAttempts: COGNITO_MAX_ATTEMPTS })),
       userPoolId: required(auth.userPoolId, 'USER_POOL_ID'),
       localPassword: auth.localUserPassword,
     });

@@ -76,6 +76,12 @@ export interface CorsConfig {
   readonly allowedOrigins: readonly string[];
 }
 
+/** The audit trail's anchoring outside the database (the scheduled sealer, functions/audit/anchor.ts). */
+export interface AuditConfig {
+  /** The object-locked bucket the sealer writes each tenant's chain head to; unset: no anchoring. */
+  readonly anchorBucket?: string;
+}
+
 /** How long anything may take. */
 export interface DeadlineConfig {
   /**
@@ -95,6 +101,7 @@ export interface AppConfig {
   readonly auth: AuthConfig;
   readonly pii: PiiConfig;
   readonly cors: CorsConfig;
+  readonly audit: AuditConfig;
 }
 
 export class ConfigError extends Error {
@@ -149,6 +156,7 @@ export const ENV = {
   piiKmsKeyId: 'PII_KMS_KEY_ID',
   piiDataKeyCacheSeconds: 'PII_DATA_KEY_CACHE_SECONDS',
   corsOrigins: 'CORS_ORIGINS',
+  auditAnchorBucket: 'AUDIT_ANCHOR_BUCKET',
 } as const;
 
 /** The name of one variable of the contract. */
@@ -255,6 +263,7 @@ export function parseConfig(env: Env): AppConfig {
       dataKeyCacheSeconds: integer(env, ENV.piiDataKeyCacheSeconds, 300, 0, 3600),
     },
     cors: { allowedOrigins: origins(env, ENV.corsOrigins) },
+    audit: { anchorBucket: optional(env, ENV.auditAnchorBucket) },
   };
 }
 
@@ -277,7 +286,7 @@ export interface ToEnvironmentOptions {
  * deploy time); they pass through unchanged.
  */
 export function toEnvironment(config: AppConfig, options: ToEnvironmentOptions = {}): Partial<Record<EnvName, string>> {
-  const { database: db, aws, storage, auth, pii, cors } = config;
+  const { database: db, aws, storage, auth, pii, cors, audit } = config;
   const entries: [EnvName, string | number | boolean | undefined][] = [
     [ENV.environment, config.environment],
     [ENV.requestDeadlineMs, config.deadlines.requestMs],
@@ -311,6 +320,7 @@ export function toEnvironment(config: AppConfig, options: ToEnvironmentOptions =
     [ENV.piiKmsKeyId, pii.kmsKeyId],
     [ENV.piiDataKeyCacheSeconds, pii.dataKeyCacheSeconds],
     [ENV.corsOrigins, cors.allowedOrigins.length > 0 ? cors.allowedOrigins.join(',') : undefined],
+    [ENV.auditAnchorBucket, audit.anchorBucket],
   ];
   const env: Partial<Record<EnvName, string>> = {};
   for (const [name, value] of entries) if (value !== undefined) env[name] = String(value);
@@ -329,4 +339,14 @@ export function config(): AppConfig {
 export function required<T>(value: T | undefined, name: string): T {
   if (value === undefined) throw new ConfigError(`${name} is required but not set`);
   return value;
+}
+
+/**
+ * Whether X-Ray tracing is on, decided as Powertools' tracer decides it (a Lambda execution environment,
+ * not SAM local, `POWERTOOLS_TRACE_ENABLED` not false) so that the X-Ray SDK is loaded only where it
+ * records: loading it installs an async hook that costs every promise even with tracing off.
+ */
+export function tracingEnabled(env: Env = process.env): boolean {
+  if ((env.POWERTOOLS_TRACE_ENABLED ?? '').toLowerCase() === 'false') return false;
+  return Boolean(env.AWS_EXECUTION_ENV) && !env.AWS_SAM_LOCAL && env.AWS_EXECUTION_ENV !== 'AWS_Lambda_amplify-mock';
 }

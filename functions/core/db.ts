@@ -11,6 +11,7 @@ import { fromDatabaseError, isDroppedConnection } from './db-errors';
 import { clientSockets, type ClientSockets } from './db-sockets';
 import { DeadlineExceededError } from './deadline';
 import { UnauthorizedError } from './errors';
+import { currentRouteId, traced } from './observability';
 import { rdsTokenSigner } from './rds-token';
 import { assertTenantId, isRole, isUuid, type Role } from './tenant';
 
@@ -135,13 +136,24 @@ const STALL_MS = 1000;
  * (transaction-local), pipelined with the work so that it costs no round trip of its own. Errors leave
  * through the one database error map. With a deadline (`options.signal`), a server that does not answer
  * BEGIN within it has the client's connections discarded (core/db-sockets.ts), so that no later request
- * queues behind them.
+ * queues behind them. Where tracing is on, the transaction is an X-Ray subsegment `postgres <route id>`
+ * of the request's handler subsegment.
  */
-export async function inTransaction<T>(
+export function inTransaction<T>(
   db: Sql,
   settings: Readonly<Record<string, string>>,
   fn: (tx: Tx) => Promise<T>,
   options: TransactionOptions = {},
+): Promise<T> {
+  // One subsegment for the transaction, its retries included, named by the route and never by its SQL.
+  return traced(`postgres ${currentRouteId() ?? 'transaction'}`, () => transaction(db, settings, fn, options));
+}
+
+async function transaction<T>(
+  db: Sql,
+  settings: Readonly<Record<string, string>>,
+  fn: (tx: Tx) => Promise<T>,
+  options: TransactionOptions,
 ): Promise<T> {
   const names = Object.keys(settings);
   const values = Object.values(settings);

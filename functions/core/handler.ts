@@ -6,18 +6,19 @@
  * event → JSON or problem+json. Logs, trace annotations and metrics are added here once.
  */
 import { randomUUID } from 'node:crypto';
-import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
+import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
 import { authenticator as containerAuthenticator, type Authenticator, type Caller } from './auth';
 import { config } from './config';
 import { assertOperator, withControl } from './control-plane';
 import { withCors } from './cors';
 import { DeadlineExceededError, withinDeadline, type Deadline } from './deadline';
 import { controlSql, sql as containerSql, withTenant, type RequestContext, type Sql, type Tx } from './db';
-import { AppError, ConflictError, ForbiddenError, NotFoundError } from './errors';
+import { ConflictError, ForbiddenError, NotFoundError } from './errors';
 import type { keyedRequest, KeyedRequest } from './idempotency';
 import { header, parseJsonBody, problem, toResult, type Reply } from './http';
 import { meterRequest, quotaHeaders, type MeterReading } from './metering';
-import { logger, metrics, MetricUnit, tracer } from './observability';
+import { inRequest, loadTracer, log, traced, type Span } from './observability';
+import { correlationIdOf, recordRequest, type RequestFacts } from './request-log';
 import { auditResource } from './audit';
 import type { IdentifiedRoute, LambdaHandler, RouteSpec } from './route-spec';
 import { forTenant as piiForTenant, type Pii, type TenantPii } from './pii';
@@ -127,10 +128,17 @@ async function guarded<T>(
   tx: Tx,
   metered: boolean,
   deadline: Deadline,
+  facts: RequestFacts,
   work: () => Promise<T>,
   finish?: (out: { result: T; meter?: MeterReading }) => Promise<void>,
 ): Promise<{ result: T; meter?: MeterReading }> {
-  const guard = tx`select app.assert_request_allowed()`.execute();
+  // The guard answers with the tenant's plan (the metrics' `plan` dimension), known from here on even
+  // when the work or the meter then refuses the request.
+  const guard = tx<{ plan: string | null }[]>`select app.assert_request_allowed() as plan`
+    .execute()
+    .then(([row]) => {
+      if (row?.plan) facts.plan = row.plan;
+    });
   guard.catch(() => undefined);
   let result: T;
   try {
@@ -177,12 +185,13 @@ async function serve(
   requestId: string,
   work: (ctx: never) => Promise<Reply>,
   deps: HandlerDependencies,
+  facts: RequestFacts,
   deadline: Deadline,
 ): Promise<Reply> {
   if (spec.auth === 'public') return (work as (ctx: { requestId: string; event: APIGatewayProxyEvent }) => Promise<Reply>)({ requestId, event });
 
   const caller = await deps.authenticator().authenticate(header(event, 'authorization'));
-  logger.appendKeys({ user_id: caller.userId, role: caller.role });
+  facts.note({ user_id: caller.userId, role: caller.role });
   if (!(spec.roles as readonly string[]).includes(caller.role)) {
     throw new ForbiddenError('Your role may not use this route.');
   }
@@ -215,8 +224,7 @@ async function serve(
   }
 
   const tenantId = tenantOf(event, caller);
-  logger.appendKeys({ tenant_id: tenantId });
-  tracer.putAnnotation('tenant_id', tenantId);
+  facts.note({ tenant_id: tenantId });
   const input = inputOf(routeId, spec, event);
   const context: RequestContext = { tenantId, userId: caller.userId, role: caller.role, requestId };
   // Every platform-operator use of a tenant route leaves a trace in that tenant.
@@ -244,7 +252,7 @@ async function serve(
     // The answer is stored after the meter (its quota headers are part of it), before COMMIT.
     const store = await idem?.recorder(tx);
     const remember = store && (({ result, meter }: { result: Reply; meter?: MeterReading }) => store(withQuota(result, meter)));
-    return guarded(tx, (spec.meters as readonly string[]).includes('api_requests'), deadline, async () => {
+    return guarded(tx, (spec.meters as readonly string[]).includes('api_requests'), deadline, facts, async () => {
       const reply = await (work as (c: RouteContext) => Promise<Reply>)({
         ...context,
         ...capabilities,
@@ -257,10 +265,10 @@ async function serve(
         const resource = auditResource(routeId, spec, input.params, tenantId, reported);
         await tx`
           insert into app.audit_events
-            (tenant_id, actor_user_id, actor_role, action, resource_type, resource_id, request_id, detail)
+            (tenant_id, actor_user_id, actor_role, action, resource_type, resource_id, request_id, correlation_id, detail)
           values
             (${tenantId}, ${caller.userId}, ${caller.role}, ${routeId}, ${resource.type}, ${resource.id ?? null},
-             ${requestId}, ${tx.json((reported.detail ?? {}) as never)})`;
+             ${requestId}, ${facts.correlationId}, ${tx.json((reported.detail ?? {}) as never)})`;
       }
       return reply;
     }, remember);
@@ -296,19 +304,6 @@ function keyed(
   return deps.idempotency()({ spec, routeId, event, pii: deps.pii, ...request });
 }
 
-function record(routeId: string, status: number, started: number, error?: unknown): void {
-  const durationMs = Math.round((performance.now() - started) * 1000) / 1000;
-  metrics.addDimension('route', routeId);
-  metrics.addMetric('Requests', MetricUnit.Count, 1);
-  metrics.addMetric('Latency', MetricUnit.Milliseconds, durationMs);
-  if (status >= 500) metrics.addMetric('ServerErrors', MetricUnit.Count, 1);
-  if (status === 429) metrics.addMetric('QuotaRejections', MetricUnit.Count, 1);
-  metrics.publishStoredMetrics();
-  if (status >= 500) logger.error('request failed', { status, duration_ms: durationMs, error: error as Error });
-  else if (error instanceof AppError) logger.warn('request refused', { status, duration_ms: durationMs, reason: error.detail });
-  else logger.info('request served', { status, duration_ms: durationMs });
-}
-
 /** The work function a route of this kind receives its context in. */
 export type WorkFor<S extends RouteSpec, Body = Readonly<Record<string, unknown>>> = S['auth'] extends 'public'
   ? (ctx: { requestId: string; event: APIGatewayProxyEvent }) => Promise<Reply>
@@ -340,25 +335,48 @@ export function wrap(
   // Fails at cold start, not at the first request: a route that uses storage or PII must be given it.
   if (spec.usesStorage && !dependencies.storage) throw new Error(`route ${routeId} uses storage but was given none`);
   if (spec.usesPii && !dependencies.pii) throw new Error(`route ${routeId} uses PII keys but was given none`);
-  return async (event: APIGatewayProxyEvent): Promise<APIGatewayProxyResult> => {
+  return async (event: APIGatewayProxyEvent, context?: Context): Promise<APIGatewayProxyResult> => {
     const started = performance.now();
     const requestId = requestIdOf(event);
-    logger.appendKeys({ request_id: requestId, route: `${spec.method} ${spec.path}`, action_type: routeId });
-    tracer.putAnnotation('route', routeId);
-    // Errors too carry the CORS headers: a browser app must be able to read why it was refused.
-    const cors = (result: APIGatewayProxyResult) => withCors(result, header(event, 'origin'), (dependencies.corsOrigins ?? defaults.corsOrigins!)());
-    try {
-      const reply = await withinDeadline((dependencies.deadlineMs ?? defaults.deadlineMs!)(), (deadline) =>
-        serve(routeId, spec, event, requestId, work, dependencies, deadline),
-      );
-      record(routeId, reply.status, started);
-      return cors(toResult(reply, requestId));
-    } catch (error) {
-      const result = problem(error, requestId);
-      record(routeId, result.statusCode, started, error);
-      return cors(result);
-    } finally {
-      logger.removeKeys(['request_id', 'route', 'action_type', 'tenant_id', 'user_id', 'role']);
-    }
+    const correlationId = correlationIdOf(event, requestId);
+    const routeKey = `${spec.method} ${spec.path}`;
+    // --- observability: the request's own logger (keys, Lambda context), its trace subsegment ---
+    const keys = { correlation_id: correlationId, request_id: requestId, route: routeKey, action_type: routeId };
+    // Before any AWS client of the request is created, so that each is captured where tracing is on.
+    await loadTracer();
+    return inRequest(keys, context, (_log, coldStart) =>
+      traced(`## ${routeId}`, async (span: Span) => {
+        span.annotate('route', routeId);
+        span.annotate('ColdStart', coldStart);
+        const facts: RequestFacts = {
+          routeId,
+          correlationId,
+          started,
+          span,
+          note(k) {
+            if (k.tenant_id !== undefined) this.tenantId = k.tenant_id;
+            log().appendKeys(k);
+            for (const [key, value] of Object.entries(k)) if (key !== 'user_id') span.annotate(key, value);
+          },
+        };
+        // Errors too carry the CORS headers: a browser app must be able to read why it was refused.
+        const cors = (result: APIGatewayProxyResult) => {
+          const answered = withCors(result, header(event, 'origin'), (dependencies.corsOrigins ?? defaults.corsOrigins!)());
+          return { ...answered, headers: { ...answered.headers, 'x-correlation-id': correlationId } };
+        };
+        try {
+          const reply = await withinDeadline((dependencies.deadlineMs ?? defaults.deadlineMs!)(), (deadline) =>
+            serve(routeId, spec, event, requestId, work, dependencies, facts, deadline),
+          );
+          recordRequest(facts, reply.status);
+          return cors(toResult(reply, requestId));
+        } catch (error) {
+          const result = problem(error, requestId);
+          recordRequest(facts, result.statusCode, error);
+          return cors(result);
+        }
+      }),
+    );
+    // --- end observability ---
   };
 }

@@ -13,6 +13,7 @@ import { DecryptCommand, GenerateDataKeyCommand, KMSClient } from '@aws-sdk/clie
 import { config, required } from './config';
 import { ServiceUnavailableError } from './errors';
 import { assertTenantId } from './tenant';
+import { captureClient } from './observability';
 
 /** What a ciphertext holds; `answer`: a stored create answer that carries PII (core/idempotency.ts). */
 export type PiiField = 'email' | 'name' | 'answer';
@@ -126,7 +127,7 @@ export function pii(): Pii {
   if (!containerPii) {
     const { aws, pii: settings } = config();
     containerPii = createPii({
-      kms: new KMSClient({ region: aws.region, endpoint: aws.endpoint, requestHandler: AWS_REQUEST_HANDLER, maxAttempts: AWS_MAX_ATTEMPTS }),
+      kms: captureClient(new KMSClient({ region: aws.region, endpoint: aws.endpoint, requestHandler: AWS_REQUEST_HANDLER, maxAttempts: AWS_MAX_ATTEMPTS })),
       keyId: required(settings.kmsKeyId, 'PII_KMS_KEY_ID'),
       cacheSeconds: settings.dataKeyCacheSeconds,
     });

@@ -3,7 +3,7 @@
  * constructs can speak about routes without importing the manifest (`functions/routes.ts`): the
  * manifest imports core, handlers import the manifest, and core imports neither.
  */
-import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
+import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
 import type { Metric } from './metrics';
 import type { Role } from './tenant';
 
@@ -22,7 +22,7 @@ export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 export type JsonSchema = { readonly [key: string]: unknown };
 
 /** What every handler module exports as `handler`: an API Gateway REST proxy Lambda handler. */
-export type LambdaHandler = (event: APIGatewayProxyEvent) => Promise<APIGatewayProxyResult>;
+export type LambdaHandler = (event: APIGatewayProxyEvent, context?: Context) => Promise<APIGatewayProxyResult>;
 
 /**
  * What the audit event of a mutating route is about. `type` is recorded as `resource_type`; the id is

@@ -8,7 +8,7 @@
 import { AWS_MAX_ATTEMPTS, AWS_REQUEST_HANDLER } from './aws-timeouts';
 import { S3Client } from '@aws-sdk/client-s3';
 import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
-import { logger } from './observability';
+import { captureClient, log } from './observability';
 import { tenantSessionPolicy } from './storage-policy';
 import { assertTenantId } from './tenant';
 
@@ -75,9 +75,9 @@ export async function assumeTenantRole(
     expires_at: c.Expiration.toISOString(),
   };
   if (typeof packed === 'number' && packed > PACKED_POLICY_WARN_PERCENT) {
-    logger.warn('The tenant session policy uses more than half of the packed policy size', fields);
+    log().warn('The tenant session policy uses more than half of the packed policy size', fields);
   } else {
-    logger.info('Assumed the tenant-access role', fields);
+    log().info('Assumed the tenant-access role', fields);
   }
   return {
     accessKeyId: c.AccessKeyId,
@@ -114,7 +114,7 @@ export function createSessionCache(options: SessionCacheOptions): (tenantId: str
   const pending = new Map<string, Promise<TenantSession>>();
 
   function newSession(credentials: TenantCredentials, requestedAtMs: number): TenantSession {
-    const client = new S3Client({
+    const client = captureClient(new S3Client({
       region: options.region,
       endpoint: options.endpoint,
       // Emulators serve buckets by path; AWS prefers virtual-hosted style.
@@ -129,7 +129,7 @@ export function createSessionCache(options: SessionCacheOptions): (tenantId: str
       responseChecksumValidation: 'WHEN_REQUIRED',
       requestHandler: AWS_REQUEST_HANDLER,
       maxAttempts: AWS_MAX_ATTEMPTS,
-    });
+    }));
     // A session lasts exactly `credentialSeconds` from when STS issued it, which is after we asked: timing
     // it on our own clock is conservative and immune to skew between our clock and STS's `Expiration`.
     const expiresAtMs = requestedAtMs + options.credentialSeconds * 1000;

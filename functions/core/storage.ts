@@ -9,6 +9,7 @@ import { DeleteObjectsCommand, GetObjectCommand, ListObjectVersionsCommand, PutO
 import { STSClient } from '@aws-sdk/client-sts';
 import { toStorageError } from './aws-errors';
 import { config, ConfigError, required } from './config';
+import { captureClient } from './observability';
 import { UnauthorizedError } from './errors';
 import { AWS_MAX_ATTEMPTS, AWS_REQUEST_HANDLER } from './aws-timeouts';
 import { createSessionCache } from './storage-credentials';
@@ -110,7 +111,7 @@ export function createTenantStorage(options: TenantStorageOptions): TenantStorag
   const now = options.now ?? Date.now;
   const bucket = options.bucket;
   const session = createSessionCache({
-    sts: options.sts ?? new STSClient({ region: options.region, endpoint: options.endpoint, requestHandler: AWS_REQUEST_HANDLER, maxAttempts: AWS_MAX_ATTEMPTS }),
+    sts: options.sts ?? captureClient(new STSClient({ region: options.region, endpoint: options.endpoint, requestHandler: AWS_REQUEST_HANDLER, maxAttempts: AWS_MAX_ATTEMPTS })),
     roleArn: options.roleArn,
     bucket,
     region: options.region,

@@ -25,6 +25,7 @@ import { contentDisposition, documentKey } from './storage-names';
 import { MAX_PRESIGN_SECONDS } from './storage-presign';
 import { tenantPrefix } from './storage-policy';
 import { assertTenantId, isUuid } from './tenant';
+import { captureClient } from './observability';
 
 export interface PurgeCounts {
   readonly versions: number;
@@ -87,7 +88,7 @@ async function guarded<T>(work: () => Promise<T>): Promise<T> {
 }
 
 export function createTenantObjects(options: TenantObjectsOptions): TenantObjectsProvider {
-  const sts = options.sts ?? new STSClient({ region: options.region, endpoint: options.endpoint, requestHandler: AWS_REQUEST_HANDLER, maxAttempts: AWS_MAX_ATTEMPTS });
+  const sts = options.sts ?? captureClient(new STSClient({ region: options.region, endpoint: options.endpoint, requestHandler: AWS_REQUEST_HANDLER, maxAttempts: AWS_MAX_ATTEMPTS }));
   const credentialSeconds = options.credentialSeconds ?? 900;
   const presignSeconds = Math.min(options.presignSeconds ?? MAX_PRESIGN_SECONDS, MAX_PRESIGN_SECONDS);
 
@@ -109,7 +110,7 @@ export function createTenantObjects(options: TenantObjectsOptions): TenantObject
           partition: options.partition,
         }).then(
           (c) =>
-            new S3Client({
+            captureClient(new S3Client({
               region: options.region,
               endpoint: options.endpoint,
               forcePathStyle: options.endpoint !== undefined,
@@ -118,7 +119,7 @@ export function createTenantObjects(options: TenantObjectsOptions): TenantObject
               responseChecksumValidation: 'WHEN_REQUIRED',
               requestHandler: AWS_REQUEST_HANDLER,
               maxAttempts: AWS_MAX_ATTEMPTS,
-            }),
+            })),
         );
         // A failed AssumeRole is not kept: the next operation asks again.
         client.catch(() => (client = undefined));

@@ -33,6 +33,8 @@ export const DATABASE_NAME = 'app';
 export const RUNTIME_DB_USER = 'app_runtime';
 /** The control-plane login role: only platform functions (and the job runner) may connect as it. */
 export const CONTROL_DB_USER = 'app_control';
+/** The audit sealer's login role (migration 0008): only the scheduled sealer connects as it. */
+export const SEALER_DB_USER = 'app_sealer';
 export const MASTER_USER = 'app_admin';
 /** RDS Proxy listens on the engine's default port. */
 export const PROXY_PORT = 5432;
@@ -188,15 +190,15 @@ export class Database extends Construct {
     }
 
     // The proxy logs in to the instance with IAM as the connecting user: it needs rds-db:connect on the
-    // instance's app_runtime and app_control users (and on nothing else).
+    // instance's app_runtime, app_control and app_sealer users (and on nothing else).
     const proxyRole = new iam.Role(this, 'ProxyRole', {
       assumedBy: new iam.ServicePrincipal('rds.amazonaws.com'),
-      description: 'RDS Proxy: IAM login to the instance as app_runtime and app_control',
+      description: 'RDS Proxy: IAM login to the instance as app_runtime, app_control and app_sealer',
     });
     proxyRole.addToPolicy(
       new iam.PolicyStatement({
         actions: ['rds-db:connect'],
-        resources: [RUNTIME_DB_USER, CONTROL_DB_USER].map((user) =>
+        resources: [RUNTIME_DB_USER, CONTROL_DB_USER, SEALER_DB_USER].map((user) =>
           Stack.of(this).formatArn({
             service: 'rds-db',
             resource: 'dbuser',
@@ -275,5 +277,10 @@ export class Database extends Construct {
   /** Lets a platform function log in through the proxy as `app_control` (the control plane), and nobody else. */
   grantControlConnect(grantee: iam.IGrantable): iam.Grant {
     return this.proxy.grantConnect(grantee, CONTROL_DB_USER);
+  }
+
+  /** Lets the scheduled audit sealer log in through the proxy as `app_sealer`, and nobody else. */
+  grantSealerConnect(grantee: iam.IGrantable): iam.Grant {
+    return this.proxy.grantConnect(grantee, SEALER_DB_USER);
   }
 }

@@ -7,8 +7,12 @@
  *    postgres.js prepared statements on (DB_PREPARE=true, one round trip fewer), which the proxy may pin
  *    on; this alarm says when it does;
  *  - AssumeRole errors of the tenant-access role, counted from the storage routes' logs.
+ *
+ * Per-tenant views are Logs Insights queries over the functions' one `request` log line per request
+ * (functions/core/request-log.ts), saved as query definitions and shown on the dashboard: the tenant is
+ * a log field and EMF metadata, never a metric dimension, so metrics do not grow with tenants.
  */
-import { Duration } from 'aws-cdk-lib';
+import { Duration, Stack } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -26,6 +30,8 @@ export interface ObservabilityProps {
   readonly proxyName: string;
   /** Route functions by route id. */
   readonly functions: ReadonlyMap<string, lambda.IFunction>;
+  /** Log groups of every route function: the per-tenant queries read them all. */
+  readonly routeLogGroups: readonly logs.ILogGroup[];
   /** Log groups of routes that assume the tenant-access role. */
   readonly storageLogGroups: readonly logs.ILogGroup[];
   /** Ids of the metered routes (the only ones that can answer 429 for a quota). */
@@ -35,6 +41,36 @@ export interface ObservabilityProps {
 }
 
 export const ASSUME_ROLE_ERROR_METRIC = 'TenantAssumeRoleErrors';
+
+const REQUEST_LINE = 'message = "request" and ispresent(tenant_id)';
+
+/** The per-tenant views: Logs Insights queries over the request lines, by name. */
+export const TENANT_QUERIES: Readonly<Record<string, logs.QueryStringProps>> = {
+  'Top tenants by requests': {
+    filterStatements: [REQUEST_LINE],
+    statsStatements: ['count(*) as requests by tenant_id'],
+    sort: 'requests desc',
+    limit: 25,
+  },
+  'Tenants by errors': {
+    filterStatements: [REQUEST_LINE, 'status >= 400'],
+    statsStatements: ['count(*) as errors by tenant_id, status'],
+    sort: 'errors desc',
+    limit: 50,
+  },
+  'Tenants by latency': {
+    filterStatements: [REQUEST_LINE],
+    statsStatements: ['count(*) as requests, avg(duration_ms) as avg_ms, pct(duration_ms, 99) as p99_ms by tenant_id'],
+    sort: 'p99_ms desc',
+    limit: 25,
+  },
+  'Tenants by quota refusals': {
+    filterStatements: [REQUEST_LINE, 'status = 429'],
+    statsStatements: ['count(*) as refusals by tenant_id, reason'],
+    sort: 'refusals desc',
+    limit: 25,
+  },
+};
 
 export class Observability extends Construct {
   public readonly alarmTopic: sns.Topic;
@@ -137,6 +173,25 @@ export class Observability extends Construct {
     alarm('ProxySessionPinning', pinned, 0, 'RDS Proxy connections are pinned (DatabaseConnectionsCurrentlySessionPinned > 0)');
     alarm('AssumeRoleErrors', assumeRoleErrors, 0, 'AssumeRole of the tenant-access role failed');
 
+    const queryFolder = `${props.environmentName}/tenants`;
+    const tenantViews = Object.entries(TENANT_QUERIES).map(([name, query]) => {
+      const queryString = new logs.QueryString(query);
+      new logs.QueryDefinition(this, `Query${name.replace(/[^A-Za-z]/g, '')}`, {
+        queryDefinitionName: `${queryFolder}/${name}`,
+        queryString,
+        logGroups: [...props.routeLogGroups],
+      });
+      return new cloudwatch.LogQueryWidget({
+        title: name,
+        logGroupNames: props.routeLogGroups.map((g) => g.logGroupName),
+        queryString: queryString.toString(),
+        view: cloudwatch.LogQueryVisualizationType.TABLE,
+        width: 12,
+        height: 6,
+      });
+    });
+    const insights = `https://console.aws.amazon.com/cloudwatch/home?region=${Stack.of(this).region}#logsV2:logs-insights`;
+
     this.dashboard = new cloudwatch.Dashboard(this, 'Dashboard', {
       widgets: [
         [
@@ -150,6 +205,20 @@ export class Observability extends Construct {
           new cloudwatch.GraphWidget({ title: 'Proxy pinned connections / AssumeRole errors', left: [pinned], right: [assumeRoleErrors], width: 8 }),
         ],
         [new cloudwatch.AlarmStatusWidget({ title: 'Alarms', alarms: this.alarms, width: 24 })],
+        [
+          new cloudwatch.TextWidget({
+            markdown: [
+              '## Per tenant (last 3 hours, from the request log lines)',
+              `Saved queries in [CloudWatch Logs Insights](${insights}) (folder \`${queryFolder}\`): ` +
+                Object.keys(TENANT_QUERIES).join(' · ') +
+                '. The tenant is a log field, not a metric dimension.',
+            ].join('\n\n'),
+            width: 24,
+            height: 2,
+          }),
+        ],
+        tenantViews.slice(0, 2),
+        tenantViews.slice(2),
       ],
     });
   }

@@ -5,11 +5,12 @@
  */
 import { CfnOutput, Fn, Stack, StackProps, Token } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
-import { defaultConfig, toEnvironment } from '../../functions/core/config';
+import { defaultConfig, toEnvironment, type AppConfig } from '../../functions/core/config';
 import { routeList } from '../../functions/routes';
 import type { EnvironmentSettings } from '../config';
 import { Api } from '../constructs/api';
-import { Database, DATABASE_NAME, PROXY_PORT, RUNTIME_DB_USER, CONTROL_DB_USER } from '../constructs/database';
+import { AuditAnchor } from '../constructs/audit-anchor';
+import { Database, DATABASE_NAME, PROXY_PORT, RUNTIME_DB_USER, CONTROL_DB_USER, SEALER_DB_USER } from '../constructs/database';
 import { Identity } from '../constructs/identity';
 import { Network } from '../constructs/network';
 import { Observability } from '../constructs/observability';
@@ -64,6 +65,42 @@ export class BackendStack extends Stack {
     if (settings.functions.timeout.toMilliseconds() < requestDeadlineMs + 1000) {
       throw new Error(`the function timeout must exceed the request deadline (${requestDeadlineMs} ms) by a second at least`);
     }
+    // The runtime configuration, written through the one environment contract (functions/core/config.ts).
+    const runtimeConfig: AppConfig = {
+      environment: settings.name,
+      deadlines: { requestMs: requestDeadlineMs },
+      database: {
+        host: database.proxy.endpoint,
+        port: PROXY_PORT,
+        database: DATABASE_NAME,
+        user: RUNTIME_DB_USER,
+        iamAuth: true,
+        ssl: 'verify-full',
+        poolMax: settings.functions.dbPoolMax,
+        // Prepared statements stay on (one round trip fewer); pinning is alarmed in Observability.
+        prepare: true,
+        connectTimeoutSeconds: 5,
+        lockTimeoutMs: runtimeDefaults.database.lockTimeoutMs,
+        // Only platform functions may log in as it (rds-db:connect is granted per route).
+        control: { user: CONTROL_DB_USER },
+      },
+      aws: { region: this.region },
+      storage: {
+        bucket: storage.bucket.bucketName,
+        tenantAccessRoleArn: storage.tenantAccessRole.roleArn,
+        credentialSeconds: TENANT_CREDENTIAL_SECONDS,
+        refreshBeforeSeconds: 300,
+        presignSeconds: 900,
+      },
+      auth: {
+        userPoolId: identity.userPool.userPoolId,
+        clientId: identity.client.userPoolClientId,
+        jwksUrl: identity.jwksDataUrl,
+      },
+      pii: { kmsKeyId: database.piiKey.keyArn, dataKeyCacheSeconds: 300 },
+      cors: { allowedOrigins: settings.corsOrigins },
+      audit: {},
+    };
     const routes = new RouteFunctions(this, 'Routes', {
       routes: routeList,
       vpc: network.vpc,
@@ -76,48 +113,30 @@ export class BackendStack extends Stack {
       timeout: settings.functions.timeout,
       reservedConcurrency: settings.functions.reservedConcurrency,
       logRetention: settings.logRetention,
-      // The runtime configuration, written through the one environment contract (functions/core/config.ts).
-      environment: toEnvironment(
-        {
-          environment: settings.name,
-          deadlines: { requestMs: requestDeadlineMs },
-          database: {
-            host: database.proxy.endpoint,
-            port: PROXY_PORT,
-            database: DATABASE_NAME,
-            user: RUNTIME_DB_USER,
-            iamAuth: true,
-            ssl: 'verify-full',
-            poolMax: settings.functions.dbPoolMax,
-            // Prepared statements stay on (one round trip fewer); pinning is alarmed in Observability.
-            prepare: true,
-            connectTimeoutSeconds: 5,
-            lockTimeoutMs: runtimeDefaults.database.lockTimeoutMs,
-            // Only platform functions may log in as it (rds-db:connect is granted per route).
-            control: { user: CONTROL_DB_USER },
-          },
-          aws: { region: this.region },
-          storage: {
-            bucket: storage.bucket.bucketName,
-            tenantAccessRoleArn: storage.tenantAccessRole.roleArn,
-            credentialSeconds: TENANT_CREDENTIAL_SECONDS,
-            refreshBeforeSeconds: 300,
-            presignSeconds: 900,
-          },
-          auth: {
-            userPoolId: identity.userPool.userPoolId,
-            clientId: identity.client.userPoolClientId,
-            jwksUrl: identity.jwksDataUrl,
-          },
-          pii: { kmsKeyId: database.piiKey.keyArn, dataKeyCacheSeconds: 300 },
-          cors: { allowedOrigins: settings.corsOrigins },
-        },
-        // Lambda sets AWS_REGION itself.
-        { regionFromRuntime: true },
-      ),
+      environment: toEnvironment(runtimeConfig, { regionFromRuntime: true }),
     });
     // The schema exists before any route function is created or updated.
     for (const fn of routes.functions.values()) fn.node.addDependency(database.migrations);
+
+    // The audit sealer logs in as app_sealer and needs nothing of storage, identity or PII.
+    const anchor = new AuditAnchor(this, 'AuditAnchor', {
+      auditAnchor: settings.auditAnchor,
+      vpc: network.vpc,
+      vpcSubnets: network.functionSubnets,
+      database,
+      accessLogBucket: storage.accessLogBucket,
+      logRetention: settings.logRetention,
+      environment: toEnvironment(
+        {
+          ...runtimeDefaults,
+          environment: settings.name,
+          database: { ...runtimeConfig.database, user: SEALER_DB_USER, poolMax: 1 },
+          aws: runtimeConfig.aws,
+        },
+        { regionFromRuntime: true },
+      ),
+    });
+    anchor.sealer.node.addDependency(database.migrations);
 
     const api = new Api(this, 'Api', {
       routes: routeList,
@@ -139,6 +158,7 @@ export class BackendStack extends Stack {
       stageName: STAGE_NAME,
       proxyName: database.proxy.dbProxyName,
       functions: routes.functions,
+      routeLogGroups: routeList.map((route) => routes.functions.get(route.id)!.functionLogs),
       storageLogGroups: routeList
         .filter((route) => route.usesStorage)
         .map((route) => routes.functions.get(route.id)!.functionLogs),
@@ -154,6 +174,7 @@ export class BackendStack extends Stack {
     new CfnOutput(this, 'UserPoolClientId', { value: identity.client.userPoolClientId });
     new CfnOutput(this, 'TenantBucket', { value: storage.bucket.bucketName });
     new CfnOutput(this, 'TenantAccessRoleArn', { value: storage.tenantAccessRole.roleArn });
+    new CfnOutput(this, 'AuditAnchorBucket', { value: anchor.bucket.bucketName });
   }
 
   /**

@@ -14,7 +14,7 @@ import path from 'node:path';
 import { routeList, routes } from '../../functions/routes';
 import { eventFor } from '../support/api';
 import { adminSql, createTenant, uniqueTenantId } from '../support/db';
-import { resourcesOf, ROOT, synthEnvironment, type SynthesizedEnvironment } from './support/synth';
+import { resourcesOf, ROOT, routeFunctionsOf, synthEnvironment, type SynthesizedEnvironment } from './support/synth';
 
 const outdir = mkdtempSync(path.join(os.tmpdir(), 'tsb-bundle-'));
 let dev: SynthesizedEnvironment;
@@ -49,7 +49,7 @@ function assetDir(fn: Record<string, any>): string {
 /** The asset directory of a route's function. */
 function routeAsset(routeId: string): string {
   const spec = routeList.find((r) => r.id === routeId)!;
-  const functions = resourcesOf(dev.json, 'AWS::Lambda::Function').filter(([, p]) => p.Environment?.Variables?.DB_HOST);
+  const functions = routeFunctionsOf(dev.json);
   const found = functions.filter(([, p]) => String(p.Description ?? '').startsWith(`${spec.method} ${spec.path}: `));
   if (found.length !== 1) throw new Error(`cannot tell the function of ${routeId} (${found.length} candidates)`);
   return assetDir(found[0]![1]);
@@ -57,7 +57,7 @@ function routeAsset(routeId: string): string {
 
 describe('bundling with the local esbuild', () => {
   it('bundles every route handler into a minified index.js with a source map', () => {
-    const functions = resourcesOf(dev.json, 'AWS::Lambda::Function').filter(([, p]) => p.Environment?.Variables?.DB_HOST);
+    const functions = routeFunctionsOf(dev.json);
     expect(functions).toHaveLength(routeList.length);
     for (const [, fn] of functions) {
       const dir = assetDir(fn);

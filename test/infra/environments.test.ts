@@ -13,8 +13,9 @@ import { routeList } from '../../functions/routes';
 import { ENVIRONMENT_NAMES, environments, withCorsOrigin, type EnvironmentName } from '../../lib/config';
 import { GATEWAY_PROBLEMS } from '../../lib/constructs/api';
 import { migrationsHash } from '../../lib/constructs/database';
+import { TENANT_QUERIES } from '../../lib/constructs/observability';
 import { ENV } from '../../functions/core/config';
-import { resourcesOf, ROOT, synthEnvironment, type SynthesizedEnvironment } from './support/synth';
+import { resourcesOf, ROOT, routeFunctionsOf, synthEnvironment, type SynthesizedEnvironment } from './support/synth';
 
 /** Every variable of the contract (functions/core/config.ts) except those a deployment leaves unset. */
 const NOT_DEPLOYED: readonly string[] = [
@@ -23,6 +24,8 @@ const NOT_DEPLOYED: readonly string[] = [
   ENV.awsAccessKeyId, ENV.awsSecretAccessKey, ENV.awsSessionToken,
   // The local stack's password for the users it creates; a deployment has Cognito send invitations.
   ENV.localUserPassword,
+  // The anchor bucket: only the scheduled audit sealer's (lib/constructs/audit-anchor.ts).
+  ENV.auditAnchorBucket,
 ];
 const CONFIG_VARIABLES = Object.values(ENV).filter((name) => !NOT_DEPLOYED.includes(name));
 
@@ -50,7 +53,7 @@ afterAll(() => {
 
 /** The route functions: those with the runtime configuration. */
 function routeFunctions(s: SynthesizedEnvironment): [string, Record<string, any>][] {
-  return resourcesOf(s.json, 'AWS::Lambda::Function').filter(([, p]) => p.Environment?.Variables?.DB_HOST !== undefined);
+  return routeFunctionsOf(s.json);
 }
 
 /** The logical id of the role of a route's function (by its description). */
@@ -399,7 +402,8 @@ describe.each(ENVIRONMENT_NAMES)('the %s environment', (name) => {
       if (statement.Effect !== 'Allow' || !actionsOf(statement).some((a) => a.startsWith('s3:') || a === '*')) continue;
       for (const resource of [statement.Resource].flat()) {
         const text = typeof resource === 'string' ? resource : JSON.stringify(s.stack.resolve(resource));
-        if (text.includes('*')) expect(text).toMatch(/\/tenants\/\*"?\]*\]*\}*$/);
+        // tenants/* (the tenant-access role) or audit-heads/* (the audit sealer's PutObject, checked below).
+        if (text.includes('*')) expect(text).toMatch(/\/(tenants|audit-heads)\/\*"?\]*\]*\}*$/);
       }
     }
   });
@@ -458,6 +462,67 @@ describe.each(ENVIRONMENT_NAMES)('the %s environment', (name) => {
     });
     template.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
     template.resourceCountIs('AWS::Logs::MetricFilter', routeList.filter((r) => r.usesStorage).length);
+  });
+
+  it('saves the per-tenant Logs Insights queries over every route\'s log group and shows them on the dashboard', () => {
+    const { json } = env(name);
+    const queries = resourcesOf(json, 'AWS::Logs::QueryDefinition').map(([, q]) => q);
+    expect(queries.map((q) => q.Name).sort()).toEqual(Object.keys(TENANT_QUERIES).map((n) => `${name}/tenants/${n}`).sort());
+    for (const q of queries) {
+      expect(q.LogGroupNames).toHaveLength(routeList.length);
+      expect(q.QueryString).toMatch(/filter message = "request" and ispresent\(tenant_id\)/);
+      expect(q.QueryString).toMatch(/stats .* by tenant_id/);
+    }
+    const [[, dashboard]] = resourcesOf(json, 'AWS::CloudWatch::Dashboard');
+    const body = JSON.stringify(dashboard!.DashboardBody);
+    expect(body).toContain('logs-insights');
+    for (const n of Object.keys(TENANT_QUERIES)) expect(body).toContain(n);
+  });
+
+  it('anchors the audit chain heads in an object-locked bucket that only the scheduled sealer may write to', () => {
+    const s = env(name);
+    const { json } = s;
+    const anchor = settings.auditAnchor;
+    const buckets = resourcesOf(json, 'AWS::S3::Bucket').filter(([, p]) => p.ObjectLockEnabled === true);
+    expect(buckets).toHaveLength(1);
+    const [bucketId, bucket] = buckets[0]!;
+    expect(bucket.ObjectLockConfiguration).toEqual({
+      ObjectLockEnabled: 'Enabled',
+      Rule: { DefaultRetention: { Mode: anchor.lockMode, Days: anchor.retentionDays } },
+    });
+    expect(bucket.VersioningConfiguration).toEqual({ Status: 'Enabled' });
+    expect(bucket.PublicAccessBlockConfiguration).toEqual({ BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true });
+    expect((json.Resources[bucketId] as { DeletionPolicy?: string }).DeletionPolicy).toBe('Retain');
+    if (name === 'prod') expect(anchor.lockMode).toBe('COMPLIANCE');
+
+    // The sealer: logs in as app_sealer, told the bucket, run by a schedule and by nothing else.
+    const [[sealerId, sealer]] = resourcesOf(json, 'AWS::Lambda::Function').filter(([, p]) => String(p.Description).startsWith('Scheduled: seals the audit chains')) as [[string, Record<string, any>]];
+    expect(sealer.Environment.Variables).toMatchObject({ DB_USER: 'app_sealer', AUDIT_ANCHOR_BUCKET: { Ref: bucketId } });
+    expect(sealer.Environment.Variables).not.toHaveProperty('TENANT_BUCKET');
+    const rules = resourcesOf(json, 'AWS::Events::Rule');
+    expect(rules).toHaveLength(1);
+    expect(rules[0]![1]).toMatchObject({ ScheduleExpression: `rate(${anchor.everyMinutes} minutes)`, State: 'ENABLED' });
+    expect(rules[0]![1].Targets).toEqual([expect.objectContaining({ Arn: { 'Fn::GetAtt': [sealerId, 'Arn'] } })]);
+    const invokers = resourcesOf(json, 'AWS::Lambda::Permission').filter(([, p]) => JSON.stringify(p.FunctionName).includes(sealerId));
+    expect(invokers.map(([, p]) => [p.Principal, p.SourceArn])).toEqual([['events.amazonaws.com', { 'Fn::GetAtt': [rules[0]![0], 'Arn'] }]]);
+
+    // Least privilege: PutObject under audit-heads/ and rds-db:connect as app_sealer; X-Ray is every function's.
+    const statements = statementsOfRole(s, sealer.Role['Fn::GetAtt'][0] as string);
+    const actions = statements.flatMap(actionsOf).sort();
+    expect(actions).toEqual(['rds-db:connect', 's3:PutObject', 'xray:PutTelemetryRecords', 'xray:PutTraceSegments']);
+    const put = statements.find((st) => actionsOf(st).includes('s3:PutObject'))!;
+    expect(put.Resource).toEqual({ 'Fn::Join': ['', [{ 'Fn::GetAtt': [bucketId, 'Arn'] }, '/audit-heads/*']] });
+    const connect = statements.find((st) => actionsOf(st).includes('rds-db:connect'))!;
+    expect(JSON.stringify(connect.Resource)).toMatch(/\/app_sealer"/);
+
+    // Nobody else is granted anything on the bucket: no read, delete, retention change or governance bypass.
+    const grantsOnBucket = [
+      ...resourcesOf(json, 'AWS::IAM::Policy').flatMap(([id, p]) => (p.PolicyDocument.Statement as any[]).map((st) => [id, st] as const)),
+      ...resourcesOf(json, 'AWS::IAM::Role').flatMap(([id, p]) => ((p.Policies ?? []) as any[]).flatMap((x) => (x.PolicyDocument.Statement as any[]).map((st) => [id, st] as const))),
+    ].filter(([, st]) => st.Effect === 'Allow' && JSON.stringify(st.Resource).includes(bucketId));
+    expect(grantsOnBucket.map(([, st]) => actionsOf(st))).toEqual([['s3:PutObject']]);
+    // The sealer's failures are alarmed.
+    expect(JSON.stringify(resourcesOf(json, 'AWS::CloudWatch::Alarm').map(([, p]) => p.Dimensions))).toContain(sealerId);
   });
 
   it('passes cdk-nag AwsSolutions with no unacknowledged error or warning', () => {

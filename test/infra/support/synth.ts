@@ -50,3 +50,10 @@ export function resourcesOf(json: SynthesizedEnvironment['json'], type: string):
     .filter(([, r]) => r.Type === type)
     .map(([id, r]) => [id, (r.Properties ?? {}) as Record<string, any>]);
 }
+
+/** The route functions: those with the runtime configuration whose description names a route (`GET /…: …`). */
+export function routeFunctionsOf(json: SynthesizedEnvironment['json']): [string, Record<string, any>][] {
+  return resourcesOf(json, 'AWS::Lambda::Function').filter(
+    ([, p]) => p.Environment?.Variables?.DB_HOST !== undefined && /^(GET|POST|PUT|PATCH|DELETE) \//.test(String(p.Description ?? '')),
+  );
+}

@@ -72,6 +72,7 @@ describe('toEnvironment', () => {
     auth: { userPoolId: 'eu-central-1_abc', clientId: 'client123', jwksUrl: 'data:application/json;base64,e30' },
     pii: { kmsKeyId: 'arn:aws:kms:eu-central-1:123456789012:key/1', dataKeyCacheSeconds: 60 },
     cors: { allowedOrigins: ['https://app.example.com', 'http://localhost:5173'] },
+    audit: { anchorBucket: 'dev-audit-anchors' },
   };
   const local: AppConfig = {
     ...defaultConfig(),

@@ -114,6 +114,10 @@ export const routes = withIds({
     method: 'POST', path: '/api/tenants', handler: 'platform/create-tenant',
     summary: 'Onboard a tenant with its data key and first org_admin', auth: 'platform', roles: ['superadmin'],
     mutating: true, audit: { type: 'tenant', id: 'work' }, meters: [], usesStorage: false, usesPii: true,
+    // The tenant's data key is generated here, and only here.
+    createsDataKeys: true,
+    // The first org_admin: created, or found again and brought to what was asked by a retry (core/cognito.ts).
+    directory: ['AdminCreateUser', 'AdminGetUser', 'AdminUpdateUserAttributes', 'AdminEnableUser'],
     body: {
       type: 'object', additionalProperties: false, required: ['id', 'name', 'planId', 'admin'],
       properties: {
@@ -158,6 +162,7 @@ export const routes = withIds({
     method: 'DELETE', path: '/api/tenants/{tenantId}', handler: 'platform/delete-tenant',
     summary: 'Offboard a tenant (resumable; calling again resumes)', auth: 'platform', roles: ['superadmin'],
     mutating: true, audit: { type: 'tenant', id: { param: 'tenantId' } }, meters: [], usesStorage: false,
+    enqueuesJobs: true,
     params: { tenantId: tenantIdParam },
     response: { status: 202, schema: tenantSchema },
   },
@@ -329,7 +334,7 @@ export const routes = withIds({
   createExport: {
     method: 'POST', path: '/api/{tenantId}/exports', handler: 'exports/create',
     summary: "Prepare a portability bundle of the tenant's data", auth: 'tenant', roles: ['org_admin'], mutating: true,
-    audit: { type: 'export', id: 'work' }, meters: ['api_requests'], usesStorage: false,
+    audit: { type: 'export', id: 'work' }, meters: ['api_requests'], usesStorage: false, enqueuesJobs: true,
     response: {
       status: 202,
       schema: {

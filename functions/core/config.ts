@@ -50,6 +50,20 @@ export interface StorageConfig {
   readonly refreshBeforeSeconds: number;
   /** Lifetime of presigned URLs (at most 900 s). */
   readonly presignSeconds: number;
+  /**
+   * The storage reconciler removes a pending document whose upload never came once it is this old; at
+   * least the longest URL lifetime (900 s), so that no URL issued for it can still store bytes.
+   */
+  readonly reconcileAfterSeconds: number;
+}
+
+/** Long work (exports, offboarding) run as jobs (functions/lifecycle/jobs.ts). */
+export interface JobsConfig {
+  /**
+   * The SQS queue that deployed job runners consume; routes that create a job send its id there after
+   * their commit. Unset locally, where the stack's in-process runner polls the job rows instead.
+   */
+  readonly queueUrl?: string;
 }
 
 export interface AuthConfig {
@@ -95,6 +109,7 @@ export interface AppConfig {
   readonly auth: AuthConfig;
   readonly pii: PiiConfig;
   readonly cors: CorsConfig;
+  readonly jobs: JobsConfig;
 }
 
 export class ConfigError extends Error {
@@ -141,6 +156,8 @@ export const ENV = {
   tenantCredentialSeconds: 'TENANT_CREDENTIAL_SECONDS',
   tenantCredentialRefreshSeconds: 'TENANT_CREDENTIAL_REFRESH_SECONDS',
   presignSeconds: 'PRESIGN_SECONDS',
+  storageReconcileAfterSeconds: 'STORAGE_RECONCILE_AFTER_SECONDS',
+  jobQueueUrl: 'JOB_QUEUE_URL',
   userPoolId: 'USER_POOL_ID',
   userPoolClientId: 'USER_POOL_CLIENT_ID',
   jwksUrl: 'JWKS_URL',
@@ -243,6 +260,7 @@ export function parseConfig(env: Env): AppConfig {
       credentialSeconds: integer(env, ENV.tenantCredentialSeconds, 3600, 900, 43200),
       refreshBeforeSeconds: integer(env, ENV.tenantCredentialRefreshSeconds, 300, 0, 3600),
       presignSeconds,
+      reconcileAfterSeconds: integer(env, ENV.storageReconcileAfterSeconds, 3600, 900, 30 * 86400),
     },
     auth: {
       userPoolId: optional(env, ENV.userPoolId),
@@ -255,6 +273,7 @@ export function parseConfig(env: Env): AppConfig {
       dataKeyCacheSeconds: integer(env, ENV.piiDataKeyCacheSeconds, 300, 0, 3600),
     },
     cors: { allowedOrigins: origins(env, ENV.corsOrigins) },
+    jobs: { queueUrl: optional(env, ENV.jobQueueUrl) },
   };
 }
 
@@ -277,7 +296,7 @@ export interface ToEnvironmentOptions {
  * deploy time); they pass through unchanged.
  */
 export function toEnvironment(config: AppConfig, options: ToEnvironmentOptions = {}): Partial<Record<EnvName, string>> {
-  const { database: db, aws, storage, auth, pii, cors } = config;
+  const { database: db, aws, storage, auth, pii, cors, jobs } = config;
   const entries: [EnvName, string | number | boolean | undefined][] = [
     [ENV.environment, config.environment],
     [ENV.requestDeadlineMs, config.deadlines.requestMs],
@@ -304,6 +323,8 @@ export function toEnvironment(config: AppConfig, options: ToEnvironmentOptions =
     [ENV.tenantCredentialSeconds, storage.credentialSeconds],
     [ENV.tenantCredentialRefreshSeconds, storage.refreshBeforeSeconds],
     [ENV.presignSeconds, storage.presignSeconds],
+    [ENV.storageReconcileAfterSeconds, storage.reconcileAfterSeconds],
+    [ENV.jobQueueUrl, jobs.queueUrl],
     [ENV.userPoolId, auth.userPoolId],
     [ENV.userPoolClientId, auth.clientId],
     [ENV.jwksUrl, auth.jwksUrl],

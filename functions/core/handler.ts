@@ -41,6 +41,12 @@ export interface RouteContext<Body = Readonly<Record<string, unknown>>> extends 
    * `audit.id` is `'work'` (e.g. a created row), and any detail. The resource type is the manifest's.
    */
   audit(resource: { id?: string; detail?: Record<string, unknown> }): void;
+  /**
+   * Runs `task` once the transaction has committed, before the answer is sent (e.g. waking the job
+   * runner for a job row this request wrote). Never runs when the transaction rolls back. A task that
+   * fails is logged, not answered: what it does must be recoverable from the committed rows.
+   */
+  afterCommit(task: () => Promise<void>): void;
 }
 
 /**
@@ -49,7 +55,7 @@ export interface RouteContext<Body = Readonly<Record<string, unknown>>> extends 
  * that the caller is an active platform operator (functions/lifecycle/control.ts `assertOperator`) and
  * writes the audit event in the tenant it touches.
  */
-export interface PlatformRouteContext<Body = Readonly<Record<string, unknown>>> extends Omit<RouteContext<Body>, 'tenantId' | 'audit' | 'tx'> {
+export interface PlatformRouteContext<Body = Readonly<Record<string, unknown>>> extends Omit<RouteContext<Body>, 'tenantId' | 'audit' | 'tx' | 'afterCommit'> {
   readonly role: 'superadmin';
   /** The control-plane database client. */
   readonly control: Sql;
@@ -186,6 +192,7 @@ async function serve(
   // Every platform-operator use of a tenant route leaves a trace in that tenant.
   const audited = spec.mutating || caller.role === 'superadmin';
   let reported: { id?: string; detail?: Record<string, unknown> } = {};
+  const committed: (() => Promise<void>)[] = [];
 
   // Bound to this tenant and user before the transaction; building them makes no AWS call.
   const capabilities = {
@@ -201,6 +208,7 @@ async function serve(
         tx,
         routeId,
         audit: (r) => (reported = r),
+        afterCommit: (task) => committed.push(task),
       });
       if (audited) {
         const resource = auditResource(routeId, spec, input.params, tenantId, reported);
@@ -214,6 +222,9 @@ async function serve(
       return reply;
     }),
   );
+  for (const task of committed) {
+    await task().catch((error: unknown) => logger.warn('a task after the commit failed', { error: error as Error }));
+  }
   return meter ? { ...result, headers: { ...quotaHeaders('api_requests', meter), ...result.headers } } : result;
 }
 

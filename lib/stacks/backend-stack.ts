@@ -4,6 +4,7 @@
  * that pin resources across stacks); lib/stacks/environment.ts names and tags it per environment.
  */
 import { CfnOutput, Fn, Stack, StackProps, Token } from 'aws-cdk-lib';
+import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import { Construct } from 'constructs';
 import { defaultConfig, toEnvironment } from '../../functions/core/config';
 import { routeList } from '../../functions/routes';
@@ -11,10 +12,12 @@ import type { EnvironmentSettings } from '../config';
 import { Api } from '../constructs/api';
 import { Database, DATABASE_NAME, PROXY_PORT, RUNTIME_DB_USER, CONTROL_DB_USER } from '../constructs/database';
 import { Identity } from '../constructs/identity';
+import { JobQueue, JobRunner } from '../constructs/jobs';
 import { Network } from '../constructs/network';
 import { Observability } from '../constructs/observability';
 import { RouteFunctions } from '../constructs/route-functions';
 import { TenantStorage } from '../constructs/storage';
+import { StorageReconciler } from '../constructs/storage-reconciler';
 
 export interface BackendStackProps extends StackProps {
   readonly settings: EnvironmentSettings;
@@ -64,6 +67,49 @@ export class BackendStack extends Stack {
     if (settings.functions.timeout.toMilliseconds() < requestDeadlineMs + 1000) {
       throw new Error(`the function timeout must exceed the request deadline (${requestDeadlineMs} ms) by a second at least`);
     }
+    // Long work: the queue exists before the functions that send to it.
+    const jobQueue = new JobQueue(this, 'Jobs');
+    // The runtime configuration of every function, written through the one environment contract (functions/core/config.ts).
+    const environment = toEnvironment(
+      {
+        environment: settings.name,
+        deadlines: { requestMs: requestDeadlineMs },
+        database: {
+          host: database.proxy.endpoint,
+          port: PROXY_PORT,
+          database: DATABASE_NAME,
+          user: RUNTIME_DB_USER,
+          iamAuth: true,
+          ssl: 'verify-full',
+          poolMax: settings.functions.dbPoolMax,
+          // Prepared statements stay on (one round trip fewer); pinning is alarmed in Observability.
+          prepare: true,
+          connectTimeoutSeconds: 5,
+          lockTimeoutMs: runtimeDefaults.database.lockTimeoutMs,
+          // Only platform and job functions may log in as it (rds-db:connect is granted per function).
+          control: { user: CONTROL_DB_USER },
+        },
+        aws: { region: this.region },
+        storage: {
+          bucket: storage.bucket.bucketName,
+          tenantAccessRoleArn: storage.tenantAccessRole.roleArn,
+          credentialSeconds: TENANT_CREDENTIAL_SECONDS,
+          refreshBeforeSeconds: 300,
+          presignSeconds: 900,
+          reconcileAfterSeconds: runtimeDefaults.storage.reconcileAfterSeconds,
+        },
+        auth: {
+          userPoolId: identity.userPool.userPoolId,
+          clientId: identity.client.userPoolClientId,
+          jwksUrl: identity.jwksDataUrl,
+        },
+        pii: { kmsKeyId: database.piiKey.keyArn, dataKeyCacheSeconds: 300 },
+        cors: { allowedOrigins: settings.corsOrigins },
+        jobs: { queueUrl: jobQueue.queue.queueUrl },
+      },
+      // Lambda sets AWS_REGION itself.
+      { regionFromRuntime: true },
+    );
     const routes = new RouteFunctions(this, 'Routes', {
       routes: routeList,
       vpc: network.vpc,
@@ -76,45 +122,8 @@ export class BackendStack extends Stack {
       timeout: settings.functions.timeout,
       reservedConcurrency: settings.functions.reservedConcurrency,
       logRetention: settings.logRetention,
-      // The runtime configuration, written through the one environment contract (functions/core/config.ts).
-      environment: toEnvironment(
-        {
-          environment: settings.name,
-          deadlines: { requestMs: requestDeadlineMs },
-          database: {
-            host: database.proxy.endpoint,
-            port: PROXY_PORT,
-            database: DATABASE_NAME,
-            user: RUNTIME_DB_USER,
-            iamAuth: true,
-            ssl: 'verify-full',
-            poolMax: settings.functions.dbPoolMax,
-            // Prepared statements stay on (one round trip fewer); pinning is alarmed in Observability.
-            prepare: true,
-            connectTimeoutSeconds: 5,
-            lockTimeoutMs: runtimeDefaults.database.lockTimeoutMs,
-            // Only platform functions may log in as it (rds-db:connect is granted per route).
-            control: { user: CONTROL_DB_USER },
-          },
-          aws: { region: this.region },
-          storage: {
-            bucket: storage.bucket.bucketName,
-            tenantAccessRoleArn: storage.tenantAccessRole.roleArn,
-            credentialSeconds: TENANT_CREDENTIAL_SECONDS,
-            refreshBeforeSeconds: 300,
-            presignSeconds: 900,
-          },
-          auth: {
-            userPoolId: identity.userPool.userPoolId,
-            clientId: identity.client.userPoolClientId,
-            jwksUrl: identity.jwksDataUrl,
-          },
-          pii: { kmsKeyId: database.piiKey.keyArn, dataKeyCacheSeconds: 300 },
-          cors: { allowedOrigins: settings.corsOrigins },
-        },
-        // Lambda sets AWS_REGION itself.
-        { regionFromRuntime: true },
-      ),
+      jobQueue: jobQueue.queue,
+      environment,
     });
     // The schema exists before any route function is created or updated.
     for (const fn of routes.functions.values()) fn.node.addDependency(database.migrations);
@@ -133,7 +142,7 @@ export class BackendStack extends Stack {
         : undefined,
     });
 
-    new Observability(this, 'Observability', {
+    const observability = new Observability(this, 'Observability', {
       environmentName: settings.name,
       apiName: api.restApi.restApiName,
       stageName: STAGE_NAME,
@@ -147,6 +156,30 @@ export class BackendStack extends Stack {
       serverErrorRatePercent: settings.alarms.serverErrorRatePercent,
     });
 
+    const background = {
+      vpc: network.vpc,
+      vpcSubnets: network.functionSubnets,
+      database,
+      storage,
+      logRetention: settings.logRetention,
+      environmentName: settings.name,
+    };
+    const jobs = new JobRunner(this, 'JobRunner', jobQueue, {
+      ...background,
+      piiKey: database.piiKey,
+      userPool: identity.userPool,
+      memoryMiB: settings.functions.memoryMiB,
+      reservedConcurrency: settings.functions.reservedConcurrency,
+      environment,
+    });
+    const reconciler = new StorageReconciler(this, 'StorageReconciler', {
+      ...background,
+      reserveConcurrency: settings.functions.reservedConcurrency !== undefined,
+      environment,
+    });
+    for (const fn of [jobs.runner, jobs.sweeper, reconciler.reconciler]) fn.node.addDependency(database.migrations);
+    for (const alarm of [...jobs.alarms, ...reconciler.alarms]) alarm.addAlarmAction(new actions.SnsAction(observability.alarmTopic));
+
     if (props.smokeTestPrincipalArn) storage.trustArn(props.smokeTestPrincipalArn);
 
     new CfnOutput(this, 'ApiUrl', { value: api.restApi.url });
@@ -154,6 +187,8 @@ export class BackendStack extends Stack {
     new CfnOutput(this, 'UserPoolClientId', { value: identity.client.userPoolClientId });
     new CfnOutput(this, 'TenantBucket', { value: storage.bucket.bucketName });
     new CfnOutput(this, 'TenantAccessRoleArn', { value: storage.tenantAccessRole.roleArn });
+    new CfnOutput(this, 'JobQueueUrl', { value: jobQueue.queue.queueUrl });
+    new CfnOutput(this, 'JobDeadLetterQueueUrl', { value: jobQueue.deadLetterQueue.queueUrl });
   }
 
   /**

@@ -27,6 +27,8 @@ describe('parseConfig', () => {
     ['DB_IAM_AUTH', 'yes'],
     ['DB_SSL', 'prefer'],
     ['PRESIGN_SECONDS', '901'],
+    // Shorter than an upload URL may live: the reconciler could remove a document whose upload is still coming.
+    ['STORAGE_RECONCILE_AFTER_SECONDS', '899'],
   ])('fails fast on a malformed %s, naming it', (name, value) => {
     expect(() => parseConfig({ [name]: value })).toThrow(new RegExp(name));
     expect(() => parseConfig({ [name]: value })).toThrow(ConfigError);
@@ -68,10 +70,12 @@ describe('toEnvironment', () => {
       credentialSeconds: 1800,
       refreshBeforeSeconds: 120,
       presignSeconds: 600,
+      reconcileAfterSeconds: 7200,
     },
     auth: { userPoolId: 'eu-central-1_abc', clientId: 'client123', jwksUrl: 'data:application/json;base64,e30' },
     pii: { kmsKeyId: 'arn:aws:kms:eu-central-1:123456789012:key/1', dataKeyCacheSeconds: 60 },
     cors: { allowedOrigins: ['https://app.example.com', 'http://localhost:5173'] },
+    jobs: { queueUrl: 'https://sqs.eu-central-1.amazonaws.com/123456789012/dev-jobs' },
   };
   const local: AppConfig = {
     ...defaultConfig(),

@@ -52,14 +52,17 @@ async function runOne(deps: JobHandlerDependencies, body: string): Promise<{ out
 export function createJobHandler(deps: JobHandlerDependencies): (event: SQSEvent) => Promise<SQSBatchResponse> {
   return async (event) => {
     const batchItemFailures: SQSBatchResponse['batchItemFailures'] = [];
+    const fail = (messageId: string) => {
+      batchItemFailures.push({ itemIdentifier: messageId });
+      metrics.addMetric(JOB_FAILURE_METRIC, MetricUnit.Count, 1);
+    };
     for (const record of event.Records) {
       logger.appendKeys({ message_id: record.messageId });
       try {
         const { outcome, job } = await runOne(deps, record.body);
         if (job) logger.appendKeys({ job_id: job.id, job_kind: job.kind, tenant_id: job.tenantId });
         if (outcome === 'failed') {
-          batchItemFailures.push({ itemIdentifier: record.messageId });
-          metrics.addMetric(JOB_FAILURE_METRIC, MetricUnit.Count, 1);
+          fail(record.messageId);
           logger.warn('job stopped at a failed step; the queue retries it', { step: job?.step, attempts: job?.attempts, last_error: job?.lastError });
         } else if (outcome === 'dropped') {
           logger.error('message names no job; dropped', { receive_count: record.attributes?.ApproximateReceiveCount });
@@ -68,14 +71,13 @@ export function createJobHandler(deps: JobHandlerDependencies): (event: SQSEvent
         }
       } catch (error) {
         // The runner's own trouble (the database unreachable, an unknown step): the message comes back.
-        batchItemFailures.push({ itemIdentifier: record.messageId });
-        metrics.addMetric(JOB_FAILURE_METRIC, MetricUnit.Count, 1);
+        fail(record.messageId);
         logger.error('job run failed', { error: error as Error });
       } finally {
         logger.removeKeys(['message_id', 'job_id', 'job_kind', 'tenant_id']);
       }
     }
-    metrics.publishStoredMetrics();
+    if (batchItemFailures.length > 0) metrics.publishStoredMetrics();
     return { batchItemFailures };
   };
 }

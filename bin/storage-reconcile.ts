@@ -12,7 +12,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { ENV, parseConfig } from '../functions/core/config';
+import { ENV, parseBackgroundConfig, parseConfig } from '../functions/core/config';
 import { createSql } from '../functions/core/db';
 import { createTenantStorage } from '../functions/core/storage';
 import { reconcilableTenants, reconcileTenant, reconciliationLine } from '../functions/documents/reconcile';
@@ -44,9 +44,11 @@ async function main(): Promise<void> {
     exit(2, `${error instanceof Error ? error.message : String(error)}. ${USAGE}`);
   }
   let config;
+  let afterSeconds: number;
   try {
-    const env = await environment();
-    config = parseConfig({ ...env, ...(values['after-seconds'] === undefined ? {} : { [ENV.storageReconcileAfterSeconds]: values['after-seconds'] }) });
+    const env = { ...(await environment()), ...(values['after-seconds'] === undefined ? {} : { [ENV.storageReconcileAfterSeconds]: values['after-seconds'] }) };
+    config = parseConfig(env);
+    afterSeconds = parseBackgroundConfig(env).reconcileAfterSeconds;
   } catch (error) {
     exit(2, `${error instanceof Error ? error.message : String(error)}. ${USAGE}`);
   }
@@ -56,7 +58,7 @@ async function main(): Promise<void> {
   const db = createSql(config.database, config.aws, { max: 1 });
   const deps = {
     db,
-    afterSeconds: config.storage.reconcileAfterSeconds,
+    afterSeconds,
     storage: createTenantStorage({
       bucket,
       roleArn: tenantAccessRoleArn,

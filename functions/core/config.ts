@@ -50,20 +50,6 @@ export interface StorageConfig {
   readonly refreshBeforeSeconds: number;
   /** Lifetime of presigned URLs (at most 900 s). */
   readonly presignSeconds: number;
-  /**
-   * The storage reconciler removes a pending document whose upload never came once it is this old; at
-   * least the longest URL lifetime (900 s), so that no URL issued for it can still store bytes.
-   */
-  readonly reconcileAfterSeconds: number;
-}
-
-/** Long work (exports, offboarding) run as jobs (functions/lifecycle/jobs.ts). */
-export interface JobsConfig {
-  /**
-   * The SQS queue that deployed job runners consume; routes that create a job send its id there after
-   * their commit. Unset locally, where the stack's in-process runner polls the job rows instead.
-   */
-  readonly queueUrl?: string;
 }
 
 export interface AuthConfig {
@@ -109,7 +95,6 @@ export interface AppConfig {
   readonly auth: AuthConfig;
   readonly pii: PiiConfig;
   readonly cors: CorsConfig;
-  readonly jobs: JobsConfig;
 }
 
 export class ConfigError extends Error {
@@ -260,7 +245,6 @@ export function parseConfig(env: Env): AppConfig {
       credentialSeconds: integer(env, ENV.tenantCredentialSeconds, 3600, 900, 43200),
       refreshBeforeSeconds: integer(env, ENV.tenantCredentialRefreshSeconds, 300, 0, 3600),
       presignSeconds,
-      reconcileAfterSeconds: integer(env, ENV.storageReconcileAfterSeconds, 3600, 900, 30 * 86400),
     },
     auth: {
       userPoolId: optional(env, ENV.userPoolId),
@@ -273,7 +257,6 @@ export function parseConfig(env: Env): AppConfig {
       dataKeyCacheSeconds: integer(env, ENV.piiDataKeyCacheSeconds, 300, 0, 3600),
     },
     cors: { allowedOrigins: origins(env, ENV.corsOrigins) },
-    jobs: { queueUrl: optional(env, ENV.jobQueueUrl) },
   };
 }
 
@@ -296,7 +279,7 @@ export interface ToEnvironmentOptions {
  * deploy time); they pass through unchanged.
  */
 export function toEnvironment(config: AppConfig, options: ToEnvironmentOptions = {}): Partial<Record<EnvName, string>> {
-  const { database: db, aws, storage, auth, pii, cors, jobs } = config;
+  const { database: db, aws, storage, auth, pii, cors } = config;
   const entries: [EnvName, string | number | boolean | undefined][] = [
     [ENV.environment, config.environment],
     [ENV.requestDeadlineMs, config.deadlines.requestMs],
@@ -323,8 +306,6 @@ export function toEnvironment(config: AppConfig, options: ToEnvironmentOptions =
     [ENV.tenantCredentialSeconds, storage.credentialSeconds],
     [ENV.tenantCredentialRefreshSeconds, storage.refreshBeforeSeconds],
     [ENV.presignSeconds, storage.presignSeconds],
-    [ENV.storageReconcileAfterSeconds, storage.reconcileAfterSeconds],
-    [ENV.jobQueueUrl, jobs.queueUrl],
     [ENV.userPoolId, auth.userPoolId],
     [ENV.userPoolClientId, auth.clientId],
     [ENV.jwksUrl, auth.jwksUrl],
@@ -336,6 +317,48 @@ export function toEnvironment(config: AppConfig, options: ToEnvironmentOptions =
   const env: Partial<Record<EnvName, string>> = {};
   for (const [name, value] of entries) if (value !== undefined) env[name] = String(value);
   return env;
+}
+
+/**
+ * What only the background work reads: the job queue (sent to by the two routes that create jobs) and
+ * the storage reconciler's age. Parsed apart from {@link AppConfig} so that no other route bundle
+ * carries the parsing (every route's bundle has a size budget); the same contract ({@link ENV}) names
+ * the variables.
+ */
+export interface BackgroundConfig {
+  /**
+   * The SQS queue that deployed job runners consume; routes that create a job send its id there after
+   * their commit. Unset locally, where the stack's in-process runner polls the job rows instead.
+   */
+  readonly jobQueueUrl?: string;
+  /**
+   * The storage reconciler removes a pending document whose upload never came once it is this old; at
+   * least the longest URL lifetime (900 s), so that no URL issued for it can still store bytes.
+   */
+  readonly reconcileAfterSeconds: number;
+}
+
+/** Pure: parses an environment into the background settings. */
+export function parseBackgroundConfig(env: Env): BackgroundConfig {
+  return {
+    jobQueueUrl: optional(env, ENV.jobQueueUrl),
+    reconcileAfterSeconds: integer(env, ENV.storageReconcileAfterSeconds, 3600, 900, 2592000),
+  };
+}
+
+/** The environment that {@link parseBackgroundConfig} reads back as `background`. */
+export function backgroundEnvironment(background: BackgroundConfig): Partial<Record<EnvName, string>> {
+  const env: Partial<Record<EnvName, string>> = { [ENV.storageReconcileAfterSeconds]: String(background.reconcileAfterSeconds) };
+  if (background.jobQueueUrl !== undefined) env[ENV.jobQueueUrl] = background.jobQueueUrl;
+  return env;
+}
+
+let cachedBackground: BackgroundConfig | undefined;
+
+/** The container's background settings, parsed on first use. */
+export function backgroundConfig(): BackgroundConfig {
+  cachedBackground ??= parseBackgroundConfig(process.env);
+  return cachedBackground;
 }
 
 let cached: AppConfig | undefined;

@@ -43,8 +43,9 @@ export interface RouteContext<Body = Readonly<Record<string, unknown>>> extends 
   audit(resource: { id?: string; detail?: Record<string, unknown> }): void;
   /**
    * Runs `task` once the transaction has committed, before the answer is sent (e.g. waking the job
-   * runner for a job row this request wrote). Never runs when the transaction rolls back. A task that
-   * fails is logged, not answered: what it does must be recoverable from the committed rows.
+   * runner for a job row this request wrote). Never runs when the transaction rolls back. A task's
+   * failure never changes the answer (the task logs it): what it does must be recoverable from the
+   * committed rows.
    */
   afterCommit(task: () => Promise<void>): void;
 }
@@ -222,9 +223,7 @@ async function serve(
       return reply;
     }),
   );
-  for (const task of committed) {
-    await task().catch((error: unknown) => logger.warn('a task after the commit failed', { error: error as Error }));
-  }
+  await Promise.allSettled(committed.map((task) => task()));
   return meter ? { ...result, headers: { ...quotaHeaders('api_requests', meter), ...result.headers } } : result;
 }
 

@@ -10,7 +10,7 @@
  */
 import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { AWS_MAX_ATTEMPTS, AWS_REQUEST_HANDLER } from './aws-timeouts';
-import { config } from './config';
+import { backgroundConfig, config } from './config';
 import { isUuid } from './tenant';
 
 /** The message every job runner reads. */
@@ -51,10 +51,11 @@ let containerQueue: JobQueue | undefined;
 /** The container's job queue, from `config()` (JOB_QUEUE_URL). */
 export function jobQueue(): JobQueue {
   if (!containerQueue) {
-    const { aws, jobs } = config();
+    const { aws } = config();
+    const queueUrl = backgroundConfig().jobQueueUrl;
     containerQueue = createJobQueue({
-      queueUrl: jobs.queueUrl,
-      sqs: jobs.queueUrl === undefined
+      queueUrl,
+      sqs: queueUrl === undefined
         ? undefined
         : new SQSClient({ region: aws.region, endpoint: aws.endpoint, requestHandler: AWS_REQUEST_HANDLER, maxAttempts: AWS_MAX_ATTEMPTS }),
     });

@@ -3,7 +3,7 @@
  * It logs in as the runtime role and reaches each tenant's objects only through that tenant's scoped
  * STS session, like the document routes; one log line per tenant with its counts.
  */
-import { config } from '../core/config';
+import { backgroundConfig } from '../core/config';
 import { sql } from '../core/db';
 import { logger } from '../core/observability';
 import { storage } from '../core/storage';
@@ -11,7 +11,7 @@ import { reconcileStorage, reconciliationLine } from './reconcile';
 
 export async function handler(): Promise<{ tenants: number; abandonedUploads: number; orphanObjects: number }> {
   const results = await reconcileStorage(
-    { db: sql(), storage: storage(), afterSeconds: config().storage.reconcileAfterSeconds },
+    { db: sql(), storage: storage(), afterSeconds: backgroundConfig().reconcileAfterSeconds },
     { onTenant: (r) => logger.info(reconciliationLine(r), { tenant_id: r.tenantId, reconciliation: r }) },
   );
   return {

@@ -1,6 +1,7 @@
 import { route, type RouteContext } from '../core/handler';
 import { accepted, type Reply } from '../core/http';
 import { jobQueue } from '../core/job-queue';
+import { logger } from '../core/observability';
 import { routes } from '../routes';
 import { requestExport } from '../tenants/export';
 
@@ -11,7 +12,11 @@ import { requestExport } from '../tenants/export';
  */
 export async function work(ctx: RouteContext): Promise<Reply> {
   const requested = await requestExport(ctx);
-  ctx.afterCommit(() => jobQueue().enqueue(requested.jobId));
+  ctx.afterCommit(() =>
+    jobQueue()
+      .enqueue(requested.jobId)
+      .catch((error: unknown) => logger.warn('the export job could not be queued; the sweeper will', { error: error as Error })),
+  );
   return accepted({ export: requested.export });
 }
 

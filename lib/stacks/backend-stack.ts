@@ -6,7 +6,7 @@
 import { CfnOutput, Fn, Stack, StackProps, Token } from 'aws-cdk-lib';
 import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import { Construct } from 'constructs';
-import { defaultConfig, toEnvironment } from '../../functions/core/config';
+import { backgroundEnvironment, defaultConfig, parseBackgroundConfig, toEnvironment } from '../../functions/core/config';
 import { routeList } from '../../functions/routes';
 import type { EnvironmentSettings } from '../config';
 import { Api } from '../constructs/api';
@@ -70,46 +70,47 @@ export class BackendStack extends Stack {
     // Long work: the queue exists before the functions that send to it.
     const jobQueue = new JobQueue(this, 'Jobs');
     // The runtime configuration of every function, written through the one environment contract (functions/core/config.ts).
-    const environment = toEnvironment(
-      {
-        environment: settings.name,
-        deadlines: { requestMs: requestDeadlineMs },
-        database: {
-          host: database.proxy.endpoint,
-          port: PROXY_PORT,
-          database: DATABASE_NAME,
-          user: RUNTIME_DB_USER,
-          iamAuth: true,
-          ssl: 'verify-full',
-          poolMax: settings.functions.dbPoolMax,
-          // Prepared statements stay on (one round trip fewer); pinning is alarmed in Observability.
-          prepare: true,
-          connectTimeoutSeconds: 5,
-          lockTimeoutMs: runtimeDefaults.database.lockTimeoutMs,
-          // Only platform and job functions may log in as it (rds-db:connect is granted per function).
-          control: { user: CONTROL_DB_USER },
+    const environment = {
+      ...toEnvironment(
+        {
+          environment: settings.name,
+          deadlines: { requestMs: requestDeadlineMs },
+          database: {
+            host: database.proxy.endpoint,
+            port: PROXY_PORT,
+            database: DATABASE_NAME,
+            user: RUNTIME_DB_USER,
+            iamAuth: true,
+            ssl: 'verify-full',
+            poolMax: settings.functions.dbPoolMax,
+            // Prepared statements stay on (one round trip fewer); pinning is alarmed in Observability.
+            prepare: true,
+            connectTimeoutSeconds: 5,
+            lockTimeoutMs: runtimeDefaults.database.lockTimeoutMs,
+            // Only platform and job functions may log in as it (rds-db:connect is granted per function).
+            control: { user: CONTROL_DB_USER },
+          },
+          aws: { region: this.region },
+          storage: {
+            bucket: storage.bucket.bucketName,
+            tenantAccessRoleArn: storage.tenantAccessRole.roleArn,
+            credentialSeconds: TENANT_CREDENTIAL_SECONDS,
+            refreshBeforeSeconds: 300,
+            presignSeconds: 900,
+          },
+          auth: {
+            userPoolId: identity.userPool.userPoolId,
+            clientId: identity.client.userPoolClientId,
+            jwksUrl: identity.jwksDataUrl,
+          },
+          pii: { kmsKeyId: database.piiKey.keyArn, dataKeyCacheSeconds: 300 },
+          cors: { allowedOrigins: settings.corsOrigins },
         },
-        aws: { region: this.region },
-        storage: {
-          bucket: storage.bucket.bucketName,
-          tenantAccessRoleArn: storage.tenantAccessRole.roleArn,
-          credentialSeconds: TENANT_CREDENTIAL_SECONDS,
-          refreshBeforeSeconds: 300,
-          presignSeconds: 900,
-          reconcileAfterSeconds: runtimeDefaults.storage.reconcileAfterSeconds,
-        },
-        auth: {
-          userPoolId: identity.userPool.userPoolId,
-          clientId: identity.client.userPoolClientId,
-          jwksUrl: identity.jwksDataUrl,
-        },
-        pii: { kmsKeyId: database.piiKey.keyArn, dataKeyCacheSeconds: 300 },
-        cors: { allowedOrigins: settings.corsOrigins },
-        jobs: { queueUrl: jobQueue.queue.queueUrl },
-      },
-      // Lambda sets AWS_REGION itself.
-      { regionFromRuntime: true },
-    );
+        // Lambda sets AWS_REGION itself.
+        { regionFromRuntime: true },
+      ),
+      ...backgroundEnvironment({ jobQueueUrl: jobQueue.queue.queueUrl, reconcileAfterSeconds: parseBackgroundConfig({}).reconcileAfterSeconds }),
+    };
     const routes = new RouteFunctions(this, 'Routes', {
       routes: routeList,
       vpc: network.vpc,

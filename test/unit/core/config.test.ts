@@ -1,4 +1,4 @@
-import { ConfigError, ENV, defaultConfig, parseConfig, required, toEnvironment, type AppConfig } from '../../../functions/core/config';
+import { ConfigError, ENV, backgroundEnvironment, defaultConfig, parseBackgroundConfig, parseConfig, required, toEnvironment, type AppConfig } from '../../../functions/core/config';
 
 describe('parseConfig', () => {
   it('has secure, working defaults', () => {
@@ -27,8 +27,6 @@ describe('parseConfig', () => {
     ['DB_IAM_AUTH', 'yes'],
     ['DB_SSL', 'prefer'],
     ['PRESIGN_SECONDS', '901'],
-    // Shorter than an upload URL may live: the reconciler could remove a document whose upload is still coming.
-    ['STORAGE_RECONCILE_AFTER_SECONDS', '899'],
   ])('fails fast on a malformed %s, naming it', (name, value) => {
     expect(() => parseConfig({ [name]: value })).toThrow(new RegExp(name));
     expect(() => parseConfig({ [name]: value })).toThrow(ConfigError);
@@ -70,12 +68,10 @@ describe('toEnvironment', () => {
       credentialSeconds: 1800,
       refreshBeforeSeconds: 120,
       presignSeconds: 600,
-      reconcileAfterSeconds: 7200,
     },
     auth: { userPoolId: 'eu-central-1_abc', clientId: 'client123', jwksUrl: 'data:application/json;base64,e30' },
     pii: { kmsKeyId: 'arn:aws:kms:eu-central-1:123456789012:key/1', dataKeyCacheSeconds: 60 },
     cors: { allowedOrigins: ['https://app.example.com', 'http://localhost:5173'] },
-    jobs: { queueUrl: 'https://sqs.eu-central-1.amazonaws.com/123456789012/dev-jobs' },
   };
   const local: AppConfig = {
     ...defaultConfig(),
@@ -102,5 +98,21 @@ describe('toEnvironment', () => {
   it('leaves AWS_REGION to the Lambda runtime when asked', () => {
     expect(toEnvironment(devLike)).toHaveProperty(ENV.awsRegion, 'eu-central-1');
     expect(toEnvironment(devLike, { regionFromRuntime: true })).not.toHaveProperty(ENV.awsRegion);
+  });
+});
+
+describe('the background settings', () => {
+  it('round-trip through the environment and default to an hour without a queue', () => {
+    const deployed = { jobQueueUrl: 'https://sqs.eu-central-1.amazonaws.com/123456789012/dev-jobs', reconcileAfterSeconds: 7200 };
+    expect(parseBackgroundConfig(backgroundEnvironment(deployed))).toEqual(deployed);
+    expect(parseBackgroundConfig({})).toEqual({ jobQueueUrl: undefined, reconcileAfterSeconds: 3600 });
+    const names = new Set<string>(Object.values(ENV));
+    expect(Object.keys(backgroundEnvironment(deployed)).filter((name) => !names.has(name))).toEqual([]);
+  });
+
+  it('refuse a reconciler age shorter than an upload URL may live, naming the variable', () => {
+    // The reconciler could otherwise remove a document whose upload is still coming.
+    expect(() => parseBackgroundConfig({ STORAGE_RECONCILE_AFTER_SECONDS: '899' })).toThrow(/STORAGE_RECONCILE_AFTER_SECONDS/);
+    expect(() => parseBackgroundConfig({ STORAGE_RECONCILE_AFTER_SECONDS: '899' })).toThrow(ConfigError);
   });
 });

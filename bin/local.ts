@@ -113,6 +113,7 @@ async function main(): Promise<void> {
     accounts: stack.accounts.map(({ username, password, role, tenantId }) => ({ username, password, role, tenantId })),
     localPassword: stack.password,
     adminUrl: stack.adminUrl,
+    environment: stack.environment,
   };
   await writeFile(STACK_FILE, JSON.stringify(file, null, 2), { mode: 0o600 });
   await chmod(STACK_FILE, 0o600);

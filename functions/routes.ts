@@ -12,7 +12,7 @@ import { EMAIL_MAX_LENGTH, EMAIL_PATTERN } from './core/email';
 import { MEDIA_TYPE_MAX_LENGTH, MEDIA_TYPE_PATTERN } from './core/media-type';
 import { METRICS } from './core/metrics';
 import { TENANT_ID_PATTERN, UUID_PATTERN } from './core/tenant';
-import { withIds, type IdentifiedRoute, type JsonSchema, type RouteSpec } from './core/route-spec';
+import { withIds, type DirectoryAction, type IdentifiedRoute, type JsonSchema, type RouteSpec } from './core/route-spec';
 
 export type { AuditSpec, DirectoryAction, HttpMethod, JsonSchema, LambdaHandler, RouteSpec } from './core/route-spec';
 export { METRICS, type Metric } from './core/metrics';
@@ -84,6 +84,11 @@ export const memberSchema: JsonSchema = {
   type: 'object', additionalProperties: false, required: ['userId', 'email', 'role', 'status', 'createdAt'],
   properties: { userId: uuid, email: { type: 'string' }, name: { type: 'string' }, role: tenantRole, status: memberStatus, createdAt: timestamp },
 };
+/**
+ * The Cognito actions of creating a user (UserDirectory.createUser): a retry finds the user it created
+ * (get) and brings its role and state back to what was asked. Onboarding and adding a member use them.
+ */
+const CREATE_USER = ['AdminCreateUser', 'AdminGetUser', 'AdminUpdateUserAttributes', 'AdminEnableUser'] as const satisfies readonly DirectoryAction[];
 const exportStatus: JsonSchema = { type: 'string', enum: ['pending', 'ready', 'failed'] };
 
 /** The routes, keyed by a stable id (used for Lambda names, OpenAPI operationId and logs). */
@@ -115,6 +120,10 @@ export const routes = withIds({
     method: 'POST', path: '/api/tenants', handler: 'platform/create-tenant',
     summary: 'Onboard a tenant with its data key and first org_admin', auth: 'platform', roles: ['superadmin'],
     mutating: true, audit: { type: 'tenant', id: 'work' }, meters: [], usesStorage: false, usesPii: true,
+    // The tenant's data key is generated here, and only here.
+    createsDataKeys: true,
+    // The first org_admin, as a member is created.
+    directory: CREATE_USER,
     body: {
       type: 'object', additionalProperties: false, required: ['id', 'name', 'planId', 'admin'],
       properties: {
@@ -159,6 +168,7 @@ export const routes = withIds({
     method: 'DELETE', path: '/api/tenants/{tenantId}', handler: 'platform/delete-tenant',
     summary: 'Offboard a tenant (resumable; calling again resumes)', auth: 'platform', roles: ['superadmin'],
     mutating: true, audit: { type: 'tenant', id: { param: 'tenantId' } }, meters: [], usesStorage: false,
+    enqueuesJobs: true,
     params: { tenantId: tenantIdParam },
     response: { status: 202, schema: tenantSchema },
   },
@@ -292,8 +302,7 @@ export const routes = withIds({
     method: 'POST', path: '/api/{tenantId}/members', handler: 'members/create',
     summary: 'Add a member: a user of this tenant who can sign in', auth: 'tenant', roles: ['org_admin'], mutating: true,
     audit: { type: 'member', id: 'work' }, meters: ['api_requests'], usesStorage: false, usesPii: true,
-    // A retry finds the user it created (get), and brings its role and state back to what was asked.
-    directory: ['AdminCreateUser', 'AdminGetUser', 'AdminUpdateUserAttributes', 'AdminEnableUser'],
+    directory: CREATE_USER,
     body: {
       type: 'object', additionalProperties: false, required: ['email', 'role'],
       properties: {
@@ -334,7 +343,7 @@ export const routes = withIds({
     idempotent: true,
     method: 'POST', path: '/api/{tenantId}/exports', handler: 'exports/create',
     summary: "Prepare a portability bundle of the tenant's data", auth: 'tenant', roles: ['org_admin'], mutating: true,
-    audit: { type: 'export', id: 'work' }, meters: ['api_requests'], usesStorage: false,
+    audit: { type: 'export', id: 'work' }, meters: ['api_requests'], usesStorage: false, enqueuesJobs: true,
     response: {
       status: 202,
       schema: {

@@ -80,6 +80,8 @@ export interface LocalStack {
   readonly bucket: string;
   /** The database as its superuser (owner-run commands such as `npm run operators`). */
   readonly adminUrl: string;
+  /** The handlers' environment (functions/core/config.ts): what local commands such as `npm run storage:reconcile` run with. */
+  readonly environment: Record<string, string>;
   /** The password of every user the stack creates: the seed users and, through LOCAL_USER_PASSWORD, users created by the API. */
   readonly password: string;
   readonly tenants: readonly SeedTenant[];
@@ -137,21 +139,10 @@ function handlerEnvironment(settings: {
  */
 function startLocalJobRunner(onError?: (error: unknown) => void): JobRunner {
   const { controlSql } = require('../../functions/core/db') as typeof import('../../functions/core/db');
-  const { pii } = require('../../functions/core/pii') as typeof import('../../functions/core/pii');
-  const { directory } = require('../../functions/core/cognito') as typeof import('../../functions/core/cognito');
-  const { tenantObjects } = require('../../functions/core/tenant-objects') as typeof import('../../functions/core/tenant-objects');
-  const { runOffboarding } = require('../../functions/tenants/offboarding') as typeof import('../../functions/tenants/offboarding');
-  const { runExport } = require('../../functions/tenants/export') as typeof import('../../functions/tenants/export');
+  const { containerJobRunners } = require('../../functions/jobs/runners') as typeof import('../../functions/jobs/runners');
   const db = controlSql();
-  const objects = (tenantId: string, userId: string) => tenantObjects().forTenant(tenantId, userId);
-  return startJobRunner({
-    db,
-    onError,
-    runners: {
-      offboard: (jobId) => runOffboarding({ db, pii: pii(), directory: directory(), objects }, jobId),
-      export: (jobId) => runExport({ db, pii: pii(), objects }, jobId),
-    },
-  });
+  // The same runners as the deployed queue-triggered function (functions/jobs/run.ts).
+  return startJobRunner({ db, onError, runners: containerJobRunners(db) });
 }
 
 /** Sets `values` in process.env and returns a function that puts the previous values back. */
@@ -241,12 +232,11 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       cleanups.push(() => sealer.stop());
     }
 
-    const restoreEnvironment = applyEnvironment(
-      handlerEnvironment({
-        runtimeUrl, controlUrl, access, bucket: storage.bucket, roleArn: storage.roleArn, userPoolId, clientId, jwksUrl, piiKeyId, corsOrigins,
-        localUserPassword: password,
-      }),
-    );
+    const environment = handlerEnvironment({
+      runtimeUrl, controlUrl, access, bucket: storage.bucket, roleArn: storage.roleArn, userPoolId, clientId, jwksUrl, piiKeyId, corsOrigins,
+      localUserPassword: password,
+    });
+    const restoreEnvironment = applyEnvironment(environment);
     cleanups.push(async () => restoreEnvironment());
 
     // Offboarding and export jobs, run in-process as the queue-triggered function runs them deployed.
@@ -285,6 +275,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       piiKeyId,
       bucket: storage.bucket,
       adminUrl,
+      environment,
       password,
       tenants,
       accounts,

@@ -17,6 +17,8 @@ export interface StackFile {
   readonly localPassword: string;
   /** The local database as its superuser: for owner-run commands (`npm run operators`). */
   readonly adminUrl?: string;
+  /** The handlers' environment (runtime database URL, bucket, tenant-access role, emulator): `npm run storage:reconcile`. */
+  readonly environment?: Record<string, string>;
 }
 
 /** The local stack's state directory (Postgres data, the stack file). */

@@ -148,6 +148,8 @@ export const ENV = {
   tenantCredentialSeconds: 'TENANT_CREDENTIAL_SECONDS',
   tenantCredentialRefreshSeconds: 'TENANT_CREDENTIAL_REFRESH_SECONDS',
   presignSeconds: 'PRESIGN_SECONDS',
+  storageReconcileAfterSeconds: 'STORAGE_RECONCILE_AFTER_SECONDS',
+  jobQueueUrl: 'JOB_QUEUE_URL',
   userPoolId: 'USER_POOL_ID',
   userPoolClientId: 'USER_POOL_CLIENT_ID',
   jwksUrl: 'JWKS_URL',
@@ -325,6 +327,48 @@ export function toEnvironment(config: AppConfig, options: ToEnvironmentOptions =
   const env: Partial<Record<EnvName, string>> = {};
   for (const [name, value] of entries) if (value !== undefined) env[name] = String(value);
   return env;
+}
+
+/**
+ * What only the background work reads: the job queue (sent to by the two routes that create jobs) and
+ * the storage reconciler's age. Parsed apart from {@link AppConfig} so that no other route bundle
+ * carries the parsing (every route's bundle has a size budget); the same contract ({@link ENV}) names
+ * the variables.
+ */
+export interface BackgroundConfig {
+  /**
+   * The SQS queue that deployed job runners consume; routes that create a job send its id there after
+   * their commit. Unset locally, where the stack's in-process runner polls the job rows instead.
+   */
+  readonly jobQueueUrl?: string;
+  /**
+   * The storage reconciler removes a pending document whose upload never came once it is this old; at
+   * least the longest URL lifetime (900 s), so that no URL issued for it can still store bytes.
+   */
+  readonly reconcileAfterSeconds: number;
+}
+
+/** Pure: parses an environment into the background settings. */
+export function parseBackgroundConfig(env: Env): BackgroundConfig {
+  return {
+    jobQueueUrl: optional(env, ENV.jobQueueUrl),
+    reconcileAfterSeconds: integer(env, ENV.storageReconcileAfterSeconds, 3600, 900, 2592000),
+  };
+}
+
+/** The environment that {@link parseBackgroundConfig} reads back as `background`. */
+export function backgroundEnvironment(background: BackgroundConfig): Partial<Record<EnvName, string>> {
+  const env: Partial<Record<EnvName, string>> = { [ENV.storageReconcileAfterSeconds]: String(background.reconcileAfterSeconds) };
+  if (background.jobQueueUrl !== undefined) env[ENV.jobQueueUrl] = background.jobQueueUrl;
+  return env;
+}
+
+let cachedBackground: BackgroundConfig | undefined;
+
+/** The container's background settings, parsed on first use. */
+export function backgroundConfig(): BackgroundConfig {
+  cachedBackground ??= parseBackgroundConfig(process.env);
+  return cachedBackground;
 }
 
 let cached: AppConfig | undefined;

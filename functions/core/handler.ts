@@ -43,6 +43,13 @@ export interface RouteContext<Body = Readonly<Record<string, unknown>>> extends 
    * `audit.id` is `'work'` (e.g. a created row), and any detail. The resource type is the manifest's.
    */
   audit(resource: { id?: string; detail?: Record<string, unknown> }): void;
+  /**
+   * Runs `task` once the transaction has committed, before the answer is sent (e.g. waking the job
+   * runner for a job row this request wrote). Never runs when the transaction rolls back. A task's
+   * failure never changes the answer (the task logs it): what it does must be recoverable from the
+   * committed rows.
+   */
+  afterCommit(task: () => Promise<void>): void;
 }
 
 /**
@@ -51,7 +58,7 @@ export interface RouteContext<Body = Readonly<Record<string, unknown>>> extends 
  * that the caller is an active platform operator (functions/lifecycle/control.ts `assertOperator`) and
  * writes the audit event in the tenant it touches.
  */
-export interface PlatformRouteContext<Body = Readonly<Record<string, unknown>>> extends Omit<RouteContext<Body>, 'tenantId' | 'audit' | 'tx'> {
+export interface PlatformRouteContext<Body = Readonly<Record<string, unknown>>> extends Omit<RouteContext<Body>, 'tenantId' | 'audit' | 'tx' | 'afterCommit'> {
   readonly role: 'superadmin';
   /** The control-plane database client. */
   readonly control: Sql;
@@ -230,6 +237,7 @@ async function serve(
   // Every platform-operator use of a tenant route leaves a trace in that tenant.
   const audited = spec.mutating || caller.role === 'superadmin';
   let reported: { id?: string; detail?: Record<string, unknown> } = {};
+  const committed: (() => Promise<void>)[] = [];
 
   // Bound to this tenant and user before the transaction; building them makes no AWS call.
   const capabilities = {
@@ -260,6 +268,7 @@ async function serve(
         tx,
         routeId,
         audit: (r) => (reported = r),
+        afterCommit: (task) => committed.push(task),
       });
       if (audited) {
         const resource = auditResource(routeId, spec, input.params, tenantId, reported);
@@ -276,6 +285,8 @@ async function serve(
     { signal: deadline.signal },
   );
   if ('replay' in outcome) return outcome.replay;
+  // After the commit only (a replay ran no work and has none): e.g. the job id to the queue.
+  await Promise.allSettled(committed.map((task) => task()));
   return withQuota(outcome.result, outcome.meter);
 }
 

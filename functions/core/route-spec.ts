@@ -52,6 +52,16 @@ interface RouteBase {
   /** The route unwraps tenant PII data keys with KMS: the wrapper provides `ctx.pii`. */
   readonly usesPii?: boolean;
   /**
+   * The route also creates tenant data keys (KMS `GenerateDataKey`: onboarding). Other PII routes only
+   * unwrap keys (`kms:Decrypt`). @default false
+   */
+  readonly createsDataKeys?: boolean;
+  /**
+   * The route creates a job (app.jobs) and sends its id to the job queue after the commit
+   * (functions/core/job-queue.ts); its function may send to that queue and nothing else of it. @default false
+   */
+  readonly enqueuesJobs?: boolean;
+  /**
    * The Cognito admin actions the route makes on this user pool (member management); its function is
    * granted exactly these, on that pool only. @default none
    */

@@ -14,7 +14,7 @@ import { UnauthorizedError } from './errors';
 import { AWS_MAX_ATTEMPTS, AWS_REQUEST_HANDLER } from './aws-timeouts';
 import { createSessionCache } from './storage-credentials';
 import { assertContentType, assertSize, contentDisposition, documentKey } from './storage-names';
-import { tenantSessionPolicy } from './storage-policy';
+import { tenantPrefix, tenantSessionPolicy } from './storage-policy';
 import { MAX_PRESIGN_SECONDS, presignGet, presignPut, type PresignedDownload, type PresignedUpload } from './storage-presign';
 import { assertTenantId, isUuid } from './tenant';
 
@@ -46,6 +46,16 @@ export interface StoredObjectInfo {
   readonly contentType: string | undefined;
 }
 
+/** One key under the tenant's `documents/` prefix, over all of its versions. */
+export interface DocumentObject {
+  /** The document id the key names; `null` for a key that names no document (no UUID). */
+  readonly documentId: string | null;
+  /** Bytes held by every version of the key (an empty tombstone holds none). */
+  readonly storedBytes: number;
+  /** Versions and delete markers. */
+  readonly versions: number;
+}
+
 /** One tenant's documents in S3. Every method validates its input before any AWS call. */
 export interface TenantStorage {
   readonly tenantId: string;
@@ -60,6 +70,8 @@ export interface TenantStorage {
    * ever issued for the document can store bytes there again; deleting a missing object succeeds.
    */
   delete(documentId: string): Promise<void>;
+  /** Every key under the tenant's `documents/` prefix with what its versions hold (a page of 1000 at a time). */
+  listDocumentObjects(): Promise<DocumentObject[]>;
 }
 
 export interface TenantStorageProvider {
@@ -201,6 +213,37 @@ export function createTenantStorage(options: TenantStorageOptions): TenantStorag
             keyMarker = page.NextKeyMarker;
             versionIdMarker = page.NextVersionIdMarker;
           }
+        });
+      },
+
+      async listDocumentObjects() {
+        const prefix = `${tenantPrefix(tenantId)}documents/`;
+        return guarded(async () => {
+          const s = await session(tenantId, userId);
+          const byKey = new Map<string, { storedBytes: number; versions: number }>();
+          let keyMarker: string | undefined;
+          let versionIdMarker: string | undefined;
+          for (;;) {
+            const page = await s.client.send(
+              new ListObjectVersionsCommand({ Bucket: bucket, Prefix: prefix, KeyMarker: keyMarker, VersionIdMarker: versionIdMarker }),
+            );
+            const entries = [
+              ...(page.Versions ?? []).map((v) => ({ key: v.Key, size: v.Size ?? 0 })),
+              ...(page.DeleteMarkers ?? []).map((m) => ({ key: m.Key, size: 0 })),
+            ];
+            for (const { key, size } of entries) {
+              if (key === undefined || !key.startsWith(prefix)) continue;
+              const entry = byKey.get(key) ?? { storedBytes: 0, versions: 0 };
+              byKey.set(key, { storedBytes: entry.storedBytes + size, versions: entry.versions + 1 });
+            }
+            if (!page.IsTruncated) break;
+            keyMarker = page.NextKeyMarker;
+            versionIdMarker = page.NextVersionIdMarker;
+          }
+          return [...byKey].map(([key, entry]) => {
+            const name = key.slice(prefix.length);
+            return { documentId: isUuid(name) ? name.toLowerCase() : null, ...entry };
+          });
         });
       },
     };

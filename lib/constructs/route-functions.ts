@@ -5,8 +5,10 @@
  *    control plane) for platform routes, never both (public routes, health and the OpenAPI document,
  *    touch no dependency);
  *  - `sts:AssumeRole` on the tenant-access role (and a place in its trust policy): `usesStorage` routes;
- *  - `kms:Decrypt` / `kms:GenerateDataKey` on the PII key with a tenant encryption context: `usesPii` routes;
- *  - `cognito-idp:Admin*`: exactly the actions a route's `directory` lists, on this user pool only.
+ *  - `kms:Decrypt` on the PII key with a tenant encryption context: `usesPii` routes; `kms:GenerateDataKey`
+ *    too only for a route that `createsDataKeys` (onboarding);
+ *  - `cognito-idp:Admin*`: exactly the actions a route's `directory` lists, on this user pool only;
+ *  - `sqs:SendMessage` on the job queue: routes that `enqueuesJobs`.
  */
 import { Duration } from 'aws-cdk-lib';
 import type * as cognito from 'aws-cdk-lib/aws-cognito';
@@ -14,6 +16,7 @@ import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
+import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import type { RouteId, RouteSpec } from '../../functions/routes';
 import type { Database } from './database';
@@ -33,6 +36,8 @@ export interface RouteFunctionsProps {
   readonly piiKey: kms.IKey;
   /** The pool whose users the member routes manage. */
   readonly userPool: cognito.IUserPool;
+  /** The queue the deployed job runner consumes (routes that create jobs send their ids there). */
+  readonly jobQueue: sqs.IQueue;
   readonly memoryMiB: number;
   readonly timeout: Duration;
   /** Concurrent executions reserved for, and capping, each route function. @default none reserved */
@@ -74,7 +79,7 @@ export class RouteFunctions extends Construct {
       if (route.usesPii) {
         fn.addToRolePolicy(
           new iam.PolicyStatement({
-            actions: ['kms:Decrypt', 'kms:GenerateDataKey'],
+            actions: route.createsDataKeys ? ['kms:Decrypt', 'kms:GenerateDataKey'] : ['kms:Decrypt'],
             resources: [props.piiKey.keyArn],
             // Every PII data key is wrapped with the encryption context {tenant_id}.
             conditions: { 'ForAnyValue:StringEquals': { 'kms:EncryptionContextKeys': 'tenant_id' } },
@@ -89,6 +94,7 @@ export class RouteFunctions extends Construct {
           }),
         );
       }
+      if (route.enqueuesJobs) props.jobQueue.grantSendMessages(fn);
       functions.set(route.id, fn);
     }
     this.functions = functions;

@@ -4,18 +4,21 @@
  * that pin resources across stacks); lib/stacks/environment.ts names and tags it per environment.
  */
 import { CfnOutput, Fn, Stack, StackProps, Token } from 'aws-cdk-lib';
+import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import { Construct } from 'constructs';
-import { defaultConfig, toEnvironment, type AppConfig } from '../../functions/core/config';
+import { backgroundEnvironment, defaultConfig, parseBackgroundConfig, toEnvironment, type AppConfig } from '../../functions/core/config';
 import { routeList } from '../../functions/routes';
 import type { EnvironmentSettings } from '../config';
 import { Api } from '../constructs/api';
 import { AuditAnchor } from '../constructs/audit-anchor';
 import { Database, DATABASE_NAME, PROXY_PORT, RUNTIME_DB_USER, CONTROL_DB_USER, SEALER_DB_USER } from '../constructs/database';
 import { Identity } from '../constructs/identity';
+import { JobQueue, JobRunner } from '../constructs/jobs';
 import { Network } from '../constructs/network';
 import { Observability } from '../constructs/observability';
 import { RouteFunctions } from '../constructs/route-functions';
 import { TenantStorage } from '../constructs/storage';
+import { StorageReconciler } from '../constructs/storage-reconciler';
 
 export interface BackendStackProps extends StackProps {
   readonly settings: EnvironmentSettings;
@@ -65,6 +68,8 @@ export class BackendStack extends Stack {
     if (settings.functions.timeout.toMilliseconds() < requestDeadlineMs + 1000) {
       throw new Error(`the function timeout must exceed the request deadline (${requestDeadlineMs} ms) by a second at least`);
     }
+    // Long work: the queue exists before the functions that send to it.
+    const jobQueue = new JobQueue(this, 'Jobs');
     // The runtime configuration, written through the one environment contract (functions/core/config.ts).
     const runtimeConfig: AppConfig = {
       environment: settings.name,
@@ -101,6 +106,11 @@ export class BackendStack extends Stack {
       cors: { allowedOrigins: settings.corsOrigins },
       audit: {},
     };
+    // Every function's environment: the runtime configuration and the background settings (job queue, reconciler).
+    const environment = {
+      ...toEnvironment(runtimeConfig, { regionFromRuntime: true }),
+      ...backgroundEnvironment({ jobQueueUrl: jobQueue.queue.queueUrl, reconcileAfterSeconds: parseBackgroundConfig({}).reconcileAfterSeconds }),
+    };
     const routes = new RouteFunctions(this, 'Routes', {
       routes: routeList,
       vpc: network.vpc,
@@ -113,7 +123,8 @@ export class BackendStack extends Stack {
       timeout: settings.functions.timeout,
       reservedConcurrency: settings.functions.reservedConcurrency,
       logRetention: settings.logRetention,
-      environment: toEnvironment(runtimeConfig, { regionFromRuntime: true }),
+      jobQueue: jobQueue.queue,
+      environment,
     });
     // The schema exists before any route function is created or updated.
     for (const fn of routes.functions.values()) fn.node.addDependency(database.migrations);
@@ -152,7 +163,7 @@ export class BackendStack extends Stack {
         : undefined,
     });
 
-    new Observability(this, 'Observability', {
+    const observability = new Observability(this, 'Observability', {
       environmentName: settings.name,
       apiName: api.restApi.restApiName,
       stageName: STAGE_NAME,
@@ -167,6 +178,30 @@ export class BackendStack extends Stack {
       serverErrorRatePercent: settings.alarms.serverErrorRatePercent,
     });
 
+    const background = {
+      vpc: network.vpc,
+      vpcSubnets: network.functionSubnets,
+      database,
+      storage,
+      logRetention: settings.logRetention,
+      environmentName: settings.name,
+    };
+    const jobs = new JobRunner(this, 'JobRunner', jobQueue, {
+      ...background,
+      piiKey: database.piiKey,
+      userPool: identity.userPool,
+      memoryMiB: settings.functions.memoryMiB,
+      reservedConcurrency: settings.functions.reservedConcurrency,
+      environment,
+    });
+    const reconciler = new StorageReconciler(this, 'StorageReconciler', {
+      ...background,
+      reserveConcurrency: settings.functions.reservedConcurrency !== undefined,
+      environment,
+    });
+    for (const fn of [jobs.runner, jobs.sweeper, reconciler.reconciler]) fn.node.addDependency(database.migrations);
+    for (const alarm of [...jobs.alarms, ...reconciler.alarms]) alarm.addAlarmAction(new actions.SnsAction(observability.alarmTopic));
+
     if (props.smokeTestPrincipalArn) storage.trustArn(props.smokeTestPrincipalArn);
 
     new CfnOutput(this, 'ApiUrl', { value: api.restApi.url });
@@ -175,6 +210,8 @@ export class BackendStack extends Stack {
     new CfnOutput(this, 'TenantBucket', { value: storage.bucket.bucketName });
     new CfnOutput(this, 'TenantAccessRoleArn', { value: storage.tenantAccessRole.roleArn });
     new CfnOutput(this, 'AuditAnchorBucket', { value: anchor.bucket.bucketName });
+    new CfnOutput(this, 'JobQueueUrl', { value: jobQueue.queue.queueUrl });
+    new CfnOutput(this, 'JobDeadLetterQueueUrl', { value: jobQueue.deadLetterQueue.queueUrl });
   }
 
   /**

@@ -131,7 +131,7 @@ function requestContext(fixture: Fixture): RequestContext {
 
 /** What the wrapper hands the route's work, built by hand for the baseline. */
 function routeContext(ctx: RequestContext, tx: RouteContext['tx']): RouteContext {
-  return { ...ctx, tx, routeId: 'listDocuments', params: {}, query: {}, body: {}, audit: () => undefined };
+  return { ...ctx, tx, routeId: 'listDocuments', params: {}, query: {}, body: {}, audit: () => undefined, afterCommit: () => undefined };
 }
 
 /**

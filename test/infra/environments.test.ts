@@ -51,7 +51,7 @@ afterAll(() => {
   rmSync(outdir, { recursive: true, force: true });
 });
 
-/** The route functions: those with the runtime configuration. */
+/** The route functions: those with the runtime configuration whose description names a route of the manifest. */
 function routeFunctions(s: SynthesizedEnvironment): [string, Record<string, any>][] {
   return routeFunctionsOf(s.json);
 }
@@ -360,11 +360,15 @@ describe.each(ENVIRONMENT_NAMES)('the %s environment', (name) => {
     }
   });
 
-  it('lets only the roles of storage routes assume the tenant-access role, whose own policy is tenantAccessRolePolicy()', () => {
+  it('lets only the roles of storage routes, the job runner and the storage reconciler assume the tenant-access role, whose own policy is tenantAccessRolePolicy()', () => {
     const s = env(name);
     const [[roleId, role]] = resourcesOf(s.json, 'AWS::IAM::Role').filter(([id]) => id.startsWith('StorageTenantAccessRole')) as [[string, Record<string, any>]];
     const trusted = (role.AssumeRolePolicyDocument.Statement as any[]).flatMap((st) => [st.Principal.AWS].flat());
-    const expected = routeList.filter((r) => r.usesStorage).map((r) => ({ 'Fn::GetAtt': [roleOfRoute(s, r), 'Arn'] }));
+    const background = ['Job runner:', 'Storage reconciler:'].map((prefix) => {
+      const [[, fn]] = resourcesOf(s.json, 'AWS::Lambda::Function').filter(([, p]) => String(p.Description).startsWith(prefix)) as [[string, Record<string, any>]];
+      return { 'Fn::GetAtt': [fn.Role['Fn::GetAtt'][0] as string, 'Arn'] };
+    });
+    const expected = [...routeList.filter((r) => r.usesStorage).map((r) => ({ 'Fn::GetAtt': [roleOfRoute(s, r), 'Arn'] })), ...background];
     expect(trusted).toEqual(expect.arrayContaining(expected));
     expect(trusted).toHaveLength(expected.length);
     const bucket = resourcesOf(s.json, 'AWS::S3::Bucket').find(([id]) => id.startsWith('StorageTenantDocuments'))![0];

@@ -11,6 +11,7 @@ import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Stack } from 'aws-cdk-lib';
+import { routeList } from '../../functions/routes';
 import { ENVIRONMENT_NAMES, environments, type EnvironmentName } from '../../lib/config';
 import { EMULATOR_WRITABLE_ATTRIBUTES } from '../../bin/stack/identity';
 import { Identity } from '../../lib/constructs/identity';
@@ -54,6 +55,7 @@ describe.each(ENVIRONMENT_NAMES)('the %s environment', (name) => {
 
   it('reserves concurrency for every route function as configured', () => {
     const routeFunctions = routeFunctionsOf(env(name).json);
+    expect(routeFunctions).toHaveLength(routeList.length);
     expect(routeFunctions.length).toBeGreaterThan(0);
     for (const [, fn] of routeFunctions) {
       expect((fn as Record<string, any>).ReservedConcurrentExecutions).toBe(settings.functions.reservedConcurrency);

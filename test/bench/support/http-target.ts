@@ -53,7 +53,7 @@ function baselineServer(): http.Server {
     const context: RequestContext = { tenantId: match[1]!, userId: BASELINE_USER, role: 'user', requestId: randomUUID() };
     const query = Object.fromEntries(url.searchParams);
     withTenant(sql, context, (tx) =>
-      work({ ...context, tx, routeId: 'listDocuments', params: {}, query, body: {}, audit: () => undefined } satisfies RouteContext),
+      work({ ...context, tx, routeId: 'listDocuments', params: {}, query, body: {}, audit: () => undefined, afterCommit: () => undefined } satisfies RouteContext),
     ).then(
       (reply) => {
         const body = JSON.stringify(reply.body);

@@ -1,4 +1,4 @@
-import { ConfigError, ENV, defaultConfig, parseConfig, required, toEnvironment, type AppConfig } from '../../../functions/core/config';
+import { ConfigError, ENV, backgroundEnvironment, defaultConfig, parseBackgroundConfig, parseConfig, required, toEnvironment, type AppConfig } from '../../../functions/core/config';
 
 describe('parseConfig', () => {
   it('has secure, working defaults', () => {
@@ -99,5 +99,21 @@ describe('toEnvironment', () => {
   it('leaves AWS_REGION to the Lambda runtime when asked', () => {
     expect(toEnvironment(devLike)).toHaveProperty(ENV.awsRegion, 'eu-central-1');
     expect(toEnvironment(devLike, { regionFromRuntime: true })).not.toHaveProperty(ENV.awsRegion);
+  });
+});
+
+describe('the background settings', () => {
+  it('round-trip through the environment and default to an hour without a queue', () => {
+    const deployed = { jobQueueUrl: 'https://sqs.eu-central-1.amazonaws.com/123456789012/dev-jobs', reconcileAfterSeconds: 7200 };
+    expect(parseBackgroundConfig(backgroundEnvironment(deployed))).toEqual(deployed);
+    expect(parseBackgroundConfig({})).toEqual({ jobQueueUrl: undefined, reconcileAfterSeconds: 3600 });
+    const names = new Set<string>(Object.values(ENV));
+    expect(Object.keys(backgroundEnvironment(deployed)).filter((name) => !names.has(name))).toEqual([]);
+  });
+
+  it('refuse a reconciler age shorter than an upload URL may live, naming the variable', () => {
+    // The reconciler could otherwise remove a document whose upload is still coming.
+    expect(() => parseBackgroundConfig({ STORAGE_RECONCILE_AFTER_SECONDS: '899' })).toThrow(/STORAGE_RECONCILE_AFTER_SECONDS/);
+    expect(() => parseBackgroundConfig({ STORAGE_RECONCILE_AFTER_SECONDS: '899' })).toThrow(ConfigError);
   });
 });

@@ -52,9 +52,11 @@ export interface LocalStackOptions {
    */
   readonly corsOrigins?: readonly string[];
   /**
-   * Run queued jobs (exports) in this process every this many ms, as the queue does deployed. Needs the
-   * control-plane login: always there for an embedded database, `controlUrl` for a given one. @default 500
+   * Run the queued jobs (exports, offboardings) in this process, as the queue does deployed. Off for a
+   * stack that shares its database with stacks of other names (tests): their KMS keys and Cognito pools
+   * are not this one's, so a job of theirs would fail here. @default true
    */
+  readonly runJobs?: boolean;
   /** Postgres and emulator chatter. */
   readonly log?: (line: string) => void;
   /** Handler crashes and server failures (the client only ever sees a generic 500). */
@@ -240,8 +242,8 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     cleanups.push(async () => restoreEnvironment());
 
     // Offboarding and export jobs, run in-process as the queue-triggered function runs them deployed.
-    const jobs = startLocalJobRunner(options.onError);
-    cleanups.push(() => jobs.stop());
+    const jobs = options.runJobs === false ? undefined : startLocalJobRunner(options.onError);
+    if (jobs) cleanups.push(() => jobs.stop());
 
     const extraRoutes = options.extraRoutes ?? [];
     const server: http.Server = createLocalApiServer({

@@ -39,6 +39,11 @@ export interface UserDirectory {
    * An email that is a user of another tenant, or a platform operator, is a {@link ConflictError}.
    */
   createUser(user: NewUser): Promise<{ userId: string }>;
+  /**
+   * Whether {@link createUser} would accept `email` for `tenantId`: no user has it, or this tenant's own
+   * does (a retry). Asked before anything is made, so that a refusal changes nothing.
+   */
+  isAvailable(email: string, tenantId: string): Promise<boolean>;
   /** Sets `custom:role`; the member's next token carries it (the database row already counts). */
   setRole(userId: string, role: TenantRole): Promise<void>;
   /** Refuses new sign-ins; an existing token is refused by the request guard at its next request. */
@@ -90,6 +95,11 @@ export function createUserDirectory(options: {
   }
 
   return {
+    isAvailable: (email, tenantId) =>
+      guarded(async () => {
+        const existing = await attributesOf(email.trim().toLowerCase());
+        return !existing || existing['custom:tenant_id'] === tenantId;
+      }),
     createUser: (user) =>
       guarded(async () => {
         const email = user.email.trim().toLowerCase();

@@ -67,6 +67,10 @@ export async function onboardTenant(
       select name, plan_id, status, onboarded_at, data_key_ciphertext from app.tenants where id = ${tenantId}`;
     return row;
   });
+  // An admin email that is another tenant's user (or an operator's) is refused before anything is made:
+  // a refusal changes nothing. (Taken by another tenant between this check and step 2, it still answers
+  // 409 from step 2 and leaves the suspended row that the same request with a free email completes.)
+  if (!(await deps.directory.isAvailable(adminEmail, tenantId))) throw new ConflictError('This email cannot be added.');
   let keys: TenantKeys;
   if (pending) {
     keys = await resume(deps, tenantId, pending, { name, planId });

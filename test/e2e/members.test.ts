@@ -20,6 +20,8 @@ beforeAll(async () => {
     emulatorEndpoint: process.env.TEST_AWS_ENDPOINT_URL!,
     storage: { bucket: process.env.TEST_TENANT_BUCKET!, roleArn: process.env.TEST_TENANT_ACCESS_ROLE_ARN! },
     name: 'tenant-sovereign-e2e-members',
+    // Its KMS key and pool are its own: the shared database's export and offboarding jobs are not for it.
+    runJobs: false,
     tenants: [
       { id: TENANT, name: 'Members test', planId: 'pro' },
       { id: OTHER, name: 'Members test, other tenant', planId: 'pro' },

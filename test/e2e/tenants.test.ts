@@ -89,6 +89,25 @@ describe('the tenant lifecycle over HTTP', () => {
     expect(row!.count).toBe(0);
   });
 
+  it("refuses a first admin who is another tenant's user (409) before making anything: no tenant row, no key", async () => {
+    const taken = newId('taken');
+    const { email } = await onboard(taken);
+    const id = newId('reuse');
+
+    const response = await stack.call('/api/tenants', {
+      method: 'POST',
+      as: superadmin,
+      json: { id, name: `Tenant ${id}`, planId: 'pro', admin: { email } },
+    });
+
+    expect(response.status).toBe(409);
+    expect(response.headers.get('content-type')).toMatch(/application\/problem\+json/);
+    expect(await response.text()).not.toContain(taken);
+    expect(await admin`select 1 from app.tenants where id = ${id}`).toHaveLength(0);
+    // The id stays free: onboarding it with a free email succeeds.
+    expect((await onboard(id)).response.status).toBe(201);
+  });
+
   it('reads a tenant (200) and answers 404 for one that does not exist', async () => {
     const id = newId('read');
     expect((await onboard(id)).response.status).toBe(201);

@@ -503,7 +503,8 @@ describe.each(ENVIRONMENT_NAMES)('the %s environment', (name) => {
     const [[sealerId, sealer]] = resourcesOf(json, 'AWS::Lambda::Function').filter(([, p]) => String(p.Description).startsWith('Scheduled: seals the audit chains')) as [[string, Record<string, any>]];
     expect(sealer.Environment.Variables).toMatchObject({ DB_USER: 'app_sealer', AUDIT_ANCHOR_BUCKET: { Ref: bucketId } });
     expect(sealer.Environment.Variables).not.toHaveProperty('TENANT_BUCKET');
-    const rules = resourcesOf(json, 'AWS::Events::Rule');
+    // The sealer's own schedule (the job sweeper and the storage reconciler have theirs).
+    const rules = resourcesOf(json, 'AWS::Events::Rule').filter(([, r]) => JSON.stringify(r.Targets).includes(sealerId));
     expect(rules).toHaveLength(1);
     expect(rules[0]![1]).toMatchObject({ ScheduleExpression: `rate(${anchor.everyMinutes} minutes)`, State: 'ENABLED' });
     expect(rules[0]![1].Targets).toEqual([expect.objectContaining({ Arn: { 'Fn::GetAtt': [sealerId, 'Arn'] } })]);

@@ -11,13 +11,10 @@ import postgres from 'postgres';
 import type { APIGatewayProxyResult } from 'aws-lambda';
 import { parseConfig } from '../../functions/core/config';
 import { createSql, type Sql } from '../../functions/core/db';
-import { route, type HandlerDependencies } from '../../functions/core/handler';
-import { work as listDocuments } from '../../functions/documents/list';
-import { work as recordUsageEvent } from '../../functions/usage/record-event';
-import { routes } from '../../functions/routes';
-import { eventFor, json, trustingAuthenticator } from '../support/api';
+import { json } from '../support/api';
 import { createTenant, uniqueTenantId, type TenantFixture } from '../support/db';
 import { startDedicatedPostgres, type DedicatedPostgres } from './support/dedicated-postgres';
+import { mixedTraffic } from './support/mixed-traffic';
 
 const DEADLINE_MS = 3000;
 /** Scheduling slack on a shared 2-core machine. */
@@ -39,22 +36,9 @@ describe('a frozen Postgres server', () => {
     // The container's client, as a Lambda builds it from its environment.
     const settings = parseConfig({ DATABASE_URL: cluster.runtimeUrl, DB_POOL_MAX: '2', DB_CONNECT_TIMEOUT_SECONDS: '1' });
     db = createSql(settings.database, settings.aws);
-    const deps: Partial<HandlerDependencies> = { sql: () => db, authenticator: () => trustingAuthenticator, deadlineMs: () => DEADLINE_MS };
-    const caller = { userId: tenant.members.user, role: 'user' as const, tenantId: tenant.tenantId };
-    const listRoute = route(routes.listDocuments, listDocuments, deps);
-    const recordRoute = route(routes.recordUsageEvent, recordUsageEvent, deps);
-    list = () => listRoute(eventFor(routes.listDocuments, { pathParameters: { tenantId: tenant.tenantId }, caller }));
-    record = async (key) => {
-      const result = await recordRoute(
-        eventFor(routes.recordUsageEvent, {
-          pathParameters: { tenantId: tenant.tenantId },
-          caller,
-          body: { metric: 'ai_tokens', quantity: 1, idempotencyKey: key },
-        }),
-      );
-      if (result.statusCode === 202) accepted.push(key);
-      return result;
-    };
+    const traffic = mixedTraffic(tenant, { sql: () => db, deadlineMs: () => DEADLINE_MS }, accepted);
+    list = () => traffic.list();
+    record = (key) => traffic.record(key);
   }, 120_000);
 
   afterAll(async () => {

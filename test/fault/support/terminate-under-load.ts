@@ -10,16 +10,11 @@
  * a connection from `sql.reserve()`, its backend is terminated, and the caller goes on using it; after a
  * 503 it releases it and reserves another, several rounds).
  */
-import { randomUUID } from 'node:crypto';
 import postgres from 'postgres';
 import type { APIGatewayProxyResult } from 'aws-lambda';
 import type { Sql, Tx } from '../../../functions/core/db';
-import { route, type HandlerDependencies } from '../../../functions/core/handler';
-import { work as listDocuments } from '../../../functions/documents/list';
-import { work as recordUsageEvent } from '../../../functions/usage/record-event';
-import { routes } from '../../../functions/routes';
-import { eventFor, trustingAuthenticator } from '../../support/api';
 import { createTenant, uniqueTenantId } from '../../support/db';
+import { mixedTraffic } from './mixed-traffic';
 
 const mode = process.argv[2];
 if (mode !== 'pooled' && mode !== 'reserved') throw new Error('usage: terminate-under-load.ts pooled|reserved');
@@ -72,7 +67,6 @@ async function main(): Promise<void> {
     values ('test-fault', 'Fault', '{"api_requests": null, "ai_tokens": null}', 1000000)
     on conflict (id) do nothing`;
   const tenant = await createTenant(admin, uniqueTenantId('fault'), 'test-fault');
-  const caller = { userId: tenant.members.user, role: 'user' as const, tenantId: tenant.tenantId };
   const accepted: string[] = [];
   // A reservation can itself meet a terminated backend (57P01 while connecting): try again shortly.
   const reserve = async (): Promise<postgres.ReservedSql> => {
@@ -108,25 +102,7 @@ async function main(): Promise<void> {
   /** One caller: the pool itself, or a connection it reserved (replaced after it was lost). */
   const client = async () => {
     let reserved = mode === 'reserved' ? await reserve() : undefined;
-    const deps: HandlerDependencies = {
-      sql: () => observed(reserved ? onReserved(reserved) : pool),
-      authenticator: () => trustingAuthenticator,
-    };
-    const list = route(routes.listDocuments, listDocuments, deps);
-    const record = route(routes.recordUsageEvent, recordUsageEvent, deps);
-    const send = async (i: number): Promise<APIGatewayProxyResult> => {
-      if (i % 2 === 0) return list(eventFor(routes.listDocuments, { pathParameters: { tenantId: tenant.tenantId }, caller }));
-      const key = randomUUID();
-      const result = await record(
-        eventFor(routes.recordUsageEvent, {
-          pathParameters: { tenantId: tenant.tenantId },
-          caller,
-          body: { metric: 'ai_tokens', quantity: 1, idempotencyKey: key },
-        }),
-      );
-      if (result.statusCode === 202) accepted.push(key);
-      return result;
-    };
+    const { send } = mixedTraffic(tenant, { sql: () => observed(reserved ? onReserved(reserved) : pool) }, accepted);
     return {
       request: async (i: number): Promise<Outcome> => {
         const result = await send(i);

@@ -63,18 +63,16 @@ export function createSql(
   const client = database.url
     ? postgres(database.url, options)
     : postgres({ ...options, host: database.host, port: database.port, database: database.database, username: database.user });
-  lockTimeouts.set(client, `${database.lockTimeoutMs}ms`);
-  socketsOf.set(client, sockets);
+  clients.set(client, { lockTimeout: `${database.lockTimeoutMs}ms`, sockets });
   return client;
 }
 
-
-const lockTimeouts = new WeakMap<object, string>();
-const socketsOf = new WeakMap<object, ClientSockets>();
+/** What `createSql` knows of the clients it made: their lock timeout and their sockets. */
+const clients = new WeakMap<object, { readonly lockTimeout: string; readonly sockets: ClientSockets }>();
 
 /** The lock timeout a client was created with (transaction-local, set with the context). */
 function lockTimeoutOf(db: Sql): string {
-  return lockTimeouts.get(db) ?? '2000ms';
+  return clients.get(db)?.lockTimeout ?? '2000ms';
 }
 
 let containerSql: Sql | undefined;
@@ -161,7 +159,7 @@ async function transaction<T>(
   for (let attempt = 1; ; attempt++) {
     let started = false;
     const requested = performance.now();
-    const giveUp = () => !started && performance.now() - requested >= STALL_MS && socketsOf.get(db)?.destroyAll();
+    const giveUp = () => !started && performance.now() - requested >= STALL_MS && clients.get(db)?.sockets.destroyAll();
     signal?.addEventListener('abort', giveUp, { once: true });
     try {
       return (await db.begin(async (tx) => {
@@ -177,9 +175,9 @@ async function transaction<T>(
     } catch (error) {
       // BEGIN itself met a connection that had been dropped while idle (a failover, RDS Proxy's idle
       // timeout, a container thawed after minutes): nothing of the work was sent, so another attempt is
-      // safe (see retriesOnDrop for how many). Once the work has started, a
-      // lost connection is the caller's 503: a COMMIT whose answer was lost may have committed, and
-      // running the work again could count twice.
+      // safe (see retriesOnDrop for how many). Once the work has started, a lost connection is the
+      // caller's 503: a COMMIT whose answer was lost may have committed, and running the work again
+      // could count twice.
       if (!started && attempt <= retriesOnDrop(db) && isDroppedConnection(error) && !signal?.aborted) continue;
       throw fromDatabaseError(error);
     } finally {

@@ -37,21 +37,30 @@ export function header(
   event: Pick<APIGatewayProxyEvent, 'headers'> & Partial<Pick<APIGatewayProxyEvent, 'multiValueHeaders'>>,
   name: string,
 ): string | undefined {
-  const wanted = name.toLowerCase();
   // A header given more than once is ambiguous (the authorizer in front may have read another copy than
   // `headers` keeps): it counts as absent, so two Authorization headers are a 401, never two identities.
-  let copies = 0;
-  for (const [key, values] of Object.entries(event.multiValueHeaders ?? {})) {
-    if (key.toLowerCase() === wanted) copies += values?.length ?? 0;
-  }
-  if (copies > 1) return undefined;
-  let found: string | undefined;
-  for (const [key, value] of Object.entries(event.headers ?? {})) {
-    if (key.toLowerCase() !== wanted || value === undefined) continue;
-    if (found !== undefined) return undefined;
-    found = value;
-  }
-  return found;
+  if (copiesOf(event.multiValueHeaders, name).length > 1) return undefined;
+  const copies = copiesOf(event.headers, name);
+  return copies.length === 1 ? copies[0] : undefined;
+}
+
+/**
+ * Every value the request sent for header `name` (any case): the multi-value copies when the event has
+ * them, else the single-value map's. For a caller that must refuse, not ignore, a header sent twice.
+ */
+export function headerValues(
+  event: Pick<APIGatewayProxyEvent, 'headers'> & Partial<Pick<APIGatewayProxyEvent, 'multiValueHeaders'>>,
+  name: string,
+): string[] {
+  const multi = copiesOf(event.multiValueHeaders, name);
+  return multi.length > 0 ? multi : copiesOf(event.headers, name);
+}
+
+function copiesOf(map: Readonly<Record<string, string | readonly string[] | undefined>> | null | undefined, name: string): string[] {
+  const wanted = name.toLowerCase();
+  return Object.entries(map ?? {})
+    .filter(([key, value]) => key.toLowerCase() === wanted && value !== undefined)
+    .flatMap(([, value]) => value as string | string[]);
 }
 
 export function toResult(reply: Reply, requestId: string): APIGatewayProxyResult {

@@ -15,7 +15,7 @@ import { createHash } from 'node:crypto';
 import type { APIGatewayProxyEvent } from 'aws-lambda';
 import type { Tx } from './db';
 import { BadRequestError, ConflictError } from './errors';
-import type { Reply } from './http';
+import { headerValues, type Reply } from './http';
 import type { Pii, TenantKeys } from './pii';
 
 import { IDEMPOTENCY_KEY_PATTERN, IDEMPOTENCY_TTL_HOURS } from './idempotency-key';
@@ -43,15 +43,7 @@ export class IdempotencyInProgressError extends ConflictError {
  * than once (two values cannot name one request).
  */
 export function idempotencyKeyOf(event: Pick<APIGatewayProxyEvent, 'headers'> & Partial<Pick<APIGatewayProxyEvent, 'multiValueHeaders'>>): string | undefined {
-  const values: string[] = [];
-  for (const [name, list] of Object.entries(event.multiValueHeaders ?? {})) {
-    if (name.toLowerCase() === 'idempotency-key') values.push(...(list ?? []));
-  }
-  if (values.length === 0) {
-    for (const [name, value] of Object.entries(event.headers ?? {})) {
-      if (name.toLowerCase() === 'idempotency-key' && value !== undefined) values.push(value);
-    }
-  }
+  const values = headerValues(event, 'idempotency-key');
   if (values.length === 0) return undefined;
   if (values.length > 1) throw new BadRequestError('Send one Idempotency-Key.');
   const key = values[0]!;

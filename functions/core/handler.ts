@@ -15,7 +15,7 @@ import { DeadlineExceededError, withinDeadline, type Deadline } from './deadline
 import { controlSql, sql as containerSql, withTenant, type RequestContext, type Sql, type Tx } from './db';
 import { ConflictError, ForbiddenError, NotFoundError } from './errors';
 import type { keyedRequest, KeyedRequest } from './idempotency';
-import { header, parseJsonBody, problem, toResult, type Reply } from './http';
+import { header, headerValues, parseJsonBody, problem, toResult, type Reply } from './http';
 import { meterRequest, quotaHeaders, type MeterReading } from './metering';
 import { inRequest, loadTracer, log, traced, type Span } from './observability';
 import { correlationIdOf, recordRequest, type RequestFacts } from './request-log';
@@ -122,31 +122,39 @@ function requestIdOf(event: APIGatewayProxyEvent): string {
 }
 
 /**
- * Runs the route's work between the status guard and, for metered routes, the request meter. The guard
- * is pipelined right behind the tenant context (no round trip of its own); if it raises, the transaction
- * is aborted, no work can run, and its error wins over the work's (which then only says "transaction
- * aborted"). The meter runs last, just before COMMIT: it locks the tenant's counter row, and no S3, STS,
- * KMS or Cognito call of the work may wait while that lock is held (a stalled dependency would stall
- * every request of the tenant). Over a limit it still raises and rolls the work back. Past the request's
- * deadline the caller has had its 503: the transaction rolls back rather than commit behind its back.
- * Errors leave raw: `withTenant` maps them.
+ * The status guard (`app.assert_request_allowed()`: an active member of an active tenant), sent at once
+ * on the transaction's connection, right behind the tenant context: no round trip of its own. It answers
+ * with the tenant's plan (the metrics' `plan` dimension), known from here on even when the work or the
+ * meter then refuses the request. If it raises, the transaction is aborted and nothing after it can run;
+ * whoever awaits it gets its error.
  */
-async function guarded<T>(
-  tx: Tx,
-  metered: boolean,
-  deadline: Deadline,
-  facts: RequestFacts,
-  work: () => Promise<T>,
-  finish?: (out: { result: T; meter?: MeterReading }) => Promise<void>,
-): Promise<{ result: T; meter?: MeterReading }> {
-  // The guard answers with the tenant's plan (the metrics' `plan` dimension), known from here on even
-  // when the work or the meter then refuses the request.
+function requestGuard(tx: Tx, facts: RequestFacts): Promise<void> {
   const guard = tx<{ plan: string | null }[]>`select app.assert_request_allowed() as plan`
     .execute()
     .then(([row]) => {
       if (row?.plan) facts.plan = row.plan;
     });
   guard.catch(() => undefined);
+  return guard;
+}
+
+/**
+ * Runs the route's work behind the status guard ({@link requestGuard}, already sent) and, for metered
+ * routes, before the request meter. The guard's error wins over the work's (which then only says
+ * "transaction aborted"). The meter runs last, just before COMMIT: it locks the tenant's counter row,
+ * and no S3, STS, KMS or Cognito call of the work may wait while that lock is held (a stalled dependency
+ * would stall every request of the tenant). Over a limit it still raises and rolls the work back. Past
+ * the request's deadline the caller has had its 503: the transaction rolls back rather than commit
+ * behind its back. Errors leave raw: `withTenant` maps them.
+ */
+async function guarded<T>(
+  tx: Tx,
+  metered: boolean,
+  deadline: Deadline,
+  guard: Promise<void>,
+  work: () => Promise<T>,
+  finish?: (out: { result: T; meter?: MeterReading }) => Promise<void>,
+): Promise<{ result: T; meter?: MeterReading }> {
   let result: T;
   try {
     result = await work();
@@ -249,38 +257,37 @@ async function serve(
     deps.sql(),
     context,
     async (tx) => {
-    if (idem) {
-      const replay = await idem.claim(tx);
-      // A replay still needs an active member of an active tenant; it changes nothing: no work, no meter, no audit.
-      if (replay) {
-        await tx`select app.assert_request_allowed()`;
-        return { replay };
+      const guard = requestGuard(tx, facts);
+      if (idem) {
+        // Behind the guard: a caller who may not act here learns nothing of the tenant's keys. A replay
+        // changes nothing: no work, no meter, no audit event.
+        const [, replay] = await Promise.all([guard, idem.claim(tx)]);
+        if (replay) return { replay };
       }
-    }
-    // The answer is stored after the meter (its quota headers are part of it), before COMMIT.
-    const store = await idem?.recorder(tx);
-    const remember = store && (({ result, meter }: { result: Reply; meter?: MeterReading }) => store(withQuota(result, meter)));
-    return guarded(tx, (spec.meters as readonly string[]).includes('api_requests'), deadline, facts, async () => {
-      const reply = await (work as (c: RouteContext) => Promise<Reply>)({
-        ...context,
-        ...capabilities,
-        ...input,
-        tx,
-        routeId,
-        audit: (r) => (reported = r),
-        afterCommit: (task) => committed.push(task),
-      });
-      if (audited) {
-        const resource = auditResource(routeId, spec, input.params, tenantId, reported);
-        await tx`
-          insert into app.audit_events
-            (tenant_id, actor_user_id, actor_role, action, resource_type, resource_id, request_id, correlation_id, detail)
-          values
-            (${tenantId}, ${caller.userId}, ${caller.role}, ${routeId}, ${resource.type}, ${resource.id ?? null},
-             ${requestId}, ${facts.correlationId}, ${tx.json((reported.detail ?? {}) as never)})`;
-      }
-      return reply;
-    }, remember);
+      // The answer is stored after the meter (its quota headers are part of it), before COMMIT.
+      const store = await idem?.recorder(tx);
+      const remember = store && (({ result, meter }: { result: Reply; meter?: MeterReading }) => store(withQuota(result, meter)));
+      return guarded(tx, (spec.meters as readonly string[]).includes('api_requests'), deadline, guard, async () => {
+        const reply = await (work as (c: RouteContext) => Promise<Reply>)({
+          ...context,
+          ...capabilities,
+          ...input,
+          tx,
+          routeId,
+          audit: (r) => (reported = r),
+          afterCommit: (task) => committed.push(task),
+        });
+        if (audited) {
+          const resource = auditResource(routeId, spec, input.params, tenantId, reported);
+          await tx`
+            insert into app.audit_events
+              (tenant_id, actor_user_id, actor_role, action, resource_type, resource_id, request_id, correlation_id, detail)
+            values
+              (${tenantId}, ${caller.userId}, ${caller.role}, ${routeId}, ${resource.type}, ${resource.id ?? null},
+               ${requestId}, ${facts.correlationId}, ${tx.json((reported.detail ?? {}) as never)})`;
+        }
+        return reply;
+      }, remember);
     },
     { signal: deadline.signal },
   );
@@ -309,7 +316,7 @@ function keyed(
   if (!spec.idempotent) return undefined;
   // Fail closed: a wrapper built without the capability never runs a keyed create without its key.
   if (!deps.idempotency) {
-    if (header(event, 'idempotency-key') !== undefined) throw new Error(`route ${routeId} was given no idempotency`);
+    if (headerValues(event, 'idempotency-key').length > 0) throw new Error(`route ${routeId} was given no idempotency`);
     return undefined;
   }
   return deps.idempotency()({ spec, routeId, event, pii: deps.pii, ...request });

@@ -94,6 +94,23 @@ describe('Idempotency-Key on creates', () => {
     tenant = await freshTenant('docs');
   });
 
+  it("answers a member who may no longer act 403 for a used key, whether the body is the key's or another: the guard comes first", async () => {
+    const own = await freshTenant('guard');
+    const key = `guard-${randomUUID()}`;
+    expect((await post(`/api/${own.id}/documents`, own.token, documentBody(), key)).status).toBe(201);
+    await admin`update app.tenants set status = 'suspended' where id = ${own.id}`;
+    try {
+      const before = await stateOf(own.id);
+      const replay = await post(`/api/${own.id}/documents`, own.token, documentBody(), key);
+      const other = await post(`/api/${own.id}/documents`, own.token, documentBody('other.pdf'), key);
+      expect([replay.status, other.status]).toEqual([403, 403]);
+      expect(replay.replayed).toBeNull();
+      expect(await stateOf(own.id)).toEqual(before);
+    } finally {
+      await admin`update app.tenants set status = 'active' where id = ${own.id}`;
+    }
+  });
+
   it('replays the first answer of a retried document create (status, body, Location) and creates, meters and audits once', async () => {
     const before = await stateOf(tenant.id);
     const key = `doc-${randomUUID()}`;

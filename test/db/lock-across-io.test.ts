@@ -16,6 +16,9 @@ describe('locks and outside calls', () => {
   let db: Sql;
   let deps: HandlerDependencies;
   let t: TenantFixture;
+  // A table of this test's own for the table-wide lock: locking a product table (app.documents) would
+  // stall every other test file's requests on the shared database for the lock timeout.
+  const probe = `lock_probe_${process.pid}_${Date.now()}`;
   const event = () =>
     eventFor(routes.listDocuments, { pathParameters: { tenantId: t.tenantId }, caller: { userId: t.members.user, role: 'user', tenantId: t.tenantId } });
 
@@ -24,8 +27,11 @@ describe('locks and outside calls', () => {
     db = runtimeSql({ max: 4 });
     deps = { sql: () => db, authenticator: () => trustingAuthenticator };
     t = await createTenant(admin, uniqueTenantId('lockio'), 'pro');
+    await admin`create table public.${admin(probe)} (id int)`;
+    await admin`grant select on public.${admin(probe)} to app_runtime`;
   });
   afterAll(async () => {
+    await admin`drop table if exists public.${admin(probe)}`;
     await Promise.all([admin.end(), db.end()]);
   });
 
@@ -61,7 +67,12 @@ describe('locks and outside calls', () => {
 
   it('answers 429 when the tenant\'s own counter row is held, and 503 when a table lock blocks the work', async () => {
     const list = wrap('listDocuments', routes.listDocuments as RouteSpec, listDocuments as unknown as (ctx: never) => Promise<never>, deps);
-    const lockedFor = async (lock: (tx: Tx) => Promise<unknown>) => {
+    // The same route's wrapper, whose work reads a table a table-wide lock can hold.
+    const readProbe = wrap('listDocuments', routes.listDocuments as RouteSpec, (async (ctx: RouteContext) => {
+      await ctx.tx`select count(*) from public.${ctx.tx(probe)}`;
+      return ok({ items: [] });
+    }) as unknown as (ctx: never) => Promise<never>, deps);
+    const lockedFor = async (lock: (tx: Tx) => Promise<unknown>, handler: typeof list) => {
       let release!: () => void;
       const held = new Promise<void>((r) => (release = r));
       let ready!: () => void;
@@ -73,16 +84,17 @@ describe('locks and outside calls', () => {
       });
       await locked;
       try {
-        return await list(event());
+        return await handler(event());
       } finally {
         release();
         await holder;
       }
     };
-    const own = await lockedFor((tx) => tx`select 1 from app.usage_counters where tenant_id = ${t.tenantId} and metric = 'api_requests' for update`);
+    const own = await lockedFor((tx) => tx`select 1 from app.usage_counters where tenant_id = ${t.tenantId} and metric = 'api_requests' for update`, list);
     expect(own.statusCode).toBe(429);
     expect(own.headers?.['Retry-After']).toBe('1');
-    const tableWide = await lockedFor((tx) => tx`lock table app.documents in access exclusive mode`);
+    expect((await readProbe(event())).statusCode).toBe(200); // unlocked, the work itself succeeds
+    const tableWide = await lockedFor((tx) => tx`lock table public.${tx(probe)} in access exclusive mode`, readProbe);
     expect(tableWide.statusCode).toBe(503);
     expect(tableWide.headers?.['Retry-After']).toBe('1');
   });

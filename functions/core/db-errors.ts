@@ -100,21 +100,31 @@ export function tenantContentionError(error: unknown): QuotaExceededError | unde
   return new QuotaExceededError('Too many concurrent requests for this tenant; retry shortly.', { 'Retry-After': '1' });
 }
 
+/**
+ * The 429 of a tenant over its per-second rate, whoever refuses it: the metering SQL, or the process on
+ * its copy of the tenant's bucket (core/rate-admission.ts). `level`: the bucket as the SQL saw it.
+ */
+export function rateLimitedError(rps: number | undefined, level?: number): QuotaExceededError {
+  return new QuotaExceededError(
+    'Too many requests for this tenant; slow down.',
+    { 'Retry-After': '1', ...(rps !== undefined ? rateLimitHeaders(rps) : {}) },
+    rps !== undefined && level !== undefined ? { tokens: level, rps } : undefined,
+  );
+}
+
 /** The 429 for a TS429 raised by the metering SQL, or undefined for any other error. */
 export function quotaError(error: unknown, now = new Date()): QuotaExceededError | undefined {
   const e = error as { code?: unknown; detail?: unknown } | null;
   if (e?.code !== SQLSTATE.quotaExceeded) return undefined;
-  let detail: { metric?: string; limit?: number | null; used?: number; period?: string } = {};
+  let detail: { metric?: string; limit?: number | null; used?: number; period?: string; tokens?: number } = {};
   try {
     detail = JSON.parse(String(e.detail)) as typeof detail;
   } catch {
     // keep the defaults: still a 429
   }
   if (detail.metric === 'rate') {
-    return new QuotaExceededError('Too many requests for this tenant; slow down.', {
-      'Retry-After': '1',
-      ...(typeof detail.limit === 'number' ? rateLimitHeaders(detail.limit) : {}),
-    });
+    const rps = typeof detail.limit === 'number' ? detail.limit : undefined;
+    return rateLimitedError(rps, typeof detail.tokens === 'number' ? detail.tokens : undefined);
   }
   const reset = detail.period ? secondsUntilReset(detail.period, now) : null;
   const headers: Record<string, string> = {

@@ -71,7 +71,15 @@ export class QuotaExceededError extends AppError {
   readonly title = 'Too Many Requests';
   override readonly headers: Record<string, string>;
 
-  constructor(detail: string, headers: Record<string, string> = {}) {
+  /**
+   * @param rate for a rate-limit refusal by the database: the tenant's bucket as it saw it (never sent
+   *   to the caller; core/rate-admission.ts keeps a copy)
+   */
+  constructor(
+    detail: string,
+    headers: Record<string, string> = {},
+    readonly rate?: { readonly tokens: number; readonly rps: number },
+  ) {
     super(detail);
     this.headers = headers;
   }

@@ -13,7 +13,8 @@ import { assertOperator, withControl } from './control-plane';
 import { withCors } from './cors';
 import { DeadlineExceededError, withinDeadline, type Deadline } from './deadline';
 import { controlSql, sql as containerSql, withTenant, type RequestContext, type Sql, type Tx } from './db';
-import { ConflictError, ForbiddenError, NotFoundError } from './errors';
+import { rateLimitedError } from './db-errors';
+import { ConflictError, ForbiddenError, NotFoundError, QuotaExceededError } from './errors';
 import type { keyedRequest, KeyedRequest } from './idempotency';
 import { header, headerValues, parseJsonBody, problem, toResult, type Reply } from './http';
 import { meterRequest, quotaHeaders, type MeterReading } from './metering';
@@ -23,6 +24,7 @@ import { auditResource } from './audit';
 import type { IdentifiedRoute, LambdaHandler, RouteSpec } from './route-spec';
 import { forTenant as piiForTenant, type Pii, type TenantPii } from './pii';
 import type { TenantStorage, TenantStorageProvider } from './storage';
+import { processAdmission, type Admitted, type RateAdmission } from './rate-admission';
 import { isTenantId } from './tenant';
 import { validateInput } from './validate';
 
@@ -104,6 +106,8 @@ export interface HandlerDependencies {
    * wrapper built without it refuses every request that carries the header rather than ignore it.
    */
   readonly idempotency?: () => typeof keyedRequest;
+  /** The process's copy of rate-limited tenants' buckets (core/rate-admission.ts). @default one per process */
+  readonly admission?: () => RateAdmission;
 }
 
 const defaults: HandlerDependencies = {
@@ -253,7 +257,12 @@ async function serve(
     ...(spec.usesPii ? { pii: piiForTenant(deps.pii!(), tenantId) } : {}),
   };
   const idem = keyed(spec, routeId, event, deps, { callerId: caller.userId, body: input.body, tenantId });
-  const outcome = await withTenant(
+  const metered = (spec.meters as readonly string[]).includes('api_requests');
+  // A tenant the database has just refused for its rate is refused here while its bucket is empty, with
+  // the same 429, before taking a connection. Not a keyed create: its replay comes before the meter.
+  const admitted = metered && !idem ? (deps.admission ?? (() => processAdmission))().admit(tenantId) : undefined;
+  if (admitted && 'refused' in admitted) throw rateLimitedError(admitted.refused);
+  const outcome = await toldTo(admitted, (out) => !('replay' in out) && out.meter !== undefined, withTenant(
     deps.sql(),
     context,
     async (tx) => {
@@ -267,7 +276,7 @@ async function serve(
       // The answer is stored after the meter (its quota headers are part of it), before COMMIT.
       const store = await idem?.recorder(tx);
       const remember = store && (({ result, meter }: { result: Reply; meter?: MeterReading }) => store(withQuota(result, meter)));
-      return guarded(tx, (spec.meters as readonly string[]).includes('api_requests'), deadline, guard, async () => {
+      return guarded(tx, metered, deadline, guard, async () => {
         const reply = await (work as (c: RouteContext) => Promise<Reply>)({
           ...context,
           ...capabilities,
@@ -290,11 +299,23 @@ async function serve(
       }, remember);
     },
     { signal: deadline.signal },
-  );
+  ));
   if ('replay' in outcome) return outcome.replay;
   // After the commit only (a replay ran no work and has none): e.g. the job id to the queue.
   await Promise.allSettled(committed.map((task) => task()));
   return withQuota(outcome.result, outcome.meter);
+}
+
+/** Tells the rate admission (core/rate-admission.ts) how the request's transaction ended. */
+async function toldTo<T>(admitted: Admitted | undefined, counted: (out: T) => boolean, pending: Promise<T>): Promise<T> {
+  try {
+    const out = await pending;
+    admitted?.done({ counted: counted(out) });
+    return out;
+  } catch (error) {
+    admitted?.done({ counted: false, rate: error instanceof QuotaExceededError ? error.rate : undefined });
+    throw error;
+  }
 }
 
 /** The answer with the request meter's quota headers. */

@@ -8,6 +8,7 @@
  */
 import type { Sql } from '../../functions/core/db';
 import type { Job, JobKind } from '../../functions/lifecycle/jobs';
+import { sweepExpiredKeys } from '../../functions/jobs/sweep';
 
 /** Runs (or resumes) one job of a kind. */
 export type JobRunners = Readonly<Record<JobKind, (jobId: string) => Promise<Job>>>;
@@ -46,8 +47,7 @@ export function startJobRunner(options: JobRunnerOptions): JobRunner {
     // Expired Idempotency-Key answers go once a minute (a lookup ignores them before that anyway).
     if (Date.now() - swept > 60_000) {
       swept = Date.now();
-      // app_control may delete an expired answer without an audit event (migration 0010), no live one.
-      await db`delete from app.idempotency_keys where expires_at <= now()`;
+      await sweepExpiredKeys(db);
     }
     const due = await db<{ id: string; kind: JobKind }[]>`
       select id, kind from app.jobs

@@ -8,6 +8,9 @@
  * maxReceiveCount the message waits in the dead-letter queue (alarmed) for an operator, who redrives it
  * once the cause is fixed (or calls DELETE again for an offboarding). A job sent twice runs once
  * (functions/jobs/run.ts).
+ *
+ * The same run deletes expired Idempotency-Key answers ({@link sweepExpiredKeys}), which the local job
+ * runner does too: a lookup ignores them already, so this only keeps the table small.
  */
 import { controlSql, type Sql } from '../core/db';
 import { jobQueue, type JobQueue } from '../core/job-queue';
@@ -41,9 +44,32 @@ export async function sweepJobs(db: Sql, queue: JobQueue, options: SweepOptions 
   return stranded.map((j) => j.id);
 }
 
+/** Expired answers deleted per statement, and statements per sweep at most (the rest waits for the next). */
+const KEY_BATCH = 1_000;
+const KEY_BATCHES = 20;
+
+/**
+ * Deletes expired Idempotency-Key answers, in batches of {@link KEY_BATCH} (each its own short
+ * transaction), at most {@link KEY_BATCHES} of them; answers how many went. As app_control, which may
+ * delete an expired answer without an audit event and no live one (migration 0010).
+ */
+export async function sweepExpiredKeys(db: Sql, batches = KEY_BATCHES): Promise<number> {
+  let deleted = 0;
+  for (let i = 0; i < batches; i++) {
+    const { count } = await db`
+      delete from app.idempotency_keys
+       where (tenant_id, id) in (select tenant_id, id from app.idempotency_keys where expires_at <= now() limit ${KEY_BATCH})`;
+    deleted += count;
+    if (count < KEY_BATCH) break;
+  }
+  return deleted;
+}
+
 /** The scheduled handler. */
-export async function handler(): Promise<{ sent: number }> {
-  const sent = await sweepJobs(controlSql(), jobQueue());
-  logger.info('job sweep', { sent: sent.length, job_ids: sent });
-  return { sent: sent.length };
+export async function handler(): Promise<{ sent: number; expiredKeys: number }> {
+  const db = controlSql();
+  const sent = await sweepJobs(db, jobQueue());
+  const expiredKeys = await sweepExpiredKeys(db);
+  logger.info('job sweep', { sent: sent.length, job_ids: sent, expired_keys_deleted: expiredKeys });
+  return { sent: sent.length, expiredKeys };
 }

@@ -7,6 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import { withTenant, type Sql } from '../../functions/core/db';
 import { claimKey, fingerprintOf, rememberAnswer, type IdempotentRequest } from '../../functions/core/idempotency';
+import { sweepExpiredKeys } from '../../functions/jobs/sweep';
 import { adminSql, audit, contextFor, controlSql, createTenant, runtimeSql, uniqueTenantId, type TenantFixture } from '../support/db';
 
 let admin: Sql;
@@ -79,6 +80,25 @@ describe('stored Idempotency-Key answers', () => {
     await control.begin((tx) => tx`delete from app.idempotency_keys where key = ${expired}`);
     await expect(control.begin((tx) => tx`delete from app.idempotency_keys where key = ${live}`)).rejects.toThrow(/audit event/);
     const left = await admin<{ key: string }[]>`select key from app.idempotency_keys where key in (${expired}, ${live})`;
+    expect(left.map((r) => r.key)).toEqual([live]);
+  });
+
+  it('has the scheduled sweep delete every expired answer in batches, and keep the live ones', async () => {
+    const keys = Array.from({ length: 5 }, (_, i) => `sweep-${i}-${randomUUID()}`);
+    const live = `sweep-live-${randomUUID()}`;
+    for (const key of keys) {
+      await admin`
+        insert into app.idempotency_keys (tenant_id, key, fingerprint, status, headers, body, created_at, expires_at)
+        values (${a.tenantId}, ${key}, ${Buffer.alloc(32)}, 201, '{}', '{}', now() - interval '2 days', now() - interval '1 day')`;
+    }
+    await admin`
+      insert into app.idempotency_keys (tenant_id, key, fingerprint, status, headers, body, created_at, expires_at)
+      values (${a.tenantId}, ${live}, ${Buffer.alloc(32)}, 201, '{}', '{}', now(), now() + interval '1 day')`;
+
+    const deleted = await sweepExpiredKeys(control);
+
+    expect(deleted).toBeGreaterThanOrEqual(keys.length); // other tests' expired keys go too
+    const left = await admin<{ key: string }[]>`select key from app.idempotency_keys where key in ${admin([...keys, live])}`;
     expect(left.map((r) => r.key)).toEqual([live]);
   });
 });

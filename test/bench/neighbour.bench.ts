@@ -308,8 +308,11 @@ function report(r: Results, pinned: boolean): string {
       'where every refusal was a transaction. What still reaches the database is the flood\'s accepted requests (its plan\'s rate, ' +
       'plus a full bucket at the start of each phase) and about one refusal per token, when a token the copy expected was taken by a ' +
       'request still in flight; the accepted requests of a flood can also wait on their own counter row (the lock waiters), never on ' +
-      'another tenant\'s. The flooding process runs 150 requests in one event loop, so an accepted request\'s COMMIT waits for that ' +
-      'loop; in Lambda each container serves one request at a time.',
+      'another tenant\'s. The flooding process runs 150 requests in one event loop on one core, so an accepted request\'s COMMIT ' +
+      'waits for that loop, and with the admission off the flood reaches the database only as fast as that loop sends it: far less ' +
+      'than 150 Lambda containers would, each serving one request at a time. The "before" ratio therefore understates the harm; what ' +
+      'carries over to a deployment is the flood\'s transactions per second on the shared database (behind an RDS Proxy, the pooled ' +
+      'connections they hold, which this bench does not model: each tenant has its own pool here).',
     '',
     'History: the same flood in one process with ONE shared pool of 60 connections for both tenants (this bench before it ran the ' +
       'flood in a process of its own). Before the lock-free refusal (migrations 0001–0005, load ~18): quiet p99 ratio 28.32 ' +

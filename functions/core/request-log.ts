@@ -54,14 +54,15 @@ export function recordRequest(facts: RequestFacts, status: number, error?: unkno
   if (status === 429) metrics.addMetric('QuotaRejections', MetricUnit.Count, 1);
   if (facts.tenantId !== undefined) metrics.addMetadata('tenant_id', facts.tenantId);
   metrics.publishStoredMetrics();
-  // Responses by plan and status class in a metric of its own (a single metric is published at its
-  // first addMetric: one metric only); the route-only metrics above keep the dimension set the alarms
+  // Responses by plan and status class in a blob of its own, published by the same instance once the
+  // first is out (publishing clears its dimensions and metadata; `singleMetric()` would build a Metrics,
+  // and a Console with it, per request); the route-only metrics above keep the dimension set the alarms
   // are built on. Plan `none`: refused before the guard told it (401, 403 on the role), a public route,
   // a platform route without a tenant.
-  const byClass = metrics.singleMetric();
-  byClass.addDimensions({ route: facts.routeId, plan: facts.plan ?? 'none', status_class: statusClass(status) });
-  if (facts.tenantId !== undefined) byClass.addMetadata('tenant_id', facts.tenantId);
-  byClass.addMetric('Responses', MetricUnit.Count, 1);
+  metrics.addDimensions({ route: facts.routeId, plan: facts.plan ?? 'none', status_class: statusClass(status) });
+  if (facts.tenantId !== undefined) metrics.addMetadata('tenant_id', facts.tenantId);
+  metrics.addMetric('Responses', MetricUnit.Count, 1);
+  metrics.publishStoredMetrics();
 
   const fields = { status, duration_ms: durationMs, ...(refusal !== undefined ? { reason: refusal } : {}) };
   if (failed) log().error('request', { ...fields, error: error as Error });

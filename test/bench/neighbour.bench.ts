@@ -262,6 +262,7 @@ function report(r: Results, pinned: boolean): string {
   const refusals = total(r.flooded.quietRefused);
   const floodRequests = r.flooded.floodAccepted + total(r.flooded.floodRefused);
   const localRefusals = floodRequests - r.flooded.toDatabase;
+  const databaseRefusals = r.flooded.toDatabase - r.flooded.floodAccepted;
   const cpu = os.cpus()[0]?.model.trim() ?? 'unknown CPU';
   const row = (label: string, c: Combined) =>
     `| ${label} | ${count(c.quiet.n)} | ${ms(c.quiet.p50)} | ${ms(c.quiet.p99)} | ${ms(c.quietMean)} | ${ms(c.quiet.max)} | ${statuses(c.quietRefused)} | ` +
@@ -306,8 +307,10 @@ function report(r: Results, pinned: boolean): string {
       `itself (a refusal took ${r.flooded.floodRefusal ? ms(r.flooded.floodRefusal.p50) : '—'} ms at p50), and its requests reached the ` +
       `database at ${count(r.flooded.toDatabasePerSecond)}/s, against ${count(r.floodedBefore.toDatabasePerSecond)}/s with the admission off, ` +
       'where every refusal was a transaction. What still reaches the database is the flood\'s accepted requests (its plan\'s rate, ' +
-      'plus a full bucket at the start of each phase) and about one refusal per token, when a token the copy expected was taken by a ' +
-      'request still in flight; the accepted requests of a flood can also wait on their own counter row (the lock waiters), never on ' +
+      `plus a full bucket at the start of each phase) and ${ratio(databaseRefusals / Math.max(1, r.flooded.floodAccepted))} refusals ` +
+      'by the database per accepted request: a token the copy expected was spoken for by a request still in flight, or an admitted ' +
+      'request gave up on its own counter row after the lock timeout and gave its token back. The accepted requests of a flood wait ' +
+      'on their own counter row (the lock waiters), never on ' +
       'another tenant\'s. The flooding process runs 150 requests in one event loop on one core, so an accepted request\'s COMMIT ' +
       'waits for that loop, and with the admission off the flood reaches the database only as fast as that loop sends it: far less ' +
       'than 150 Lambda containers would, each serving one request at a time. The "before" ratio therefore understates the harm; what ' +

@@ -27,7 +27,7 @@
  * the default sizes; BENCH_SECONDS lowers them for a smoke run.
  */
 import './support/quiet-lambda-env';
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
@@ -43,6 +43,7 @@ import { startBenchPostgres } from './support/postgres';
 import { summarize, type Summary } from './support/stats';
 import { benchLog, lambdaLikeClient, positiveInt, publishSection, run } from './support/cli';
 import type { FloodOrder, FloodReport } from './support/neighbour-flood';
+import { hasTaskset, pin } from './support/pinning';
 
 const log = benchLog('bench:neighbour');
 
@@ -103,19 +104,6 @@ interface Phase {
 interface Flooder {
   flood(seconds: number): Promise<FloodReport>;
   stop(): void;
-}
-
-function hasTaskset(): boolean {
-  try {
-    execFileSync('taskset', ['-V'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function pin(pid: number, cpus: string): void {
-  execFileSync('taskset', ['-a', '-p', '-c', cpus, String(pid)], { stdio: 'ignore' });
 }
 
 /** Pins the Postgres server (postmaster and every process it has started) to `cpus`; new backends inherit it. */

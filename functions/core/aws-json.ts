@@ -71,6 +71,8 @@ export type Output<T> = T & { readonly $metadata: ResponseMetadata };
 export interface ResponseMetadata {
   httpStatusCode?: number;
   requestId?: string;
+  extendedRequestId?: string;
+  cfId?: string;
   attempts?: number;
   totalRetryDelay?: number;
 }
@@ -364,8 +366,12 @@ export class AwsJsonClient {
     };
     headers.authorization = signatureOf({ method: 'POST', path, headers, body }, credentials, options.region, options.signingName);
     const response = await this.#send(path, headers, body);
-    const requestId = response.headers['x-amzn-requestid'] ?? response.headers['x-amz-request-id'];
-    const metadata: ResponseMetadata = { httpStatusCode: response.statusCode, requestId };
+    const metadata: ResponseMetadata = {
+      httpStatusCode: response.statusCode,
+      requestId: response.headers['x-amzn-requestid'] ?? response.headers['x-amzn-request-id'] ?? response.headers['x-amz-request-id'],
+      extendedRequestId: response.headers['x-amz-id-2'],
+      cfId: response.headers['x-amz-cf-id'],
+    };
     const text = response.body.toString('utf8');
     if (response.statusCode >= 200 && response.statusCode < 300) {
       const parsed = text.trim() === '' ? {} : (JSON.parse(text) as Record<string, unknown>);

@@ -239,18 +239,30 @@ export interface MiddlewareResult {
 }
 
 /**
- * The subset of the SDK's middleware stack that X-Ray (and a test counting calls) uses. Every
- * middleware runs around the whole call, retries included, as the SDK's `initialize`, `serialize` and
- * `build` steps do; later steps (per attempt) are refused rather than run in the wrong place.
+ * The subset of the SDK's middleware stack that X-Ray's instrumentation, Powertools' user-agent
+ * middleware (added relative to the SDK's `getUserAgentMiddleware`, a `build` step) and a test counting
+ * calls use. Every middleware runs around the whole call, retries included, as the SDK's `initialize`,
+ * `serialize` and `build` steps do; later steps (per attempt) are refused rather than run in the wrong place.
  */
 class MiddlewareStack {
-  readonly #entries: { name?: string; middleware: Middleware }[] = [];
+  readonly #entries: { name?: string; step: string; middleware: Middleware }[] = [];
 
   add(middleware: Middleware, options: { step?: string; name?: string } = {}): void {
     const step = options.step ?? 'initialize';
     if (!['initialize', 'serialize', 'build'].includes(step)) throw new Error(`middleware step ${step} is not supported`);
     if (options.name !== undefined) this.remove(options.name);
-    this.#entries.push({ name: options.name, middleware });
+    this.#entries.push({ name: options.name, step, middleware });
+  }
+
+  /** Only relative to the user-agent middleware, which this client has in the `build` step as the SDK does. */
+  addRelativeTo(middleware: Middleware, options: { name?: string; relation?: string; toMiddleware?: string }): void {
+    if (options.toMiddleware !== 'getUserAgentMiddleware') throw new Error(`middleware relative to ${options.toMiddleware} is not supported`);
+    this.add(middleware, { step: 'build', name: options.name });
+  }
+
+  /** Names and steps, as the SDK's `identify()` lists them (`name - step`). */
+  identify(): string[] {
+    return this.#entries.map((e) => `${e.name ?? 'anonymous'} - ${e.step}`);
   }
 
   use(plugin: { applyToStack(stack: MiddlewareStack): void }): void {
@@ -307,8 +319,19 @@ export class AwsJsonClient {
   async call<O extends object = Record<string, unknown>>(operation: string, input: object): Promise<Output<O>> {
     const context = { clientName: this.#options.clientName, commandName: `${operation}Command` };
     const handler = this.middlewareStack.resolve((args) => this.#withRetries(operation, args), context);
-    const { output } = await handler({ input, request: { headers: {} } });
+    // The user agent is set before the middleware, as the SDK's user-agent middleware does, so that
+    // Powertools' middleware appends its feature to it.
+    const { output } = await handler({ input, request: { headers: { 'user-agent': this.#userAgent } } });
     return output as Output<O>;
+  }
+
+  /** `send({ operation, input })`: the SDK's method name, so that tools that check for an SDK client find one. */
+  send<O extends object = Record<string, unknown>>(command: { readonly operation: string; readonly input: object }): Promise<Output<O>> {
+    return this.call<O>(command.operation, command.input);
+  }
+
+  get #userAgent(): string {
+    return `tenant-sovereign-backend aws-json lang/js md/nodejs#${process.versions.node} api/${this.#options.signingName}`;
   }
 
   /** Closes the kept-alive sockets (the SDK's `destroy()`). */
@@ -357,7 +380,6 @@ export class AwsJsonClient {
       'x-amz-target': `${options.targetPrefix}.${operation}`,
       ...options.headers,
       'content-length': String(body.length),
-      'user-agent': `tenant-sovereign-backend aws-json lang/js md/nodejs#${process.versions.node} api/${options.signingName}`,
       host,
       'x-amz-date': amzDate(new Date()),
       ...(credentials.sessionToken && { 'x-amz-security-token': credentials.sessionToken }),

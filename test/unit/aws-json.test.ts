@@ -25,6 +25,7 @@ import {
   CognitoIdentityProviderClient,
 } from '@aws-sdk/client-cognito-identity-provider';
 import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { addUserAgentMiddleware } from '@aws-lambda-powertools/commons';
 import AWSXRay from 'aws-xray-sdk-core';
 import { AwsJsonClient, regionalEndpoint, sanitizeErrorCode, signatureOf } from '../../functions/core/aws-json';
 import { cognitoClient } from '../../functions/core/cognito';
@@ -323,6 +324,30 @@ describe('the AWS JSON-protocol client', () => {
       client.destroy();
     }
     expect(sanitizeErrorCode('aws.protocoltests.restjson#FooError:http://internal.amazon.com/coral/com.amazon.coral.validate/')).toBe('FooError');
+  });
+
+  it('takes Powertools\' user-agent middleware as an SDK client does (the tracer adds it before X-Ray\'s), without a warning', async () => {
+    const warn = jest.spyOn(console, 'warn').mockImplementation(() => undefined);
+    try {
+      endpoint.answer({ status: 200, body: '{}' });
+      const sdk = new KMSClient({ region, endpoint: url, credentials: withToken, maxAttempts: 1 });
+      const ours = kmsClient({ region, endpoint: url, credentials: withToken, maxAttempts: 1 });
+      for (const client of [sdk, ours]) {
+        addUserAgentMiddleware(client, 'tracer');
+        // Twice, as a second capture of the same client would: added once.
+        addUserAgentMiddleware(client, 'tracer');
+      }
+      await sdk.send(new DecryptCommand({ CiphertextBlob: blob }));
+      await ours.call('Decrypt', { CiphertextBlob: blob.toString('base64') });
+      sdk.destroy();
+      ours.destroy();
+      expect(warn).not.toHaveBeenCalled();
+      const agents = endpoint.requests.map((r) => r.headers['user-agent']);
+      expect(agents).toEqual([expect.stringMatching(/ PT\/tracer\/\S+ PTEnv\/NA$/), expect.stringMatching(/^tenant-sovereign-backend aws-json .* PT\/tracer\/\S+ PTEnv\/NA$/)]);
+      expect(ours.middlewareStack.identify().filter((n) => n.startsWith('addPowertoolsToUserAgent'))).toHaveLength(1);
+    } finally {
+      warn.mockRestore();
+    }
   });
 
   it('is captured by X-Ray as the SDK client is: the same subsegment, and the trace header on the request', async () => {

@@ -918,7 +918,7 @@ function report(r: Results): string {
     '|---|---|---|---|---|---|---|---|',
     ...r.breakdown.map(
       (b) =>
-        `| ${b.id} | ${kib(b.rawBytes)} | ${b.floorMs.toFixed(1)} | ${(b.builtinsMs - b.floorMs).toFixed(1)} | ${b.compileMs.toFixed(1)} | ${(b.importMs - b.builtinsMs - b.compileMs).toFixed(1)} | ${b.importMs.toFixed(1)} | ${b.builtins.join(', ')} |`,
+        `| ${b.id} | ${kib(b.rawBytes)} | ${b.floorMs.toFixed(1)} | ${(b.builtinsMs - b.floorMs).toFixed(1)} | ${b.compileMs.toFixed(1)} | ${(b.importMs - b.builtinsMs - b.compileMs).toFixed(1)} | ${b.importMs.toFixed(1)} | ${b.builtins.filter((id) => !id.startsWith('_')).join(', ')} |`,
     ),
   );
   const investigate = [...new Set([...sizeMisses, ...importMisses])];

@@ -84,7 +84,8 @@ export function jobQueue(): JobQueue {
       queueUrl,
       sqs: queueUrl === undefined
         ? undefined
-        : sqsClient({ region: aws.region, endpoint: aws.endpoint }),
+        : // Without a configured endpoint, the queue URL's origin, as the SDK's SQS client does (useQueueUrlAsEndpoint).
+          sqsClient({ region: aws.region, endpoint: aws.endpoint ?? new URL(queueUrl).origin }),
     });
   }
   return containerQueue;

@@ -5,8 +5,8 @@
  * endpoint rules, the retry and signing stacks) and most of a route's import time, for a handful of
  * operations that each post one JSON document.
  *
- * It does what the SDK client does for these calls, and a unit test proves the parts that must be
- * identical identical (test/unit/aws-json.test.ts):
+ * It does what the SDK client does for these calls; a unit test proves it against the SDK itself
+ * (test/unit/aws-json.test.ts):
  *  - the request: `POST /`, `content-type: application/x-amz-json-1.x`, `x-amz-target`, the JSON body, and
  *    SigV4 header signing (the SDK's own request, re-signed here, gets the SDK's signature byte for byte;
  *    both sign `x-amz-content-sha256` and the session token);

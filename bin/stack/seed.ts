@@ -10,9 +10,8 @@
  * members are written again. Runs as the Postgres superuser: the seed plays the onboarding control plane
  * and must remove unreadable member rows, which even `app_control` may not delete.
  */
-import { KMSClient } from '@aws-sdk/client-kms';
 import postgres from 'postgres';
-import { createPii, type TenantKeys } from '../../functions/core/pii';
+import { createPii, kmsClient, type TenantKeys } from '../../functions/core/pii';
 import type { Role, TenantRole } from '../../functions/core/tenant';
 import type { EmulatorAccess, IdentitySpec } from './identity';
 
@@ -61,7 +60,7 @@ export async function seedDatabase(options: {
   provision: () => Promise<{ subs: ReadonlyMap<string, string>; piiKeyId: string }>;
 }): Promise<void> {
   const sql = postgres(options.adminUrl, { max: 1, onnotice: () => undefined });
-  const kms = new KMSClient(options.access);
+  const kms = kmsClient(options.access);
   try {
     await sql.begin(async (tx) => {
       await tx`select pg_advisory_xact_lock(hashtext('tenant-sovereign local seed'))`;

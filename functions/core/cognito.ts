@@ -9,16 +9,7 @@
  * so `npm run token -- --email` can sign them in at once.
  */
 import { AWS_REQUEST_HANDLER, COGNITO_MAX_ATTEMPTS } from './aws-timeouts';
-import {
-  AdminCreateUserCommand,
-  AdminDeleteUserCommand,
-  AdminDisableUserCommand,
-  AdminEnableUserCommand,
-  AdminGetUserCommand,
-  AdminSetUserPasswordCommand,
-  AdminUpdateUserAttributesCommand,
-  CognitoIdentityProviderClient,
-} from '@aws-sdk/client-cognito-identity-provider';
+import { AwsJsonClient, type AwsCredentialIdentity } from './aws-json';
 import { config, required } from './config';
 import { AppError, ConflictError, ServiceUnavailableError } from './errors';
 import { isUnavailableError } from './aws-errors';
@@ -53,6 +44,34 @@ export interface UserDirectory {
   deleteUser(userId: string): Promise<boolean>;
 }
 
+/** A user attribute as Cognito's JSON has it. */
+interface Attribute {
+  readonly Name?: string;
+  readonly Value?: string;
+}
+
+/**
+ * A Cognito user-pool client for the admin calls of the user directory: the small JSON-protocol client
+ * (aws-json.ts) with the SDK client's name, endpoint, signing name and target, this project's timeouts
+ * and no SDK retry (aws-timeouts.ts: COGNITO_MAX_ATTEMPTS).
+ */
+export function cognitoClient(options: {
+  readonly region: string;
+  readonly endpoint?: string;
+  readonly credentials?: AwsCredentialIdentity;
+  readonly maxAttempts?: number;
+}): AwsJsonClient {
+  return new AwsJsonClient({
+    clientName: 'CognitoIdentityProviderClient',
+    signingName: 'cognito-idp',
+    targetPrefix: 'AWSCognitoIdentityProviderService',
+    jsonVersion: '1.1',
+    requestHandler: AWS_REQUEST_HANDLER,
+    maxAttempts: COGNITO_MAX_ATTEMPTS,
+    ...options,
+  });
+}
+
 function errorName(error: unknown): string {
   return (error as { name?: string } | null)?.name ?? '';
 }
@@ -70,7 +89,7 @@ async function guarded<T>(work: () => Promise<T>): Promise<T> {
 }
 
 export function createUserDirectory(options: {
-  readonly cognito: CognitoIdentityProviderClient;
+  readonly cognito: AwsJsonClient;
   readonly userPoolId: string;
   /** Local stack only: the permanent password every created user gets, instead of an invitation. */
   readonly localPassword?: string;
@@ -79,7 +98,7 @@ export function createUserDirectory(options: {
 
   async function attributesOf(username: string): Promise<Record<string, string> | undefined> {
     try {
-      const user = await cognito.send(new AdminGetUserCommand({ UserPoolId: userPoolId, Username: username }));
+      const user = await cognito.call<{ UserAttributes?: Attribute[] }>('AdminGetUser', { UserPoolId: userPoolId, Username: username });
       return Object.fromEntries((user.UserAttributes ?? []).map((a) => [a.Name ?? '', a.Value ?? '']));
     } catch (error) {
       if (errorName(error) === 'UserNotFoundException') return undefined;
@@ -89,9 +108,7 @@ export function createUserDirectory(options: {
 
   async function setPassword(username: string): Promise<void> {
     if (localPassword === undefined) return;
-    await cognito.send(
-      new AdminSetUserPasswordCommand({ UserPoolId: userPoolId, Username: username, Password: localPassword, Permanent: true }),
-    );
+    await cognito.call('AdminSetUserPassword', { UserPoolId: userPoolId, Username: username, Password: localPassword, Permanent: true });
   }
 
   return {
@@ -105,22 +122,21 @@ export function createUserDirectory(options: {
         const email = user.email.trim().toLowerCase();
         let sub: string | undefined;
         try {
-          const created = await cognito.send(
-            new AdminCreateUserCommand({
-              UserPoolId: userPoolId,
-              Username: email,
-              // Deployed: Cognito sends the invitation. Locally: no message, a known password below.
-              MessageAction: localPassword === undefined ? undefined : 'SUPPRESS',
-              DesiredDeliveryMediums: localPassword === undefined ? ['EMAIL'] : undefined,
-              UserAttributes: [
-                { Name: 'email', Value: email },
-                { Name: 'email_verified', Value: 'true' },
-                { Name: 'custom:tenant_id', Value: user.tenantId },
-                { Name: 'custom:role', Value: user.role },
-                ...(user.name ? [{ Name: 'name', Value: user.name }] : []),
-              ],
-            }),
-          );
+          // Members in the order of Cognito's model, as the SDK writes them.
+          const created = await cognito.call<{ User?: { Attributes?: Attribute[] } }>('AdminCreateUser', {
+            UserPoolId: userPoolId,
+            Username: email,
+            UserAttributes: [
+              { Name: 'email', Value: email },
+              { Name: 'email_verified', Value: 'true' },
+              { Name: 'custom:tenant_id', Value: user.tenantId },
+              { Name: 'custom:role', Value: user.role },
+              ...(user.name ? [{ Name: 'name', Value: user.name }] : []),
+            ],
+            // Deployed: Cognito sends the invitation. Locally: no message, a known password below.
+            MessageAction: localPassword === undefined ? undefined : 'SUPPRESS',
+            DesiredDeliveryMediums: localPassword === undefined ? ['EMAIL'] : undefined,
+          });
           sub = created.User?.Attributes?.find((a) => a.Name === 'sub')?.Value;
         } catch (error) {
           if (errorName(error) !== 'UsernameExistsException') throw error;
@@ -131,14 +147,12 @@ export function createUserDirectory(options: {
           }
           sub = existing.sub;
           // A retry of this tenant's own request: bring the user to what was asked.
-          await cognito.send(
-            new AdminUpdateUserAttributesCommand({
-              UserPoolId: userPoolId,
-              Username: sub ?? email,
-              UserAttributes: [{ Name: 'custom:role', Value: user.role }],
-            }),
-          );
-          await cognito.send(new AdminEnableUserCommand({ UserPoolId: userPoolId, Username: sub ?? email }));
+          await cognito.call('AdminUpdateUserAttributes', {
+            UserPoolId: userPoolId,
+            Username: sub ?? email,
+            UserAttributes: [{ Name: 'custom:role', Value: user.role }],
+          });
+          await cognito.call('AdminEnableUser', { UserPoolId: userPoolId, Username: sub ?? email });
         }
         if (!sub) throw new Error('Cognito answered without the user sub');
         await setPassword(sub);
@@ -147,29 +161,27 @@ export function createUserDirectory(options: {
 
     setRole: (userId, role) =>
       guarded(async () => {
-        await cognito.send(
-          new AdminUpdateUserAttributesCommand({
-            UserPoolId: userPoolId,
-            Username: userId,
-            UserAttributes: [{ Name: 'custom:role', Value: role }],
-          }),
-        );
+        await cognito.call('AdminUpdateUserAttributes', {
+          UserPoolId: userPoolId,
+          Username: userId,
+          UserAttributes: [{ Name: 'custom:role', Value: role }],
+        });
       }),
 
     disable: (userId) =>
       guarded(async () => {
-        await cognito.send(new AdminDisableUserCommand({ UserPoolId: userPoolId, Username: userId }));
+        await cognito.call('AdminDisableUser', { UserPoolId: userPoolId, Username: userId });
       }),
 
     enable: (userId) =>
       guarded(async () => {
-        await cognito.send(new AdminEnableUserCommand({ UserPoolId: userPoolId, Username: userId }));
+        await cognito.call('AdminEnableUser', { UserPoolId: userPoolId, Username: userId });
       }),
 
     deleteUser: (userId) =>
       guarded(async () => {
         try {
-          await cognito.send(new AdminDeleteUserCommand({ UserPoolId: userPoolId, Username: userId }));
+          await cognito.call('AdminDeleteUser', { UserPoolId: userPoolId, Username: userId });
           return true;
         } catch (error) {
           if (errorName(error) === 'UserNotFoundException') return false;
@@ -186,7 +198,7 @@ export function directory(): UserDirectory {
   if (!containerDirectory) {
     const { aws, auth } = config();
     containerDirectory = createUserDirectory({
-      cognito: captureClient(new CognitoIdentityProviderClient({ region: aws.region, endpoint: aws.endpoint, requestHandler: AWS_REQUEST_HANDLER, maxAttempts: COGNITO_MAX_ATTEMPTS })),
+      cognito: captureClient(cognitoClient({ region: aws.region, endpoint: aws.endpoint })),
       userPoolId: required(auth.userPoolId, 'USER_POOL_ID'),
       localPassword: auth.localUserPassword,
     });

@@ -8,7 +8,8 @@
  *    delivery of a running or finished job does nothing.
  * Locally no queue is configured (JOB_QUEUE_URL unset): the stack's in-process runner polls the rows.
  */
-import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { createHash } from 'node:crypto';
+import { AwsJsonClient, type AwsCredentialIdentity } from './aws-json';
 import { AWS_MAX_ATTEMPTS, AWS_REQUEST_HANDLER } from './aws-timeouts';
 import { backgroundConfig, config } from './config';
 import { isUuid } from './tenant';
@@ -33,15 +34,41 @@ export function parseJobMessage(body: string): JobMessage | undefined {
   }
 }
 
+/**
+ * An SQS client for SendMessage: the small JSON-protocol client (aws-json.ts) with the SDK client's
+ * name, endpoint, signing name, target and query-compatibility header, and this project's timeouts and
+ * retries (aws-timeouts.ts).
+ */
+export function sqsClient(options: {
+  readonly region: string;
+  readonly endpoint?: string;
+  readonly credentials?: AwsCredentialIdentity;
+  readonly maxAttempts?: number;
+}): AwsJsonClient {
+  return new AwsJsonClient({
+    clientName: 'SQSClient',
+    signingName: 'sqs',
+    targetPrefix: 'AmazonSQS',
+    jsonVersion: '1.0',
+    headers: { 'x-amzn-query-mode': 'true' },
+    requestHandler: AWS_REQUEST_HANDLER,
+    maxAttempts: AWS_MAX_ATTEMPTS,
+    ...options,
+  });
+}
+
 /** A queue over `sqs` at `queueUrl`; without a URL, a queue that sends nothing (the local stack polls). */
-export function createJobQueue(options: { readonly sqs?: SQSClient; readonly queueUrl?: string }): JobQueue {
+export function createJobQueue(options: { readonly sqs?: AwsJsonClient; readonly queueUrl?: string }): JobQueue {
   const { sqs, queueUrl } = options;
   if (queueUrl === undefined || sqs === undefined) return { enqueue: async () => undefined };
   return {
     async enqueue(jobId) {
       if (!isUuid(jobId)) throw new Error('a job id is a UUID');
       const message: JobMessage = { jobId };
-      await sqs.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: JSON.stringify(message) }));
+      const body = JSON.stringify(message);
+      const out = await sqs.call<{ MD5OfMessageBody?: string }>('SendMessage', { QueueUrl: queueUrl, MessageBody: body });
+      // What the SDK's SQS client checks too (middleware-sdk-sqs): the digest of what the queue received.
+      if (out.MD5OfMessageBody !== createHash('md5').update(body).digest('hex')) throw new Error('InvalidChecksumError');
     },
   };
 }
@@ -57,7 +84,8 @@ export function jobQueue(): JobQueue {
       queueUrl,
       sqs: queueUrl === undefined
         ? undefined
-        : new SQSClient({ region: aws.region, endpoint: aws.endpoint, requestHandler: AWS_REQUEST_HANDLER, maxAttempts: AWS_MAX_ATTEMPTS }),
+        : // Without a configured endpoint, the queue URL's origin, as the SDK's SQS client does (useQueueUrlAsEndpoint).
+          sqsClient({ region: aws.region, endpoint: aws.endpoint ?? new URL(queueUrl).origin }),
     });
   }
   return containerQueue;

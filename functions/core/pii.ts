@@ -9,7 +9,7 @@
  */
 import { AWS_MAX_ATTEMPTS, AWS_REQUEST_HANDLER } from './aws-timeouts';
 import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes } from 'node:crypto';
-import { DecryptCommand, GenerateDataKeyCommand, KMSClient } from '@aws-sdk/client-kms';
+import { AwsJsonClient, type AwsCredentialIdentity } from './aws-json';
 import { config, required } from './config';
 import { ServiceUnavailableError } from './errors';
 import { assertTenantId } from './tenant';
@@ -76,7 +76,32 @@ export function keysFrom(tenantId: string, dataKey: Buffer): TenantKeys {
   };
 }
 
-export function createPii(options: { kms: KMSClient; keyId: string; cacheSeconds: number; now?: () => number }): Pii {
+/**
+ * A KMS client for the two calls PII makes (GenerateDataKey, Decrypt): the small JSON-protocol client
+ * (aws-json.ts) with the SDK client's name, endpoint, signing name and target, and this project's
+ * timeouts and retries (aws-timeouts.ts).
+ */
+export function kmsClient(options: {
+  readonly region: string;
+  readonly endpoint?: string;
+  readonly credentials?: AwsCredentialIdentity;
+  readonly maxAttempts?: number;
+}): AwsJsonClient {
+  return new AwsJsonClient({
+    clientName: 'KMSClient',
+    signingName: 'kms',
+    targetPrefix: 'TrentService',
+    jsonVersion: '1.1',
+    requestHandler: AWS_REQUEST_HANDLER,
+    maxAttempts: AWS_MAX_ATTEMPTS,
+    ...options,
+  });
+}
+
+/** KMS's JSON answers carry blobs as base64. */
+const blob = (value: unknown): Buffer | undefined => (typeof value === 'string' ? Buffer.from(value, 'base64') : undefined);
+
+export function createPii(options: { kms: AwsJsonClient; keyId: string; cacheSeconds: number; now?: () => number }): Pii {
   const now = options.now ?? Date.now;
   const cache = new Map<string, { wrapped: string; keys: TenantKeys; until: number }>();
   const context = (tenantId: string) => ({ tenant_id: tenantId });
@@ -94,13 +119,14 @@ export function createPii(options: { kms: KMSClient; keyId: string; cacheSeconds
   return {
     async newTenantKey(tenantId) {
       assertTenantId(tenantId);
+      // Members in the order of KMS's model, as the SDK writes them.
       const out = await kms(() =>
-        options.kms.send(
-          new GenerateDataKeyCommand({ KeyId: options.keyId, KeySpec: 'AES_256', EncryptionContext: context(tenantId) }),
-        ),
+        options.kms.call('GenerateDataKey', { KeyId: options.keyId, EncryptionContext: context(tenantId), KeySpec: 'AES_256' }),
       );
-      if (!out.Plaintext || !out.CiphertextBlob) throw new Error('KMS returned no data key');
-      return { wrapped: Buffer.from(out.CiphertextBlob), keys: keysFrom(tenantId, Buffer.from(out.Plaintext)) };
+      const plaintext = blob(out.Plaintext);
+      const wrapped = blob(out.CiphertextBlob);
+      if (!plaintext || !wrapped) throw new Error('KMS returned no data key');
+      return { wrapped, keys: keysFrom(tenantId, plaintext) };
     },
     async tenantKeys(tenantId, wrapped) {
       assertTenantId(tenantId);
@@ -108,10 +134,11 @@ export function createPii(options: { kms: KMSClient; keyId: string; cacheSeconds
       const hit = cache.get(tenantId);
       if (hit && hit.wrapped === id && hit.until > now()) return hit.keys;
       const out = await kms(() =>
-        options.kms.send(new DecryptCommand({ CiphertextBlob: wrapped, KeyId: options.keyId, EncryptionContext: context(tenantId) })),
+        options.kms.call('Decrypt', { CiphertextBlob: id, EncryptionContext: context(tenantId), KeyId: options.keyId }),
       );
-      if (!out.Plaintext) throw new Error('KMS returned no plaintext');
-      const keys = keysFrom(tenantId, Buffer.from(out.Plaintext));
+      const plaintext = blob(out.Plaintext);
+      if (!plaintext) throw new Error('KMS returned no plaintext');
+      const keys = keysFrom(tenantId, plaintext);
       cache.set(tenantId, { wrapped: id, keys, until: now() + options.cacheSeconds * 1000 });
       return keys;
     },
@@ -127,7 +154,7 @@ export function pii(): Pii {
   if (!containerPii) {
     const { aws, pii: settings } = config();
     containerPii = createPii({
-      kms: captureClient(new KMSClient({ region: aws.region, endpoint: aws.endpoint, requestHandler: AWS_REQUEST_HANDLER, maxAttempts: AWS_MAX_ATTEMPTS })),
+      kms: captureClient(kmsClient({ region: aws.region, endpoint: aws.endpoint })),
       keyId: required(settings.kmsKeyId, 'PII_KMS_KEY_ID'),
       cacheSeconds: settings.dataKeyCacheSeconds,
     });

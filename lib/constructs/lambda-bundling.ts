@@ -10,7 +10,9 @@
  *   `functions/core/env-credential-provider.ts`, the environment link alone. In Lambda the function's
  *   credentials are always in the environment, where the default chain's first link finds them; the
  *   other links never run there. Proved by `test/infra/bundling.test.ts`, which runs the synthesized
- *   bundles in a child node with credentials only in the environment against the emulator.
+ *   bundles in a child node with credentials only in the environment against the emulator. Only the S3
+ *   and STS clients remain SDK clients: KMS, Cognito and SQS are called through
+ *   `functions/core/aws-json.ts`, so that every route without S3 stays within 250 KiB.
  * - `alias`: `semver` (28 KiB, a dependency of the X-Ray SDK that the tracer loads where tracing is on)
  *   is replaced by `functions/core/semver-gte.ts`, the one function the SDK calls (`gte`), checked
  *   against `semver` itself in test/unit/semver-gte.test.ts.

@@ -2,16 +2,21 @@
  * One real synth with bundling (dev): every function is bundled by the local esbuild, offline and
  * without Docker (CDK_DOCKER points at a binary that does not exist, so any attempt to use Docker
  * fails the synth). The other infra tests skip bundling to stay fast. The synthesized bundles of an S3
- * route are then run as Lambda runs them: in a fresh `node`, the function's own credentials only in the
- * environment (the bundles carry an env-only credential provider in place of the SDK's default chain),
- * against the emulator and the test database.
+ * route and of the KMS and Cognito routes are then run as Lambda runs them: in a fresh `node`, the
+ * function's own credentials only in the environment (the S3 bundles carry an env-only credential
+ * provider in place of the SDK's default chain; KMS and Cognito are called through the small
+ * JSON-protocol client, functions/core/aws-json.ts, which reads the environment alone), against the
+ * emulator and the test database.
  */
 import { spawn } from 'node:child_process';
 import { generateKeyPairSync, sign } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { routeList, routes } from '../../functions/routes';
+import { AdminGetUserCommand, CognitoIdentityProviderClient } from '@aws-sdk/client-cognito-identity-provider';
+import { randomUUID } from 'node:crypto';
+import { provisionIdentity, provisionPiiKey } from '../../bin/stack/identity';
+import { routeList, routes, type RouteId } from '../../functions/routes';
 import { eventFor } from '../support/api';
 import { adminSql, createTenant, uniqueTenantId } from '../support/db';
 import { resourcesOf, ROOT, routeFunctionsOf, synthEnvironment, type SynthesizedEnvironment } from './support/synth';
@@ -91,15 +96,17 @@ describe('bundling with the local esbuild', () => {
     ).resolves.toEqual({ PhysicalResourceId: 'migrations-app' });
   });
 
-  it('keeps every route within its size budget: 250 KiB without an AWS client, 650 KiB with S3, KMS or SQS', () => {
-    const over = routeList
-      .map((spec) => ({
-        route: spec.id,
-        bytes: readFileSync(path.join(routeAsset(spec.id), 'index.js')).length,
-        budget: (spec.usesStorage || spec.usesPii || spec.enqueuesJobs ? 650 : 250) * 1024,
-      }))
-      .filter((b) => b.bytes > b.budget);
-    expect(over).toEqual([]);
+  it('keeps every route within the first-step budget of issue 13: 650 KiB with S3, 250 KiB for every other route (KMS, Cognito and SQS included)', () => {
+    const sizes = routeList.map((spec) => ({
+      route: spec.id,
+      bytes: readFileSync(path.join(routeAsset(spec.id), 'index.js')).length,
+      budget: (spec.usesStorage ? 650 : 250) * 1024,
+    }));
+    // Positive control: the budget is applied to every route, the S3 ones and the others.
+    expect(sizes).toHaveLength(routeList.length);
+    expect(sizes.filter((b) => b.budget === 250 * 1024).length).toBeGreaterThan(0);
+    expect(sizes.filter((b) => b.budget === 650 * 1024).length).toBeGreaterThan(0);
+    expect(sizes.filter((b) => b.bytes > b.budget)).toEqual([]);
   });
 
   it('bundles the environment credential provider in place of the SDK default chain', () => {
@@ -109,6 +116,19 @@ describe('bundling with the local esbuild', () => {
       expect(code).not.toContain(marker);
     }
     expect(code).toContain('AWS_SECRET_ACCESS_KEY');
+  });
+
+  it('calls KMS, Cognito and SQS without the SDK clients: the member, tenant and export routes carry the JSON-protocol client', () => {
+    for (const id of ['createTenant', 'listMembers', 'createMember', 'deleteTenant', 'createExport'] as const) {
+      const code = readFileSync(path.join(routeAsset(id), 'index.js'), 'utf8');
+      // The SDK's schema serde and its default credential chain are not in these bundles at all.
+      for (const marker of ['defaultProvider::fromSSO', 'AwsJson1_1Protocol', 'AwsJson1_0Protocol', 'smithy.api#']) expect([id, code.includes(marker)]).toEqual([id, false]);
+      expect(code).toContain('x-amz-content-sha256');
+      expect(code).toContain('Unable to find environment variable credentials.');
+    }
+    expect(readFileSync(path.join(routeAsset('listMembers'), 'index.js'), 'utf8')).toContain('TrentService');
+    expect(readFileSync(path.join(routeAsset('createMember'), 'index.js'), 'utf8')).toContain('AWSCognitoIdentityProviderService');
+    expect(readFileSync(path.join(routeAsset('createExport'), 'index.js'), 'utf8')).toContain('AmazonSQS');
   });
 
   describe('an S3 route bundle run as Lambda runs it', () => {
@@ -132,64 +152,22 @@ describe('bundling with the local esbuild', () => {
       }
     });
 
-    function idToken(): string {
-      const now = Math.floor(Date.now() / 1000);
-      const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url');
-      const claims = {
-        sub: userId, iss: `https://cognito-idp.us-east-1.amazonaws.com/${pool}`, aud: client, token_use: 'id',
-        iat: now, auth_time: now, exp: now + 600, 'custom:tenant_id': tenantId, 'custom:role': 'user',
-      };
-      const input = `${b64({ alg: 'RS256', typ: 'JWT', kid: 'k1' })}.${b64(claims)}`;
-      return `${input}.${sign('RSA-SHA256', Buffer.from(input), signing.privateKey).toString('base64url')}`;
-    }
-
-    /** Runs the bundle's handler once in a fresh `node` with exactly `env` and returns its result. */
     function invoke(env: Record<string, string>): Promise<{ statusCode: number; body: string; output: string }> {
       const event = eventFor(routes.createDocument, {
         pathParameters: { tenantId },
         body: { name: 'bundled.txt', contentType: 'text/plain', sizeBytes: 5 },
       });
-      event.headers.Authorization = `Bearer ${idToken()}`;
-      const script =
-        'require(process.argv[1]).handler(JSON.parse(process.argv[2]), {}).then(' +
-        '(r) => process.stdout.write("\\n" + JSON.stringify(r), () => process.exit(0)), (e) => { console.error(e); process.exit(2); })';
-      const file = path.join(routeAsset('createDocument'), 'index.js');
-      return new Promise((resolve, reject) => {
-        const child = spawn(process.execPath, ['-e', script, file, JSON.stringify(event)], {
-          env,
-          stdio: ['ignore', 'pipe', 'pipe'],
-          timeout: 30_000,
-        });
-        let out = '';
-        let err = '';
-        child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
-        child.stderr.on('data', (chunk: Buffer) => (err += chunk.toString()));
-        child.once('error', reject);
-        child.once('close', (code) => {
-          // The handler's log lines go to stdout and stderr too: the result is stdout's last line.
-          if (code !== 0) reject(new Error(`the bundle exited ${code}: ${err.slice(0, 1000)}`));
-          else resolve({ ...(JSON.parse(out.trim().split('\n').pop()!) as { statusCode: number; body: string }), output: out + err });
-        });
-      });
+      event.headers.Authorization = `Bearer ${idToken(signing, pool, client, { sub: userId, 'custom:tenant_id': tenantId, 'custom:role': 'user' })}`;
+      return runBundle('createDocument', event, env);
     }
 
     /** What Lambda gives a function, plus its configuration: no profile, no config files, no metadata. */
     function lambdaEnv(credentials: Record<string, string>): Record<string, string> {
       return {
-        PATH: process.env.PATH ?? '',
-        HOME: home,
-        ...credentials,
-        AWS_REGION: 'us-east-1',
-        AWS_ENDPOINT_URL: process.env.TEST_AWS_ENDPOINT_URL!,
+        ...lambdaBase(home, credentials, pool, client, jwks),
         DATABASE_URL: process.env.TEST_RUNTIME_DATABASE_URL!,
         TENANT_BUCKET: process.env.TEST_TENANT_BUCKET!,
         TENANT_ACCESS_ROLE_ARN: process.env.TEST_TENANT_ACCESS_ROLE_ARN!,
-        USER_POOL_ID: pool,
-        USER_POOL_CLIENT_ID: client,
-        JWKS_URL: `data:application/json;base64,${Buffer.from(JSON.stringify(jwks)).toString('base64')}`,
-        POWERTOOLS_LOG_LEVEL: 'SILENT',
-        POWERTOOLS_METRICS_DISABLED: 'true',
-        AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
       };
     }
 
@@ -219,6 +197,135 @@ describe('bundling with the local esbuild', () => {
       }
     }, 60_000);
   });
+
+  describe('the tenant and member route bundles (KMS and Cognito) run as Lambda runs them', () => {
+    const home = path.join(outdir, 'home-kms');
+    const signing = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const jwks = { keys: [{ ...(signing.publicKey.export({ format: 'jwk' }) as object), kid: 'k1', alg: 'RS256', use: 'sig' }] };
+    const client = 'bundled-client';
+    const access = { endpoint: process.env.TEST_AWS_ENDPOINT_URL!, region: 'us-east-1', credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' } };
+    const operatorId = randomUUID();
+    const tenantId = uniqueTenantId('bundledkms');
+    const email = `admin@${tenantId}.example`;
+    let pool: string;
+    let keyId: string;
+
+    beforeAll(async () => {
+      mkdirSync(home, { recursive: true });
+      const suffix = randomUUID().slice(0, 8);
+      pool = (await provisionIdentity(access, { poolName: `bundled-${suffix}`, users: [], password: 'Bundled-Passw0rd-1' })).userPoolId;
+      keyId = await provisionPiiKey(access, `alias/bundled-${suffix}`);
+      const admin = adminSql();
+      try {
+        await admin`insert into app.platform_operators (user_id, status) values (${operatorId}, 'active')`;
+      } finally {
+        await admin.end({ timeout: 5 });
+      }
+    }, 60_000);
+
+    function lambdaEnv(credentials: Record<string, string>): Record<string, string> {
+      return {
+        ...lambdaBase(home, credentials, pool, client, jwks),
+        DATABASE_URL: process.env.TEST_RUNTIME_DATABASE_URL!,
+        CONTROL_DATABASE_URL: process.env.TEST_CONTROL_DATABASE_URL!,
+        PII_KMS_KEY_ID: keyId,
+      };
+    }
+    const credentials = { AWS_ACCESS_KEY_ID: 'ASIABUNDLED', AWS_SECRET_ACCESS_KEY: 'bundled-secret', AWS_SESSION_TOKEN: 'bundled-session' };
+
+    function createTenantEvent() {
+      const event = eventFor(routes.createTenant, { body: { id: tenantId, name: 'Bundled', planId: 'pro', admin: { email } } });
+      event.headers.Authorization = `Bearer ${idToken(signing, pool, client, { sub: operatorId, 'custom:role': 'superadmin' })}`;
+      return event;
+    }
+
+    it('does not look past the environment: with a credentials file alone, onboarding makes nothing', async () => {
+      mkdirSync(path.join(home, '.aws'), { recursive: true });
+      writeFileSync(path.join(home, '.aws', 'credentials'), '[default]\naws_access_key_id = AKIDFILE\naws_secret_access_key = file-secret\n');
+      try {
+        const result = await runBundle('createTenant', createTenantEvent(), { ...lambdaEnv({}), POWERTOOLS_LOG_LEVEL: 'ERROR' });
+        expect(result.statusCode).toBeGreaterThanOrEqual(500);
+        expect(result.output).toContain('Unable to find environment variable credentials');
+      } finally {
+        rmSync(path.join(home, '.aws'), { recursive: true, force: true });
+      }
+    }, 60_000);
+
+    it('onboards a tenant (KMS GenerateDataKey, Cognito AdminGetUser and AdminCreateUser), then lists its members (KMS Decrypt)', async () => {
+      const created = await runBundle('createTenant', createTenantEvent(), lambdaEnv(credentials));
+      expect([created.statusCode, created.body]).toEqual([201, expect.any(String)]);
+      const body = JSON.parse(created.body) as { tenant: { id: string }; admin: { userId: string; email: string; role: string } };
+      expect(body.tenant.id).toBe(tenantId);
+      expect(body.admin).toMatchObject({ email, role: 'org_admin' });
+      // The user is in the emulator's pool, made by the bundle's Cognito calls.
+      const cognito = new CognitoIdentityProviderClient(access);
+      try {
+        const user = await cognito.send(new AdminGetUserCommand({ UserPoolId: pool, Username: body.admin.userId }));
+        expect(user.UserAttributes).toEqual(expect.arrayContaining([{ Name: 'custom:tenant_id', Value: tenantId }, { Name: 'email', Value: email }]));
+      } finally {
+        cognito.destroy();
+      }
+      // A fresh container of the member list unwraps the tenant's key with KMS and decrypts the email.
+      const event = eventFor(routes.listMembers, { pathParameters: { tenantId } });
+      event.headers.Authorization = `Bearer ${idToken(signing, pool, client, { sub: body.admin.userId, 'custom:tenant_id': tenantId, 'custom:role': 'org_admin' })}`;
+      const listed = await runBundle('listMembers', event, lambdaEnv(credentials));
+      expect([listed.statusCode, listed.body]).toEqual([200, expect.any(String)]);
+      expect((JSON.parse(listed.body) as { items: { userId: string; email: string }[] }).items).toEqual([
+        expect.objectContaining({ userId: body.admin.userId, email }),
+      ]);
+    }, 90_000);
+  });
+
+  /** A Cognito-shaped ID token for `claims`, signed with `signing`'s key `k1`. */
+  function idToken(signing: { privateKey: import('node:crypto').KeyObject }, pool: string, client: string, claims: Record<string, string>): string {
+    const now = Math.floor(Date.now() / 1000);
+    const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url');
+    const all = { iss: `https://cognito-idp.us-east-1.amazonaws.com/${pool}`, aud: client, token_use: 'id', iat: now, auth_time: now, exp: now + 600, ...claims };
+    const input = `${b64({ alg: 'RS256', typ: 'JWT', kid: 'k1' })}.${b64(all)}`;
+    return `${input}.${sign('RSA-SHA256', Buffer.from(input), signing.privateKey).toString('base64url')}`;
+  }
+
+  /** What Lambda gives every function: no profile, no config files, no metadata; the region and the emulator. */
+  function lambdaBase(home: string, credentials: Record<string, string>, pool: string, client: string, jwks: object): Record<string, string> {
+    return {
+      PATH: process.env.PATH ?? '',
+      HOME: home,
+      ...credentials,
+      AWS_REGION: 'us-east-1',
+      AWS_ENDPOINT_URL: process.env.TEST_AWS_ENDPOINT_URL!,
+      USER_POOL_ID: pool,
+      USER_POOL_CLIENT_ID: client,
+      JWKS_URL: `data:application/json;base64,${Buffer.from(JSON.stringify(jwks)).toString('base64')}`,
+      POWERTOOLS_LOG_LEVEL: 'SILENT',
+      POWERTOOLS_METRICS_DISABLED: 'true',
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+    };
+  }
+
+  /** Runs a route bundle's handler once in a fresh `node` with exactly `env` and returns its result. */
+  function runBundle(routeId: RouteId, event: object, env: Record<string, string>): Promise<{ statusCode: number; body: string; output: string }> {
+    const script =
+      'require(process.argv[1]).handler(JSON.parse(process.argv[2]), {}).then(' +
+      '(r) => process.stdout.write("\\n" + JSON.stringify(r), () => process.exit(0)), (e) => { console.error(e); process.exit(2); })';
+    const file = path.join(routeAsset(routeId), 'index.js');
+    return new Promise((resolve, reject) => {
+      const child = spawn(process.execPath, ['-e', script, file, JSON.stringify(event)], {
+        env,
+        stdio: ['ignore', 'pipe', 'pipe'],
+        timeout: 30_000,
+      });
+      let out = '';
+      let err = '';
+      child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+      child.stderr.on('data', (chunk: Buffer) => (err += chunk.toString()));
+      child.once('error', reject);
+      child.once('close', (code) => {
+        // The handler's log lines go to stdout and stderr too: the result is stdout's last line.
+        if (code !== 0) reject(new Error(`the bundle exited ${code}: ${err.slice(0, 1000)}`));
+        else resolve({ ...(JSON.parse(out.trim().split('\n').pop()!) as { statusCode: number; body: string }), output: out + err });
+      });
+    });
+  }
 
   it('never needed Docker', () => {
     expect(existsSync(process.env.CDK_DOCKER!)).toBe(false);

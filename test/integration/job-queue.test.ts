@@ -10,7 +10,7 @@ import { CreateQueueCommand, DeleteQueueCommand, ReceiveMessageCommand, SQSClien
 import { ListObjectVersionsCommand } from '@aws-sdk/client-s3';
 import type { SQSEvent, SQSRecord } from 'aws-lambda';
 import type { Sql } from '../../functions/core/db';
-import { createJobQueue, parseJobMessage, type JobQueue } from '../../functions/core/job-queue';
+import { createJobQueue, parseJobMessage, sqsClient, type JobQueue } from '../../functions/core/job-queue';
 import { createJobHandler } from '../../functions/jobs/run';
 import type { JobRunners } from '../../functions/jobs/runners';
 import { sweepJobs } from '../../functions/jobs/sweep';
@@ -136,7 +136,7 @@ describe('the deployed job driver', () => {
   describe('the queue', () => {
     let queue: JobQueue;
     beforeAll(() => {
-      queue = createJobQueue({ sqs, queueUrl });
+      queue = createJobQueue({ sqs: sqsClient(w.access), queueUrl });
     });
     const received = async (): Promise<string[]> => {
       const ids: string[] = [];

@@ -3,17 +3,18 @@
  * unwrapped once per container, and useless to any other tenant.
  */
 import { CreateKeyCommand, KMSClient } from '@aws-sdk/client-kms';
-import { createPii } from '../../functions/core/pii';
+import type { AwsJsonClient } from '../../functions/core/aws-json';
+import { createPii, kmsClient } from '../../functions/core/pii';
 import { ServiceUnavailableError } from '../../functions/core/errors';
 
 describe('tenant PII keys with KMS', () => {
   const endpoint = process.env.TEST_AWS_ENDPOINT_URL!;
-  let kms: KMSClient;
+  let kms: AwsJsonClient;
   let keyId: string;
   let decrypts = 0;
 
   beforeAll(async () => {
-    kms = new KMSClient({ region: 'us-east-1', endpoint });
+    kms = kmsClient({ region: 'us-east-1', endpoint });
     kms.middlewareStack.add(
       (next, context) => async (args) => {
         if (context.commandName === 'DecryptCommand') decrypts++;
@@ -21,7 +22,10 @@ describe('tenant PII keys with KMS', () => {
       },
       { step: 'initialize', name: 'countDecrypts' },
     );
-    const key = await kms.send(new CreateKeyCommand({ Description: 'pii test key' }));
+    // The key is made with the SDK's client; the PII code calls KMS with its own (aws-json.ts).
+    const sdk = new KMSClient({ region: 'us-east-1', endpoint });
+    const key = await sdk.send(new CreateKeyCommand({ Description: 'pii test key' }));
+    sdk.destroy();
     keyId = key.KeyMetadata!.KeyId!;
   });
 
@@ -52,7 +56,7 @@ describe('tenant PII keys with KMS', () => {
   });
 
   it('answers service unavailable when KMS cannot be reached', async () => {
-    const down = new KMSClient({ region: 'us-east-1', endpoint: 'http://127.0.0.1:1', maxAttempts: 1 });
+    const down = kmsClient({ region: 'us-east-1', endpoint: 'http://127.0.0.1:1', maxAttempts: 1 });
     const pii = createPii({ kms: down, keyId, cacheSeconds: 300 });
     await expect(pii.newTenantKey('acme')).rejects.toBeInstanceOf(ServiceUnavailableError);
   });

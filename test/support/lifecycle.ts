@@ -4,15 +4,13 @@
  * username, like CDK), a KMS key, a versioned bucket with its tenant-access role, and a platform operator.
  */
 import { randomUUID } from 'node:crypto';
-import { CognitoIdentityProviderClient } from '@aws-sdk/client-cognito-identity-provider';
-import { KMSClient } from '@aws-sdk/client-kms';
 import { PutBucketVersioningCommand, S3Client } from '@aws-sdk/client-s3';
 import { STSClient } from '@aws-sdk/client-sts';
 import { provisionStorage } from '../../bin/stack/aws';
 import { provisionIdentity, provisionPiiKey, type EmulatorAccess } from '../../bin/stack/identity';
-import { createUserDirectory, type UserDirectory } from '../../functions/core/cognito';
+import { cognitoClient, createUserDirectory, type UserDirectory } from '../../functions/core/cognito';
 import type { Sql } from '../../functions/core/db';
-import { createPii, type Pii } from '../../functions/core/pii';
+import { createPii, kmsClient, type Pii } from '../../functions/core/pii';
 import { createTenantObjects, type TenantObjectsProvider } from '../../functions/core/tenant-objects';
 import type { Actor } from '../../functions/lifecycle/control';
 import { SwitchableProxy } from './storage';
@@ -49,8 +47,8 @@ export async function lifecycleWorld(admin: Sql, name: string): Promise<Lifecycl
   const proxy = await SwitchableProxy.create(endpoint);
   await proxy.up();
   const via = { region, endpoint: proxy.endpoint, credentials, maxAttempts: 1 };
-  const kms = new KMSClient(via);
-  const cognito = new CognitoIdentityProviderClient(via);
+  const kms = kmsClient(via);
+  const cognito = cognitoClient(via);
   const sts = new STSClient(via);
   const operator: Actor = { userId: randomUUID(), role: 'superadmin', requestId: `req-${suffix}` };
   await admin`insert into app.platform_operators (user_id, status) values (${operator.userId}, 'active')`;

@@ -137,3 +137,40 @@ function timeInFreshNode(file: string, env: NodeJS.ProcessEnv, timed: string): P
     });
   });
 }
+
+/**
+ * The public built-in modules (`net`, `tls`, `https`…) that `require(file)` loads in a fresh `node`,
+ * beyond what an empty script has loaded: what the bundle makes Node load at import.
+ */
+export function builtinsLoadedBy(file: string, env: NodeJS.ProcessEnv): Promise<string[]> {
+  const script =
+    'const before=new Set(process.moduleLoadList);require(process.argv[1]);' +
+    'const pub=new Set(require("module").builtinModules);' +
+    'const ids=process.moduleLoadList.filter((m)=>!before.has(m)&&m.startsWith("NativeModule ")).map((m)=>m.slice(13)).filter((id)=>pub.has(id));' +
+    'process.stdout.write(JSON.stringify(ids));process.exit(0)';
+  return outputOf(script, [file], env).then((out) => JSON.parse(out) as string[]);
+}
+
+/**
+ * How long V8 takes to compile `file` as the CommonJS loader does (`vm.compileFunction` with the module
+ * wrapper's parameters), in a fresh `node`, in milliseconds (one run); nothing is evaluated.
+ */
+export function timeCompile(file: string, env: NodeJS.ProcessEnv): Promise<number> {
+  const script =
+    'const src=require("fs").readFileSync(process.argv[1],"utf8");const vm=require("vm");const t=process.hrtime.bigint();' +
+    'vm.compileFunction(src,["exports","require","module","__filename","__dirname"],{filename:process.argv[1]});' +
+    'process.stdout.write(String(Number(process.hrtime.bigint()-t)/1e6));process.exit(0)';
+  return outputOf(script, [file], env).then(Number);
+}
+
+function outputOf(script: string, args: readonly string[], env: NodeJS.ProcessEnv): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['-e', script, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (err += chunk.toString()));
+    child.once('error', reject);
+    child.once('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`node exited ${code}: ${err.trim().slice(0, 500)}`))));
+  });
+}

@@ -314,18 +314,26 @@ async function attemptTransaction<T>(
   const end: TransactionEnd = {
     commitAfterBurst(last) {
       if (burst) throw new Error('commitAfterBurst was called twice in one transaction');
+      // The burst ends with this turn of the event loop; `last` runs then. COMMIT is handed to the
+      // connection one `setImmediate` later, behind every statement sent meanwhile: a statement reaches
+      // the connection some microtasks after it is sent (more when it is awaited), and all of those run
+      // before the next `setImmediate`. postgres.js writes what it was handed in a `setImmediate` too,
+      // so COMMIT leaves with them or right behind them, without waiting for any answer.
+      const settle = (command: 'commit' | 'rollback', resolve: () => void) =>
+        setImmediate(() => {
+          ending ??= finish(command);
+          resolve();
+        });
       burst = new Promise((resolve) =>
         setImmediate(() => {
-          if (!ending) {
-            try {
-              last?.();
-              ending = finish('commit');
-            } catch (error) {
-              lastError = { error };
-              ending = finish('rollback');
-            }
+          if (ending) return resolve();
+          try {
+            last?.();
+          } catch (error) {
+            lastError = { error };
+            return settle('rollback', resolve);
           }
-          resolve();
+          settle('commit', resolve);
         }),
       );
       return burst;

@@ -381,7 +381,7 @@ async function attemptTransaction<T>(
     // that failed (the others only say "transaction aborted", 25P02), as sql.begin does.
     const beginError = await begin.then(() => undefined, (error: unknown) => error);
     if (beginError !== undefined) throw beginError;
-    if (lastError) throw lastError.error;
+    // The work's own error wins over one thrown by its `last` (e.g. the status guard's over the work's).
     const code = (failure as { code?: unknown } | null)?.code;
     throw code === '25P02' && firstError !== undefined ? firstError : failure;
   } finally {

@@ -168,8 +168,12 @@ async function guarded<T>(
   const { metered, deadline, guard } = options;
   let meter: Promise<MeterReading> | undefined;
   let closed: Promise<void> | undefined;
-  // Run as COMMIT is queued (a throw rolls back instead): the deadline, then the last statements.
+  // The work's error, once it threw: a COMMIT queued after it would count a failed request.
+  let failed: { error: unknown } | undefined;
+  // Run as COMMIT is queued (a throw rolls back instead): the work's failure, the deadline, then the last
+  // statements.
   const last = (statements: () => void) => () => {
+    if (failed) throw failed.error;
     if (deadline.expired) throw new DeadlineExceededError();
     statements();
   };
@@ -184,6 +188,7 @@ async function guarded<T>(
   try {
     result = await work();
   } catch (error) {
+    failed = { error };
     await guard;
     throw error;
   }

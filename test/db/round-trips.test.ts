@@ -252,6 +252,20 @@ describe('a pipelined transaction keeps its guarantees', () => {
     await expect(kept).rejects.toBeInstanceOf(TransactionShapeError);
   });
 
+  it('a one-flush GET whose work fails (a bad cursor) answers 400 and counts nothing: the meter rolls back', async () => {
+    const counted = async () =>
+      (await admin<{ used: number }[]>`
+        select coalesce(sum(used), 0)::int as used from app.usage_counters where tenant_id = ${tenant.tenantId} and metric = 'api_requests'`)[0]!.used;
+    const list = route(routes.listDocuments, listDocuments, { sql: () => db, authenticator: () => trustingAuthenticator });
+    const event = (query?: Record<string, string>) =>
+      eventFor(routes.listDocuments, { pathParameters: { tenantId: tenant.tenantId }, query, caller: { userId: tenant.members.user, role: 'user', tenantId: tenant.tenantId } });
+    const before = await counted();
+    expect((await list(event({ cursor: 'abc' }))).statusCode).toBe(400);
+    expect(await counted()).toBe(before);
+    expect((await list(event())).statusCode).toBe(200);
+    expect(await counted()).toBe(before + 1);
+  });
+
   it('releases its reserved connection on every path: the one-connection client still serves', async () => {
     const ctx = contextFor(tenant);
     const failures = [

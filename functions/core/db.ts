@@ -269,13 +269,20 @@ async function attemptTransaction<T>(
   // Until COMMIT or ROLLBACK is handed to the connection: the gate of every statement of the work.
   let open = true;
   let firstError: unknown;
+  // Set only by what a statement of this connection answered, never by the work's own errors (an AWS
+  // error of the work may carry a network code too): a connection that is not known lost always gets
+  // its ROLLBACK, so that it never goes back to the pool inside a transaction.
+  let isLost = false;
   let lost: (error: unknown) => void = () => undefined;
   const connectionLost = new Promise<never>((_, reject) => (lost = reject));
   connectionLost.catch(() => undefined);
   const watch = <S extends Promise<unknown>>(statement: S): S => {
     statement.then(undefined, (error: unknown) => {
       firstError ??= error;
-      if (isLostConnection(error)) lost(error);
+      if (isLostConnection(error)) {
+        isLost = true;
+        lost(error);
+      }
     });
     return statement;
   };
@@ -303,7 +310,7 @@ async function attemptTransaction<T>(
       open = false;
       send(q);
     };
-    const sent = (query as unknown as postgres.PendingQuery<postgres.Row[]>).execute();
+    const sent = watch((query as unknown as postgres.PendingQuery<postgres.Row[]>).execute());
     sent.catch(() => undefined);
     return sent;
   };
@@ -374,7 +381,7 @@ async function attemptTransaction<T>(
     }
     // Failed: roll back unless COMMIT or ROLLBACK is already on its way or the connection is gone.
     const failure = outcome.error;
-    if (!ending && !isLostConnection(failure)) ending = finish('rollback');
+    if (!ending && !isLost) ending = finish('rollback');
     else open = false;
     await Promise.race([ending?.catch(() => undefined), connectionLost.catch(() => undefined)]);
     // BEGIN's own failure (a dropped connection) is what the retry looks at; then the first statement

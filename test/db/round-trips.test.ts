@@ -186,6 +186,21 @@ describe('a pipelined transaction keeps its guarantees', () => {
     expect(await documentsNamed(name)).toBe(0);
   });
 
+  it('rolls back on the same connection when the work fails with an error that looks like a network one (an AWS call\'s)', async () => {
+    const ctx = contextFor(tenant);
+    const name = `network-coded-${randomUUID()}.pdf`;
+    const outcome = withTenant(db, ctx, async (tx) => {
+      await insertDocument(tx, ctx, name);
+      throw Object.assign(new Error('storage is not reachable'), { code: 'ECONNREFUSED' });
+    });
+    // The database error map takes the network code for an unreachable service (503); the cause is the work's.
+    await expect(outcome).rejects.toMatchObject({ status: 503, cause: { message: 'storage is not reachable' } });
+    // The one connection of the client: had it gone back to the pool inside the transaction, this
+    // transaction's COMMIT would commit the insert above.
+    await withTenant(db, contextFor(tenant), (tx) => tx`select 1`);
+    expect(await documentsNamed(name)).toBe(0);
+  });
+
   it('a statement error the work swallows still rolls the transaction back and fails it', async () => {
     const ctx = contextFor(tenant);
     const name = `swallowed-${randomUUID()}.pdf`;

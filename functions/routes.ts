@@ -174,7 +174,7 @@ export const routes = withIds({
   },
   listDocuments: {
     method: 'GET', path: '/api/{tenantId}/documents', handler: 'documents/list', summary: 'List documents, newest first',
-    auth: 'tenant', roles: ['org_admin', 'user', 'readonly'], mutating: false, meters: ['api_requests'], usesStorage: false,
+    auth: 'tenant', roles: ['org_admin', 'user', 'readonly'], mutating: false, meters: ['api_requests'], usesStorage: false, oneFlush: true,
     query: listQuery, response: { status: 200, schema: page(documentSchema) },
   },
   createDocument: {
@@ -377,7 +377,7 @@ export const routes = withIds({
   },
   listAuditEvents: {
     method: 'GET', path: '/api/{tenantId}/audit-events', handler: 'audit/list', summary: 'List audit events, newest first',
-    auth: 'tenant', roles: ['org_admin'], mutating: false, meters: ['api_requests'], usesStorage: false, query: listQuery,
+    auth: 'tenant', roles: ['org_admin'], mutating: false, meters: ['api_requests'], usesStorage: false, oneFlush: true, query: listQuery,
     response: {
       status: 200,
       schema: page({

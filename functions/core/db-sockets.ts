@@ -26,7 +26,10 @@ export function clientSockets(): ClientSockets {
   return {
     open: ({ host: [host], port: [port] }) => {
       // `host` names the TLS server for verify-full (postgres.js reads it from the socket).
-      const socket = Object.assign(net.connect(port!, host), { host });
+      // No Nagle: a transaction's statements leave in more than one write when they do not all fit in
+      // one (postgres.js writes at 1 KiB, and COMMIT follows its work's last statements one event-loop
+      // turn later); with Nagle's algorithm a later write waits for the ACK of the first, a round trip.
+      const socket = Object.assign(net.connect({ port: port!, host, noDelay: true }), { host });
       sockets.add(socket);
       socket.once('close', () => sockets.delete(socket));
       return socket;

@@ -12,7 +12,7 @@ import { config } from './config';
 import { assertOperator, withControl } from './control-plane';
 import { withCors } from './cors';
 import { DeadlineExceededError, withinDeadline, type Deadline } from './deadline';
-import { controlSql, sql as containerSql, withTenant, type RequestContext, type Sql, type Tx } from './db';
+import { controlSql, sql as containerSql, withTenant, type RequestContext, type Sql, type TransactionEnd, type Tx } from './db';
 import { rateLimitedError } from './db-errors';
 import { ConflictError, ForbiddenError, NotFoundError, QuotaExceededError } from './errors';
 import type { keyedRequest, KeyedRequest } from './idempotency';
@@ -150,27 +150,61 @@ function requestGuard(tx: Tx, facts: RequestFacts): Promise<void> {
  * would stall every request of the tenant). Over a limit it still raises and rolls the work back. Past
  * the request's deadline the caller has had its 503: the transaction rolls back rather than commit
  * behind its back. Errors leave raw: `withTenant` maps them.
+ *
+ * Round trips (core/db.ts `inTransaction`): the work's closing statements (`closing`: the audit row),
+ * the meter and COMMIT leave in one flush after the work. A `oneFlush` route (its work sends every
+ * statement before it awaits any answer) has the meter and COMMIT queued right behind its statements
+ * instead: guard, work, meter and COMMIT are one round trip. A keyed request stores its answer (which
+ * carries the meter's quota headers) in a flush of its own, with COMMIT.
  */
 async function guarded<T>(
   tx: Tx,
-  metered: boolean,
-  deadline: Deadline,
-  guard: Promise<void>,
+  end: TransactionEnd,
+  options: { metered: boolean; oneFlush: boolean; deadline: Deadline; guard: Promise<void> },
   work: () => Promise<T>,
+  closing?: () => Promise<void>,
   finish?: (out: { result: T; meter?: MeterReading }) => Promise<void>,
 ): Promise<{ result: T; meter?: MeterReading }> {
+  const { metered, deadline, guard } = options;
+  let meter: Promise<MeterReading> | undefined;
+  let closed: Promise<void> | undefined;
+  // The work's error, once it threw: a COMMIT queued after it would count a failed request.
+  let failed: { error: unknown } | undefined;
+  // Run as COMMIT is queued (a throw rolls back instead): the work's failure, the deadline, then the last
+  // statements.
+  const last = (statements: () => void) => () => {
+    if (failed) throw failed.error;
+    if (deadline.expired) throw new DeadlineExceededError();
+    statements();
+  };
+  const meterLast = () => {
+    closed = closing?.();
+    closed?.catch(() => undefined);
+    meter = metered ? meterRequest(tx) : undefined;
+    meter?.catch(() => undefined);
+  };
+  const oneFlush = options.oneFlush ? end.commitAfterBurst(last(meterLast)) : undefined;
   let result: T;
   try {
     result = await work();
   } catch (error) {
+    failed = { error };
     await guard;
     throw error;
   }
   await guard;
-  const meter = metered ? await meterRequest(tx) : undefined;
-  await finish?.({ result, meter });
-  if (deadline.expired) throw new DeadlineExceededError();
-  return { result, meter };
+  if (oneFlush) await oneFlush;
+  else if (finish) meterLast();
+  else await end.commitAfterBurst(last(meterLast));
+  await closed;
+  const reading = await meter;
+  if (finish) {
+    let stored: Promise<void> | undefined;
+    await end.commitAfterBurst(last(() => (stored = finish({ result, meter: reading }))));
+    stored?.catch(() => undefined);
+    await stored;
+  }
+  return { result, meter: reading };
 }
 
 /** The request's input, validated against the manifest before any transaction (core/validate.ts). */
@@ -262,10 +296,13 @@ async function serve(
   // the same 429, before taking a connection. Not a keyed create: its replay comes before the meter.
   const admitted = metered && !idem ? (deps.admission ?? (() => processAdmission))().admit(tenantId) : undefined;
   if (admitted && 'refused' in admitted) throw rateLimitedError(admitted.refused);
+  // One round trip for a read that says so (the manifest's `oneFlush`), unless the request writes an
+  // audit row or carries a key: those go the general way.
+  const oneFlush = spec.oneFlush === true && !audited && !idem;
   const outcome = await toldTo(admitted, (out) => !('replay' in out) && out.meter !== undefined, withTenant(
     deps.sql(),
     context,
-    async (tx) => {
+    async (tx, end) => {
       const guard = requestGuard(tx, facts);
       if (idem) {
         // Behind the guard: a caller who may not act here learns nothing of the tenant's keys. A replay
@@ -276,8 +313,8 @@ async function serve(
       // The answer is stored after the meter (its quota headers are part of it), before COMMIT.
       const store = await idem?.recorder(tx);
       const remember = store && (({ result, meter }: { result: Reply; meter?: MeterReading }) => store(withQuota(result, meter)));
-      return guarded(tx, metered, deadline, guard, async () => {
-        const reply = await (work as (c: RouteContext) => Promise<Reply>)({
+      const routeWork = () =>
+        (work as (c: RouteContext) => Promise<Reply>)({
           ...context,
           ...capabilities,
           ...input,
@@ -286,17 +323,19 @@ async function serve(
           audit: (r) => (reported = r),
           afterCommit: (task) => committed.push(task),
         });
-        if (audited) {
-          const resource = auditResource(routeId, spec, input.params, tenantId, reported);
-          await tx`
-            insert into app.audit_events
-              (tenant_id, actor_user_id, actor_role, action, resource_type, resource_id, request_id, correlation_id, detail)
-            values
-              (${tenantId}, ${caller.userId}, ${caller.role}, ${routeId}, ${resource.type}, ${resource.id ?? null},
-               ${requestId}, ${facts.correlationId}, ${tx.json((reported.detail ?? {}) as never)})`;
-        }
-        return reply;
-      }, remember);
+      // The audit row goes with the meter and COMMIT, once the work has reported what it is about.
+      const audit = audited
+        ? async () => {
+            const resource = auditResource(routeId, spec, input.params, tenantId, reported);
+            await tx`
+              insert into app.audit_events
+                (tenant_id, actor_user_id, actor_role, action, resource_type, resource_id, request_id, correlation_id, detail)
+              values
+                (${tenantId}, ${caller.userId}, ${caller.role}, ${routeId}, ${resource.type}, ${resource.id ?? null},
+                 ${requestId}, ${facts.correlationId}, ${tx.json((reported.detail ?? {}) as never)})`;
+          }
+        : undefined;
+      return guarded(tx, end, { metered, oneFlush, deadline, guard }, routeWork, audit, remember);
     },
     { signal: deadline.signal },
   ));

@@ -73,6 +73,15 @@ interface RouteBase {
    * store it in its last transaction with `ctx.idempotency.remember`. @default false
    */
   readonly idempotent?: boolean;
+  /**
+   * The work is a read that sends every statement before it awaits any answer (one query, or several
+   * under one `Promise.all`), and after the answers only shapes them (no call that can fail): the wrapper
+   * queues the request meter and COMMIT right behind its statements, so the request is one round trip to
+   * the database (core/db.ts `inTransaction`). Checked at runtime: a statement the work sends later is
+   * refused (500) and never runs outside the transaction. Ignored for requests that write an audit row or
+   * carry an Idempotency-Key. @default false
+   */
+  readonly oneFlush?: boolean;
   /** JSON body schema, when the route takes a body; its first `examples` entry must be a valid body. */
   readonly body?: JsonSchema;
   /** Query parameters, by name (string values as sent; `integer` schemas are converted). */

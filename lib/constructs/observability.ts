@@ -4,8 +4,8 @@
  *  - throttles: API Gateway 429s answered by stage throttling or WAF, and Lambda throttles of any route;
  *  - quota rejections (the functions' EMF metric `QuotaRejections`, see functions/core/handler.ts);
  *  - RDS Proxy session pinning (`DatabaseConnectionsCurrentlySessionPinned` above 0): functions keep
- *    postgres.js prepared statements on (DB_PREPARE=true, one round trip fewer), which the proxy may pin
- *    on; this alarm says when it does;
+ *    postgres.js prepared statements on (DB_PREPARE=true: a one-flush read is 1 round trip, 5 with them
+ *    off, `npm run bench:db`), which the proxy may pin on; this alarm says when it does;
  *  - AssumeRole errors of the tenant-access role, counted from the storage routes' logs.
  *
  * Per-tenant views are Logs Insights queries over the functions' one `request` log line per request

@@ -41,6 +41,9 @@ describe('a dropped connection', () => {
   }
 
   it('while idle: the next transaction is served, once, on a fresh connection', async () => {
+    // BEGIN leaves with the work's first statements (core/db.ts), so the work has been called once when
+    // BEGIN meets the dead connection: that call's statements never ran (the server answered none of
+    // them), and the work is called again on a fresh connection. What must hold: one committed run.
     const pool = runtimeSql({ max: 1 });
     try {
       const before = await backendOf(pool);
@@ -50,14 +53,17 @@ describe('a dropped connection', () => {
       await terminated;
       blockFor(300);
       const ctx = contextFor(tenant);
+      const name = `after-drop-${Date.now()}.pdf`;
       let runs = 0;
       const id = await withTenant(pool, ctx, async (tx) => {
         runs++;
-        return insertDocument(tx, ctx, 'after-drop.pdf');
+        return insertDocument(tx, ctx, name);
       });
-      expect(runs).toBe(1);
-      const rows = await admin`select 1 from app.documents where id = ${id}`;
-      expect(rows).toHaveLength(1);
+      expect(runs).toBe(2);
+      const rows = await admin`select id from app.documents where tenant_id = ${tenant.tenantId} and name = ${name}`;
+      expect(rows).toEqual([{ id }]);
+      const audits = await admin`select 1 from app.audit_events where tenant_id = ${tenant.tenantId} and request_id = ${ctx.requestId}`;
+      expect(audits).toHaveLength(1);
       expect(await backendOf(pool)).not.toBe(before);
     } finally {
       await pool.end({ timeout: 1 });

@@ -12,7 +12,8 @@
  */
 import postgres from 'postgres';
 import type { APIGatewayProxyResult } from 'aws-lambda';
-import type { Sql, Tx } from '../../../functions/core/db';
+import type { Sql } from '../../../functions/core/db';
+import { isDroppedConnection } from '../../../functions/core/db-errors';
 import { createTenant, uniqueTenantId } from '../../support/db';
 import { mixedTraffic } from './mixed-traffic';
 
@@ -23,19 +24,44 @@ const WORKERS = 4;
 const TERMINATIONS = 6;
 const APPLICATION = `fault-${mode}-${process.pid}`;
 
-/** A `Sql` whose transactions run on `reserved` (which has no `begin`): BEGIN, the work, COMMIT. */
-function onReserved(reserved: Sql): Sql {
+/**
+ * A `Sql` whose transactions run on the connection this caller holds (`holder.current`): the transaction
+ * runner (core/db.ts) reserves a connection per attempt and releases it after; here it is given the held
+ * one every time, and its release leaves it held (the caller releases it after a 503). When BEGIN met
+ * the held connection dropped, the runner's next attempt is given a fresh reservation, which the caller
+ * holds from then on (as the runner, reserving per attempt, does).
+ */
+function onReserved(holder: { current: postgres.ReservedSql }, reserve: () => Promise<postgres.ReservedSql>): Sql {
+  let dropped = false;
+  type Query = Promise<unknown> & { handler: (q: Query) => void };
   return {
-    begin: async (fn: (tx: Tx) => Promise<unknown>) => {
-      await reserved`begin`;
-      try {
-        const result = await fn(reserved as unknown as Tx);
-        await reserved`commit`;
-        return result;
-      } catch (error) {
-        await reserved`rollback`.catch(() => undefined);
-        throw error;
+    reserve: async () => {
+      if (dropped) {
+        holder.current.release();
+        holder.current = await reserve();
+        dropped = false;
       }
+      const held = holder.current;
+      return new Proxy(held, {
+        get: (target, key, receiver) => {
+          if (key === 'release') return () => undefined;
+          const value = Reflect.get(target, key, receiver) as unknown;
+          if (key !== 'unsafe') return value;
+          return (text: string, ...rest: unknown[]) => {
+            const query = (value as (...a: unknown[]) => Query)(text, ...rest);
+            if (text === 'begin') {
+              const send = query.handler;
+              query.handler = (q) => {
+                q.catch((error: unknown) => {
+                  if (isDroppedConnection(error)) dropped = true;
+                });
+                send(q);
+              };
+            }
+            return query;
+          };
+        },
+      });
     },
   } as unknown as Sql;
 }
@@ -79,40 +105,70 @@ async function main(): Promise<void> {
       }
     }
   };
-  /** The codes of the database errors that left `begin`, and whether at BEGIN or in the work, in order. */
+  /**
+   * The codes of the database errors of each transaction, and whether at BEGIN or in the work, in order.
+   * Observed on the connection the transaction runner reserves: the first statement it runs is BEGIN;
+   * when BEGIN fails, every statement behind it fails too and only BEGIN's error is recorded.
+   */
   const causes: string[] = [];
+  const recording: Promise<void>[] = [];
+  type Query = Promise<unknown> & { handler: (q: Query) => void };
   const observed = (db: Sql): Sql =>
     new Proxy(db, {
       get(target, key, receiver) {
-        if (key !== 'begin') return Reflect.get(target, key, receiver) as unknown;
-        return (fn: (tx: Tx) => Promise<unknown>) => {
-          let started = false;
-          return target
-            .begin((tx) => {
-              started = true;
-              return fn(tx);
-            })
-            .catch((error: unknown) => {
-              causes.push(`${String((error as { code?: unknown }).code)} ${started ? 'in the work' : 'at BEGIN'}`);
-              throw error;
-            });
+        if (key !== 'reserve') return Reflect.get(target, key, receiver) as unknown;
+        return async () => {
+          const connection = await target.reserve();
+          const statements: Promise<unknown>[] = [];
+          // Hooked where postgres.js hands a query to the connection (never executes a fragment).
+          const seen = (query: unknown) => {
+            const q = query as Query;
+            if (q instanceof Promise && typeof q.handler === 'function') {
+              const send = q.handler;
+              q.handler = (x) => {
+                statements.push(x.then(() => undefined, (error: unknown) => error ?? 'rejected'));
+                send(x);
+              };
+            }
+            return query;
+          };
+          return new Proxy(connection, {
+            apply: (t, self, args) => seen(Reflect.apply(t, self, args)),
+            get: (t, k, r) => {
+              const value = Reflect.get(t, k, r) as unknown;
+              if (k === 'unsafe') return (...args: unknown[]) => seen((value as (...a: unknown[]) => unknown)(...args));
+              if (k !== 'release') return value;
+              return () => {
+                // Recorded once the statements this transaction sent have settled (the runner releases
+                // after its last answer, or once the connection is known lost).
+                const recorded = Promise.race([Promise.all(statements), new Promise((resolve) => setTimeout(resolve, 2000))]).then((outcomes) => {
+                  const [begin, ...rest] = (outcomes as unknown[] | undefined) ?? [];
+                  const failed = rest.find((e) => e !== undefined);
+                  if (begin !== undefined) causes.push(`${String((begin as { code?: unknown }).code)} at BEGIN`);
+                  else if (failed !== undefined) causes.push(`${String((failed as { code?: unknown }).code)} in the work`);
+                });
+                recording.push(recorded);
+                (value as () => void)();
+              };
+            },
+          });
         };
       },
     });
   /** One caller: the pool itself, or a connection it reserved (replaced after it was lost). */
   const client = async () => {
-    let reserved = mode === 'reserved' ? await reserve() : undefined;
-    const { send } = mixedTraffic(tenant, { sql: () => observed(reserved ? onReserved(reserved) : pool) }, accepted);
+    const holder = mode === 'reserved' ? { current: await reserve() } : undefined;
+    const { send } = mixedTraffic(tenant, { sql: () => observed(holder ? onReserved(holder, reserve) : pool) }, accepted);
     return {
       request: async (i: number): Promise<Outcome> => {
         const result = await send(i);
-        if (reserved && result.statusCode === 503) {
-          reserved.release();
-          reserved = await reserve();
+        if (holder && result.statusCode === 503) {
+          holder.current.release();
+          holder.current = await reserve();
         }
         return outcomeOf(result);
       },
-      release: () => reserved?.release(),
+      release: () => holder?.current.release(),
     };
   };
 
@@ -161,10 +217,12 @@ async function main(): Promise<void> {
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
   const afterwards: Outcome[] = [];
+  await Promise.all(recording);
   const causesBefore = causes.length;
   const next = await client();
   for (let i = 0; i < 6; i++) afterwards.push(await next.request(i));
   next.release();
+  await Promise.all(recording);
   const causesAfterwards = causes.slice(causesBefore);
 
   const [counted] = await admin<{ rows: number; used: number }[]>`

@@ -231,8 +231,12 @@ async function main(): Promise<void> {
                      where tenant_id = ${tenant.tenantId} and metric = 'ai_tokens'), 0) as used`;
   await pool.end({ timeout: 2 });
   await admin.end();
+  // Then exit: what is under test is that no exception escapes the driver, which would have ended the
+  // process before this line. After end(), postgres.js can still hold a reconnect timer of a connection
+  // that was terminated mid-connect, which would keep the process waiting for it.
   process.stdout.write(
     `${JSON.stringify({ terminated, duringLoad, afterwards, causesAfterwards, accepted: accepted.length, rows: counted!.rows, used: counted!.used })}\n`,
+    () => process.exit(process.exitCode ?? 0),
   );
 }
 

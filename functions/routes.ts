@@ -14,6 +14,12 @@ import { METRICS } from './core/metrics';
 import { TENANT_ID_PATTERN, UUID_PATTERN } from './core/tenant';
 import { withIds, type DirectoryAction, type IdentifiedRoute, type JsonSchema, type RouteSpec } from './core/route-spec';
 
+declare global {
+  // Defined false at build time in the bundles that leave the response schemas out (see DOCS below).
+  // eslint-disable-next-line no-var
+  var __TENANT_ROUTE_DOCS__: boolean | undefined;
+}
+
 export type { AuditSpec, DirectoryAction, HttpMethod, JsonSchema, LambdaHandler, RouteSpec } from './core/route-spec';
 export { METRICS, type Metric } from './core/metrics';
 
@@ -91,27 +97,38 @@ export const memberSchema: JsonSchema = {
 const CREATE_USER = ['AdminCreateUser', 'AdminGetUser', 'AdminUpdateUserAttributes', 'AdminEnableUser'] as const satisfies readonly DirectoryAction[];
 const exportStatus: JsonSchema = { type: 'string', enum: ['pending', 'ready', 'failed'] };
 
+/**
+ * Each route's `response` (its schema is documentation: only the OpenAPI document reads it) is written
+ * `globalThis.__TENANT_ROUTE_DOCS__ !== false ? {…} : UNDOCUMENTED`: a Lambda bundle of any route but
+ * the OpenAPI one defines that flag as false (lib/constructs/input-validators.ts), and esbuild then
+ * leaves the response schemas out, with the schemas only they use. The condition is written at each
+ * site because esbuild folds it there, not through a constant. Everywhere else (the local server, the
+ * tests, the OpenAPI route's bundle) they are there.
+ */
+/** A route's response in a bundle without the documentation: nothing reads it there. */
+const UNDOCUMENTED: { readonly status: number; readonly schema?: JsonSchema } = { status: 0 };
+
 /** The routes, keyed by a stable id (used for Lambda names, OpenAPI operationId and logs). */
 export const routes = withIds({
   health: {
     method: 'GET', path: '/health', handler: 'platform/health', summary: 'Liveness', auth: 'public', roles: [],
     mutating: false, meters: [], usesStorage: false,
-    response: { status: 200, schema: closed({ status: { const: 'ok' } }) },
+    response: globalThis.__TENANT_ROUTE_DOCS__ !== false ? { status: 200, schema: closed({ status: { const: 'ok' } }) } : UNDOCUMENTED,
   },
   openapi: {
     method: 'GET', path: '/openapi.json', handler: 'platform/openapi', summary: 'This API as OpenAPI 3.1', auth: 'public',
-    roles: [], mutating: false, meters: [], usesStorage: false, response: { status: 200, schema: { type: 'object' } },
+    roles: [], mutating: false, meters: [], usesStorage: false, response: globalThis.__TENANT_ROUTE_DOCS__ !== false ? { status: 200, schema: { type: 'object' } } : UNDOCUMENTED,
   },
   listTenants: {
     method: 'GET', path: '/api/tenants', handler: 'platform/list-tenants', summary: 'List tenants with plan and status',
     auth: 'platform', roles: ['superadmin'], mutating: false, meters: [], usesStorage: false, query: listQuery,
-    response: {
+    response: globalThis.__TENANT_ROUTE_DOCS__ !== false ? {
       status: 200,
       schema: page(closed({
         id: { type: 'string' }, name: { type: 'string' }, planId: { type: 'string' },
         status: { type: 'string', enum: ['active', 'suspended', 'offboarding', 'deleted'] }, createdAt: timestamp,
       })),
-    },
+    } : UNDOCUMENTED,
   },
   createTenant: {
     // 409: an id in use or ever used.
@@ -137,16 +154,16 @@ export const routes = withIds({
       },
       examples: [{ id: 'initech', name: 'Initech', planId: 'pro', admin: { email: 'ada@initech.example', name: 'Ada' } }],
     },
-    response: {
+    response: globalThis.__TENANT_ROUTE_DOCS__ !== false ? {
       status: 201,
       schema: closed({ tenant: tenantSchema, admin: memberSchema }),
-    },
+    } : UNDOCUMENTED,
   },
   getTenant: {
     method: 'GET', path: '/api/tenants/{tenantId}', handler: 'platform/get-tenant',
     summary: 'A tenant; an offboarded one with its deletion report', auth: 'platform', roles: ['superadmin'],
     mutating: false, meters: [], usesStorage: false, params: { tenantId: tenantIdParam },
-    response: { status: 200, schema: tenantSchema },
+    response: globalThis.__TENANT_ROUTE_DOCS__ !== false ? { status: 200, schema: tenantSchema } : UNDOCUMENTED,
   },
   updateTenant: {
     // 409: an offboarding or deleted tenant.
@@ -160,7 +177,7 @@ export const routes = withIds({
       properties: { name: displayName, planId: planIdSchema, status: { type: 'string', enum: ['active', 'suspended'] } },
       examples: [{ planId: 'enterprise' }],
     },
-    response: { status: 200, schema: tenantSchema },
+    response: globalThis.__TENANT_ROUTE_DOCS__ !== false ? { status: 200, schema: tenantSchema } : UNDOCUMENTED,
   },
   deleteTenant: {
     // 409: a tenant that cannot be offboarded now.
@@ -170,12 +187,12 @@ export const routes = withIds({
     mutating: true, audit: { type: 'tenant', id: { param: 'tenantId' } }, meters: [], usesStorage: false,
     enqueuesJobs: true,
     params: { tenantId: tenantIdParam },
-    response: { status: 202, schema: tenantSchema },
+    response: globalThis.__TENANT_ROUTE_DOCS__ !== false ? { status: 202, schema: tenantSchema } : UNDOCUMENTED,
   },
   listDocuments: {
     method: 'GET', path: '/api/{tenantId}/documents', handler: 'documents/list', summary: 'List documents, newest first',
     auth: 'tenant', roles: ['org_admin', 'user', 'readonly'], mutating: false, meters: ['api_requests'], usesStorage: false, oneFlush: true,
-    query: listQuery, response: { status: 200, schema: page(documentSchema) },
+    query: listQuery, response: globalThis.__TENANT_ROUTE_DOCS__ !== false ? { status: 200, schema: page(documentSchema) } : UNDOCUMENTED,
   },
   createDocument: {
     idempotent: true,
@@ -193,7 +210,7 @@ export const routes = withIds({
       },
       examples: [{ name: 'Q3 report.pdf', contentType: 'application/pdf', sizeBytes: 1024 }],
     },
-    response: {
+    response: globalThis.__TENANT_ROUTE_DOCS__ !== false ? {
       status: 201,
       schema: closed({
         document: documentSchema,
@@ -211,7 +228,7 @@ export const routes = withIds({
           expiresAt: timestamp,
         }),
       }),
-    },
+    } : UNDOCUMENTED,
   },
   getDocument: {
     method: 'GET', path: '/api/{tenantId}/documents/{documentId}', handler: 'documents/get',
@@ -219,7 +236,7 @@ export const routes = withIds({
     mutating: false, meters: ['api_requests'], usesStorage: true, params: { documentId: uuidParam },
     // The document is available but its bytes are missing from storage.
     errors: [409],
-    response: {
+    response: globalThis.__TENANT_ROUTE_DOCS__ !== false ? {
       status: 200,
       schema: closed({
         document: documentSchema,
@@ -228,19 +245,19 @@ export const routes = withIds({
           type: ['object', 'null'], description: 'null while the upload has not arrived',
         },
       }),
-    },
+    } : UNDOCUMENTED,
   },
   deleteDocument: {
     method: 'DELETE', path: '/api/{tenantId}/documents/{documentId}', handler: 'documents/delete',
     summary: 'Delete a document and its object (org_admin; user for documents they created)', auth: 'tenant',
     roles: ['org_admin', 'user'], mutating: true, audit: { type: 'document', id: { param: 'documentId' } },
     meters: ['api_requests', 'documents', 'storage_bytes'], usesStorage: true, params: { documentId: uuidParam },
-    response: { status: 204 },
+    response: globalThis.__TENANT_ROUTE_DOCS__ !== false ? { status: 204 } : UNDOCUMENTED,
   },
   getBilling: {
     method: 'GET', path: '/api/{tenantId}/billing', handler: 'billing/get', summary: 'Plan, period, usage and estimated charges',
     auth: 'tenant', roles: ['org_admin'], mutating: false, meters: ['api_requests'], usesStorage: false,
-    response: {
+    response: globalThis.__TENANT_ROUTE_DOCS__ !== false ? {
       status: 200,
       schema: closed({
         tenantId: { type: 'string' },
@@ -250,7 +267,7 @@ export const routes = withIds({
         monthlyMetrics: { type: 'array', items: { enum: [...METRICS] }, description: 'The metrics counted per month; the others are standing totals.' },
         estimatedCharges: closed({ currency: { type: 'string' }, amount: { type: 'string', pattern: '^[0-9]+\\.[0-9]{2}$' } }),
       }),
-    },
+    } : UNDOCUMENTED,
   },
   recordUsageEvent: {
     idempotent: true,
@@ -266,7 +283,7 @@ export const routes = withIds({
       },
       examples: [{ metric: 'ai_tokens', quantity: 1200, idempotencyKey: 'completion-7f3a' }],
     },
-    response: {
+    response: globalThis.__TENANT_ROUTE_DOCS__ !== false ? {
       status: 202,
       schema: {
         type: 'object', additionalProperties: false, required: ['id', 'metric', 'quantity', 'duplicate'],
@@ -276,24 +293,24 @@ export const routes = withIds({
           used: { type: 'integer' }, limit: { type: ['integer', 'null'] },
         },
       },
-    },
+    } : UNDOCUMENTED,
   },
   listMembers: {
     method: 'GET', path: '/api/{tenantId}/members', handler: 'members/list', summary: 'List members', auth: 'tenant',
     roles: ['org_admin'], mutating: false, meters: ['api_requests'], usesStorage: false, usesPii: true, query: listQuery,
-    response: {
+    response: globalThis.__TENANT_ROUTE_DOCS__ !== false ? {
       status: 200,
       schema: page({
         type: 'object',
         required: ['userId', 'email', 'role', 'status'], additionalProperties: false,
         properties: { userId: uuid, email: { type: ['string', 'null'] }, role: { type: 'string' }, status: { type: 'string' } },
       }),
-    },
+    } : UNDOCUMENTED,
   },
   getMember: {
     method: 'GET', path: '/api/{tenantId}/members/{userId}', handler: 'members/get', summary: 'Get a member', auth: 'tenant',
     roles: ['org_admin'], mutating: false, meters: ['api_requests'], usesStorage: false, usesPii: true, params: { userId: uuidParam },
-    response: { status: 200, schema: memberSchema },
+    response: globalThis.__TENANT_ROUTE_DOCS__ !== false ? { status: 200, schema: memberSchema } : UNDOCUMENTED,
   },
   createMember: {
     // 409: an email already a member.
@@ -312,7 +329,7 @@ export const routes = withIds({
       },
       examples: [{ email: 'ada@example.com', role: 'user', name: 'Ada Lovelace' }],
     },
-    response: { status: 201, schema: memberSchema },
+    response: globalThis.__TENANT_ROUTE_DOCS__ !== false ? { status: 201, schema: memberSchema } : UNDOCUMENTED,
   },
   updateMember: {
     // 409: the last active org_admin.
@@ -327,7 +344,7 @@ export const routes = withIds({
       properties: { role: tenantRole, status: memberStatus },
       examples: [{ role: 'readonly' }],
     },
-    response: { status: 200, schema: memberSchema },
+    response: globalThis.__TENANT_ROUTE_DOCS__ !== false ? { status: 200, schema: memberSchema } : UNDOCUMENTED,
   },
   deleteMember: {
     // 409: the last active org_admin.
@@ -337,26 +354,26 @@ export const routes = withIds({
     mutating: true, audit: { type: 'member', id: { param: 'userId' } }, meters: ['api_requests'], usesStorage: false, usesPii: true,
     // Disabled first, enabled again when the database refuses the removal, deleted once the row is gone.
     directory: ['AdminDisableUser', 'AdminEnableUser', 'AdminDeleteUser'],
-    params: { userId: uuidParam }, response: { status: 204 },
+    params: { userId: uuidParam }, response: globalThis.__TENANT_ROUTE_DOCS__ !== false ? { status: 204 } : UNDOCUMENTED,
   },
   createExport: {
     idempotent: true,
     method: 'POST', path: '/api/{tenantId}/exports', handler: 'exports/create',
     summary: "Prepare a portability bundle of the tenant's data", auth: 'tenant', roles: ['org_admin'], mutating: true,
     audit: { type: 'export', id: 'work' }, meters: ['api_requests'], usesStorage: false, enqueuesJobs: true,
-    response: {
+    response: globalThis.__TENANT_ROUTE_DOCS__ !== false ? {
       status: 202,
       schema: {
         type: 'object', additionalProperties: false, required: ['export'],
         properties: { export: { type: 'object', additionalProperties: false, required: ['id', 'status'], properties: { id: uuid, status: exportStatus } } },
       },
-    },
+    } : UNDOCUMENTED,
   },
   getExport: {
     method: 'GET', path: '/api/{tenantId}/exports/{exportId}', handler: 'exports/get',
     summary: 'An export and, once ready, a presigned download of its bundle', auth: 'tenant', roles: ['org_admin'],
     mutating: false, meters: ['api_requests'], usesStorage: true, params: { exportId: uuidParam },
-    response: {
+    response: globalThis.__TENANT_ROUTE_DOCS__ !== false ? {
       status: 200,
       schema: {
         type: 'object', additionalProperties: false, required: ['export'],
@@ -373,12 +390,12 @@ export const routes = withIds({
           },
         },
       },
-    },
+    } : UNDOCUMENTED,
   },
   listAuditEvents: {
     method: 'GET', path: '/api/{tenantId}/audit-events', handler: 'audit/list', summary: 'List audit events, newest first',
     auth: 'tenant', roles: ['org_admin'], mutating: false, meters: ['api_requests'], usesStorage: false, oneFlush: true, query: listQuery,
-    response: {
+    response: globalThis.__TENANT_ROUTE_DOCS__ !== false ? {
       status: 200,
       schema: page({
         type: 'object',
@@ -392,7 +409,7 @@ export const routes = withIds({
         },
         additionalProperties: false,
       }),
-    },
+    } : UNDOCUMENTED,
   },
 } as const satisfies Record<string, RouteSpec>);
 

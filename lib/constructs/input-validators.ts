@@ -14,6 +14,14 @@ export const VALIDATORS_MODULE = '@tenant/input-validators';
 /** The flag validate.ts tests; defined as `true` in bundles only. */
 export const STANDALONE_FLAG = 'globalThis.__TENANT_STANDALONE_VALIDATORS__';
 
+/**
+ * The flag functions/routes.ts tests: defined as `false` in every route's bundle but the OpenAPI
+ * route's, which alone reads the manifest's response schemas; esbuild then leaves them out.
+ */
+export const ROUTE_DOCS_FLAG = 'globalThis.__TENANT_ROUTE_DOCS__';
+/** The handler that serves the OpenAPI document. */
+const OPENAPI_HANDLER = 'platform/openapi';
+
 /** The esbuild settings for a bundle that validates with generated code. */
 export interface ValidatorBundling {
   /** The generated module's directory (its `index.js` is the entry). */
@@ -34,7 +42,7 @@ export function writeInputValidators(projectRoot: string, routeId: string, spec:
   }
   return {
     dir,
-    define: { [STANDALONE_FLAG]: 'true' },
+    define: { [STANDALONE_FLAG]: 'true', ...(spec.handler === OPENAPI_HANDLER ? {} : { [ROUTE_DOCS_FLAG]: 'false' }) },
     alias: { [VALIDATORS_MODULE]: path.join(dir, 'index.js') },
   };
 }

@@ -109,6 +109,13 @@ describe('bundling with the local esbuild', () => {
     expect(sizes.filter((b) => b.bytes > b.budget)).toEqual([]);
   });
 
+  it('leaves the response schemas (documentation) out of every route bundle but the OpenAPI one', () => {
+    // A phrase that only a response schema holds (the tenant's deletion report, in the tenant schema).
+    const phrase = 'Once deleted: counts of what was removed';
+    const withDocs = routeList.filter((spec) => readFileSync(path.join(routeAsset(spec.id), 'index.js'), 'utf8').includes(phrase));
+    expect(withDocs.map((spec) => spec.id)).toEqual(['openapi']);
+  });
+
   it('bundles the environment credential provider in place of the SDK default chain', () => {
     const code = readFileSync(path.join(routeAsset('createDocument'), 'index.js'), 'utf8');
     // Markers of the default chain's links: the SSO / ini / process providers and instance metadata.

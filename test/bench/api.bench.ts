@@ -23,7 +23,7 @@
  * serves (and counts). Rewrites its own section of BENCHMARKS.md when run at full size; sizes can be
  * lowered for a smoke run: BENCH_ITERATIONS, BENCH_HTTP_SECONDS, BENCH_IMPORT_RUNS.
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
@@ -50,6 +50,7 @@ import type { ParentMessage, TargetMessage, TargetMode } from './support/http-ta
 import { startBenchPostgres, type ScratchDatabase } from './support/postgres';
 import { postgresCpuReader } from './support/postgres-cpu';
 import { seededRandom, shuffle, summarize, type Summary } from './support/stats';
+import { hasTaskset, pin } from './support/pinning';
 import { benchLog, lambdaLikeClient, positiveInt, publishSection, run } from './support/cli';
 
 const log = benchLog('bench:api');
@@ -343,19 +344,6 @@ interface Target {
   readonly url: string;
   cpuMicros(): Promise<number>;
   stop(): Promise<void>;
-}
-
-function hasTaskset(): boolean {
-  try {
-    execFileSync('taskset', ['-V'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function pin(pid: number, cpus: string): void {
-  execFileSync('taskset', ['-a', '-p', '-c', cpus, String(pid)], { stdio: 'ignore' });
 }
 
 function startTarget(mode: TargetMode, env: NodeJS.ProcessEnv, cpu: string | undefined): Promise<Target> {

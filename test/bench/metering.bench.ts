@@ -371,9 +371,9 @@ function report(r: Results): string {
     '',
     'Why one tenant is slower: every request of a tenant updates the same two rows — its `app.usage_counters` rows for ' +
       '`api_requests` (which also holds its token bucket) and `ai_tokens` of the month — with a conditional `INSERT … ON ' +
-      'CONFLICT DO UPDATE`, and holds those row locks until it commits. The transaction takes the first lock in the pipelined ' +
-      'prelude (`app.meter_request()`, in the same round trip as the event insert), then holds it across three more: ' +
-      '`app.consume()` (the second row), the audit row and COMMIT. So one tenant\'s requests pass through its rows one at a ' +
+      'CONFLICT DO UPDATE`, and holds those row locks until it commits. The transaction takes the `ai_tokens` row with ' +
+      '`app.consume()` after the event insert, then, after the audit row, the `api_requests` row with `app.meter_request()` ' +
+      'just before COMMIT, and holds both until its COMMIT is answered. So one tenant\'s requests pass through its rows one at a ' +
       'time: its throughput is bounded by 1 ÷ (time a transaction holds the row locks), whatever the number of connections, ' +
       'and the other requests queue on the lock (the lock waiters above). Fifty tenants touch fifty different sets of rows ' +
       'and are limited only by CPU. This is the price of quotas that can never overshoot. On RDS the ceiling is lower, as ' +

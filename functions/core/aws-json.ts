@@ -43,6 +43,14 @@ export interface AwsCredentialIdentity {
 
 export type CredentialProvider = () => Promise<AwsCredentialIdentity>;
 
+/** What a service's client factory (KMS, Cognito, SQS) takes from its caller. */
+export interface AwsServiceOptions {
+  readonly region: string;
+  readonly endpoint?: string;
+  readonly credentials?: AwsCredentialIdentity;
+  readonly maxAttempts?: number;
+}
+
 export interface AwsJsonClientOptions {
   /** The SDK's client class name (`KMSClient`): X-Ray names the subsegment after it, without `Client`. */
   readonly clientName: string;

@@ -9,7 +9,7 @@
  * so `npm run token -- --email` can sign them in at once.
  */
 import { AWS_REQUEST_HANDLER, COGNITO_MAX_ATTEMPTS } from './aws-timeouts';
-import { AwsJsonClient, type AwsCredentialIdentity } from './aws-json';
+import { AwsJsonClient, type AwsServiceOptions } from './aws-json';
 import { config, required } from './config';
 import { AppError, ConflictError, ServiceUnavailableError } from './errors';
 import { isUnavailableError } from './aws-errors';
@@ -55,12 +55,7 @@ interface Attribute {
  * (aws-json.ts) with the SDK client's name, endpoint, signing name and target, this project's timeouts
  * and no SDK retry (aws-timeouts.ts: COGNITO_MAX_ATTEMPTS).
  */
-export function cognitoClient(options: {
-  readonly region: string;
-  readonly endpoint?: string;
-  readonly credentials?: AwsCredentialIdentity;
-  readonly maxAttempts?: number;
-}): AwsJsonClient {
+export function cognitoClient(options: AwsServiceOptions): AwsJsonClient {
   return new AwsJsonClient({
     clientName: 'CognitoIdentityProviderClient',
     signingName: 'cognito-idp',

@@ -9,7 +9,7 @@
  * Locally no queue is configured (JOB_QUEUE_URL unset): the stack's in-process runner polls the rows.
  */
 import { createHash } from 'node:crypto';
-import { AwsJsonClient, type AwsCredentialIdentity } from './aws-json';
+import { AwsJsonClient, type AwsServiceOptions } from './aws-json';
 import { AWS_MAX_ATTEMPTS, AWS_REQUEST_HANDLER } from './aws-timeouts';
 import { backgroundConfig, config } from './config';
 import { isUuid } from './tenant';
@@ -39,12 +39,7 @@ export function parseJobMessage(body: string): JobMessage | undefined {
  * name, endpoint, signing name, target and query-compatibility header, and this project's timeouts and
  * retries (aws-timeouts.ts).
  */
-export function sqsClient(options: {
-  readonly region: string;
-  readonly endpoint?: string;
-  readonly credentials?: AwsCredentialIdentity;
-  readonly maxAttempts?: number;
-}): AwsJsonClient {
+export function sqsClient(options: AwsServiceOptions): AwsJsonClient {
   return new AwsJsonClient({
     clientName: 'SQSClient',
     signingName: 'sqs',

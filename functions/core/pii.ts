@@ -9,7 +9,7 @@
  */
 import { AWS_MAX_ATTEMPTS, AWS_REQUEST_HANDLER } from './aws-timeouts';
 import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes } from 'node:crypto';
-import { AwsJsonClient, type AwsCredentialIdentity } from './aws-json';
+import { AwsJsonClient, type AwsServiceOptions } from './aws-json';
 import { config, required } from './config';
 import { ServiceUnavailableError } from './errors';
 import { assertTenantId } from './tenant';
@@ -81,12 +81,7 @@ export function keysFrom(tenantId: string, dataKey: Buffer): TenantKeys {
  * (aws-json.ts) with the SDK client's name, endpoint, signing name and target, and this project's
  * timeouts and retries (aws-timeouts.ts).
  */
-export function kmsClient(options: {
-  readonly region: string;
-  readonly endpoint?: string;
-  readonly credentials?: AwsCredentialIdentity;
-  readonly maxAttempts?: number;
-}): AwsJsonClient {
+export function kmsClient(options: AwsServiceOptions): AwsJsonClient {
   return new AwsJsonClient({
     clientName: 'KMSClient',
     signingName: 'kms',

@@ -32,6 +32,7 @@
 import { createHash, createHmac } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
+import { environmentCredentials } from './config';
 
 /** Credentials as the SDK's providers return them. */
 export interface AwsCredentialIdentity {
@@ -167,14 +168,11 @@ export function signatureOf(request: RequestToSign, credentials: AwsCredentialId
 
 /** The environment link of the SDK's chain (`fromEnv`), with its error name and message. */
 export const fromEnvironment: CredentialProvider = async () => {
-  const accessKeyId = process.env.AWS_ACCESS_KEY_ID;
-  const secretAccessKey = process.env.AWS_SECRET_ACCESS_KEY;
-  if (!accessKeyId || !secretAccessKey) {
+  const credentials = environmentCredentials();
+  if (!credentials) {
     throw Object.assign(new Error('Unable to find environment variable credentials.'), { name: 'CredentialsProviderError', tryNextLink: true });
   }
-  const sessionToken = process.env.AWS_SESSION_TOKEN;
-  const expiry = process.env.AWS_CREDENTIAL_EXPIRATION;
-  return { accessKeyId, secretAccessKey, ...(sessionToken && { sessionToken }), ...(expiry && { expiration: new Date(expiry) }) };
+  return credentials;
 };
 
 /** Keeps a provider's credentials until 5 minutes before they expire (the SDK's memoisation). */

@@ -143,6 +143,8 @@ export const ENV = {
   awsAccessKeyId: 'AWS_ACCESS_KEY_ID',
   awsSecretAccessKey: 'AWS_SECRET_ACCESS_KEY',
   awsSessionToken: 'AWS_SESSION_TOKEN',
+  /** Read only, by {@link environmentCredentials}: set where credentials expire (not by Lambda today). */
+  awsCredentialExpiration: 'AWS_CREDENTIAL_EXPIRATION',
   tenantBucket: 'TENANT_BUCKET',
   tenantAccessRoleArn: 'TENANT_ACCESS_ROLE_ARN',
   tenantCredentialSeconds: 'TENANT_CREDENTIAL_SECONDS',
@@ -383,6 +385,25 @@ export function config(): AppConfig {
 export function required<T>(value: T | undefined, name: string): T {
   if (value === undefined) throw new ConfigError(`${name} is required but not set`);
   return value;
+}
+
+/**
+ * The function's own credentials as the environment holds them now (the SDK's `fromEnv` link), with
+ * their expiry when one is set; undefined without a key pair. Read at each call, not from the cached
+ * configuration: the AWS clients' own memoisation decides when to ask again.
+ */
+export function environmentCredentials(
+  env: Env = process.env,
+): { readonly accessKeyId: string; readonly secretAccessKey: string; readonly sessionToken?: string; readonly expiration?: Date } | undefined {
+  const credentials = credentialsOf(env);
+  if (!credentials) return undefined;
+  const expiry = optional(env, ENV.awsCredentialExpiration);
+  return {
+    accessKeyId: credentials.accessKeyId,
+    secretAccessKey: credentials.secretAccessKey,
+    ...(credentials.sessionToken !== undefined && { sessionToken: credentials.sessionToken }),
+    ...(expiry !== undefined && { expiration: new Date(expiry) }),
+  };
 }
 
 /**

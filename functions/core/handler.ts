@@ -116,6 +116,7 @@ const defaults: HandlerDependencies = {
   authenticator: containerAuthenticator,
   corsOrigins: () => config().cors.allowedOrigins,
   deadlineMs: () => config().deadlines.requestMs,
+  admission: () => processAdmission,
 };
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -294,7 +295,7 @@ async function serve(
   const metered = (spec.meters as readonly string[]).includes('api_requests');
   // A tenant the database has just refused for its rate is refused here while its bucket is empty, with
   // the same 429, before taking a connection. Not a keyed create: its replay comes before the meter.
-  const admitted = metered && !idem ? (deps.admission ?? (() => processAdmission))().admit(tenantId) : undefined;
+  const admitted = metered && !idem ? (deps.admission ?? defaults.admission!)().admit(tenantId) : undefined;
   if (admitted && 'refused' in admitted) throw rateLimitedError(admitted.refused);
   // One round trip for a read that says so (the manifest's `oneFlush`), unless the request writes an
   // audit row or carries a key: those go the general way.

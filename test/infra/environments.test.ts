@@ -21,7 +21,7 @@ import { resourcesOf, ROOT, routeFunctionsOf, synthEnvironment, type Synthesized
 const NOT_DEPLOYED: readonly string[] = [
   ENV.awsRegion, ENV.awsDefaultRegion, ENV.awsEndpoint, ENV.databaseUrl, ENV.controlDatabaseUrl,
   // Lambda sets the function's own credentials itself.
-  ENV.awsAccessKeyId, ENV.awsSecretAccessKey, ENV.awsSessionToken,
+  ENV.awsAccessKeyId, ENV.awsSecretAccessKey, ENV.awsSessionToken, ENV.awsCredentialExpiration,
   // The local stack's password for the users it creates; a deployment has Cognito send invitations.
   ENV.localUserPassword,
   // The anchor bucket: only the scheduled audit sealer's (lib/constructs/audit-anchor.ts).

@@ -1,4 +1,4 @@
-import { ConfigError, ENV, backgroundEnvironment, defaultConfig, parseBackgroundConfig, parseConfig, required, toEnvironment, type AppConfig } from '../../../functions/core/config';
+import { ConfigError, ENV, backgroundEnvironment, environmentCredentials, defaultConfig, parseBackgroundConfig, parseConfig, required, toEnvironment, type AppConfig } from '../../../functions/core/config';
 
 describe('parseConfig', () => {
   it('has secure, working defaults', () => {
@@ -115,5 +115,17 @@ describe('the background settings', () => {
     // The reconciler could otherwise remove a document whose upload is still coming.
     expect(() => parseBackgroundConfig({ STORAGE_RECONCILE_AFTER_SECONDS: '899' })).toThrow(/STORAGE_RECONCILE_AFTER_SECONDS/);
     expect(() => parseBackgroundConfig({ STORAGE_RECONCILE_AFTER_SECONDS: '899' })).toThrow(ConfigError);
+  });
+});
+
+describe("the function's own credentials from the environment", () => {
+  it('are the key pair with its session token and expiry when set, and nothing without a key pair', () => {
+    const pair = { [ENV.awsAccessKeyId]: 'AKIDEXAMPLE', [ENV.awsSecretAccessKey]: 'secret' };
+    expect(environmentCredentials(pair)).toEqual({ accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'secret' });
+    expect(
+      environmentCredentials({ ...pair, [ENV.awsSessionToken]: 'token', [ENV.awsCredentialExpiration]: '2026-12-01T18:00:00Z' }),
+    ).toEqual({ accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'secret', sessionToken: 'token', expiration: new Date('2026-12-01T18:00:00Z') });
+    expect(environmentCredentials({ [ENV.awsAccessKeyId]: 'AKIDEXAMPLE' })).toBeUndefined();
+    expect(environmentCredentials({ [ENV.awsSecretAccessKey]: 'secret', [ENV.awsAccessKeyId]: ' ' })).toBeUndefined();
   });
 });

@@ -326,12 +326,12 @@ export class S3Client extends AwsClient {
           transformToString: async (encoding: BufferEncoding = 'utf8') => bytes.toString(encoding),
         };
         return { ...headersOf(response.headers, GET_HEADERS, true), Body: body };
-      }, false),
+      }, { body: false }),
     );
   }
 
   putObject(input: PutObjectInput): Promise<Output<PutObjectOutput>> {
-    return this.invoke('PutObject', input, this.#putRequest(input, false), xmlReader((_root, response) => headersOf(response.headers, PUT_HEADERS, false), false));
+    return this.invoke('PutObject', input, this.#putRequest(input, false), xmlReader((_root, response) => headersOf(response.headers, PUT_HEADERS, false), { body: false }));
   }
 
   listObjectVersions(input: ListObjectVersionsInput): Promise<Output<ListObjectVersionsOutput>> {

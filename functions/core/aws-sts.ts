@@ -72,7 +72,7 @@ const parseAssumeRole = xmlReader((root): AssumeRoleOutput => {
     PackedPolicySize: xmlNumber(result, 'PackedPolicySize'),
     SourceIdentity: textOf(result, 'SourceIdentity'),
   });
-});
+}, { unknownMessage: 'Unknown' });
 
 export class StsClient extends AwsClient {
   constructor(options: StsClientOptions) {

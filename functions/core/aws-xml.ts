@@ -98,9 +98,11 @@ export function escapeXml(text: string): string {
 
 /**
  * The service's error in an XML answer (S3's `<Error>`, the Query protocol's `<ErrorResponse><Error>`),
- * as the SDK's REST-XML and Query deserializers name it: its `Code` (`NotFound` for a bare 404), its `Message`.
+ * as the SDK's REST-XML and Query deserializers name it: its `Code` (`NotFound` for a bare 404, else
+ * `Unknown`), its `Message` (without one, what the SDK says: `UnknownError` for S3,
+ * `Unknown` for the Query protocol).
  */
-export function xmlServiceError(response: HttpResponse, metadata: ResponseMetadata): AwsServiceError {
+export function xmlServiceError(response: HttpResponse, metadata: ResponseMetadata, unknownMessage: string): AwsServiceError {
   let error: XmlElement | undefined;
   try {
     const root = parseXml(response.body.toString('utf8'));
@@ -108,15 +110,19 @@ export function xmlServiceError(response: HttpResponse, metadata: ResponseMetada
   } catch {
     // No XML (a HEAD's bare status, a proxy's page): the status alone names it.
   }
-  const name = textOf(error, 'Code') ?? (response.statusCode === 404 ? 'NotFound' : 'UnknownError');
-  const message = textOf(error, 'Message') ?? textOf(error, 'message') ?? name;
+  const name = textOf(error, 'Code') ?? (response.statusCode === 404 ? 'NotFound' : 'Unknown');
+  const message = textOf(error, 'Message') ?? textOf(error, 'message') ?? unknownMessage;
   return new AwsServiceError(name, message, response.statusCode >= 500 ? 'server' : 'client', metadata);
 }
 
 /** A 2xx answer read by `read`; any other answer thrown as the service's XML error. */
-export function xmlReader<O>(read: (root: XmlElement | undefined, response: HttpResponse) => O, body = true): (response: HttpResponse, metadata: ResponseMetadata) => O {
+export function xmlReader<O>(
+  read: (root: XmlElement | undefined, response: HttpResponse) => O,
+  options: { readonly body?: boolean; readonly unknownMessage?: string } = {},
+): (response: HttpResponse, metadata: ResponseMetadata) => O {
+  const { body = true, unknownMessage = 'UnknownError' } = options;
   return (response, metadata) => {
-    if (response.statusCode < 200 || response.statusCode >= 300) throw xmlServiceError(response, metadata);
+    if (response.statusCode < 200 || response.statusCode >= 300) throw xmlServiceError(response, metadata, unknownMessage);
     return read(body ? parseXml(response.body.toString('utf8')) : undefined, response);
   };
 }

@@ -1,12 +1,11 @@
 /**
  * One real synth with bundling (dev): every function is bundled by the local esbuild, offline and
  * without Docker (CDK_DOCKER points at a binary that does not exist, so any attempt to use Docker
- * fails the synth). The other infra tests skip bundling to stay fast. The synthesized bundles of an S3
- * route and of the KMS and Cognito routes are then run as Lambda runs them: in a fresh `node`, the
- * function's own credentials only in the environment (the S3 bundles carry an env-only credential
- * provider in place of the SDK's default chain; KMS and Cognito are called through the small
- * JSON-protocol client, functions/core/aws-json.ts, which reads the environment alone), against the
- * emulator and the test database.
+ * fails the synth). The other infra tests skip bundling to stay fast. The synthesized bundles of the S3
+ * document routes (create, get, delete) and of the KMS and Cognito routes are then run as Lambda runs
+ * them: in a fresh `node`, the function's own credentials only in the environment (S3 and STS are called
+ * through functions/core/aws-s3.ts and aws-sts.ts, KMS and Cognito through aws-json.ts, all on the small
+ * transport aws-client.ts, which reads the environment alone), against the emulator and the test database.
  */
 import { spawn } from 'node:child_process';
 import { generateKeyPairSync, sign } from 'node:crypto';
@@ -243,7 +242,7 @@ describe('bundling with the local esbuild', () => {
     }, 90_000);
 
     it('does not look past the environment: a credentials file alone is not used', async () => {
-      // The SDK's default chain would read this file; the bundled env-only provider must not.
+      // The SDK's default chain would read this file; the bundle's own STS client must not.
       mkdirSync(path.join(home, '.aws'), { recursive: true });
       writeFileSync(path.join(home, '.aws', 'credentials'), '[default]\naws_access_key_id = AKIDFILE\naws_secret_access_key = file-secret\n');
       try {

@@ -171,47 +171,38 @@ export interface ObjectHeaders {
 
 type HeaderType = 'string' | 'number' | 'boolean' | 'date';
 
-/** Output member ← response header, as the S3 model binds them (GetObject's and PutObject's). */
-const GET_HEADERS: readonly (readonly [keyof ObjectHeaders, string, HeaderType])[] = [
-  ['DeleteMarker', 'x-amz-delete-marker', 'boolean'],
-  ['AcceptRanges', 'accept-ranges', 'string'],
-  ['Expiration', 'x-amz-expiration', 'string'],
-  ['LastModified', 'last-modified', 'date'],
-  ['ContentLength', 'content-length', 'number'],
-  ['ETag', 'etag', 'string'],
-  ['ChecksumCRC32', 'x-amz-checksum-crc32', 'string'],
-  ['ChecksumSHA256', 'x-amz-checksum-sha256', 'string'],
-  ['ChecksumType', 'x-amz-checksum-type', 'string'],
-  ['VersionId', 'x-amz-version-id', 'string'],
-  ['CacheControl', 'cache-control', 'string'],
-  ['ContentDisposition', 'content-disposition', 'string'],
-  ['ContentEncoding', 'content-encoding', 'string'],
-  ['ContentLanguage', 'content-language', 'string'],
-  ['ContentRange', 'content-range', 'string'],
-  ['ContentType', 'content-type', 'string'],
-  ['ServerSideEncryption', 'x-amz-server-side-encryption', 'string'],
-  ['SSEKMSKeyId', 'x-amz-server-side-encryption-aws-kms-key-id', 'string'],
-  ['BucketKeyEnabled', 'x-amz-server-side-encryption-bucket-key-enabled', 'boolean'],
-  ['StorageClass', 'x-amz-storage-class', 'string'],
-  ['RequestCharged', 'x-amz-request-charged', 'string'],
-  ['PartsCount', 'x-amz-mp-parts-count', 'number'],
-  ['TagCount', 'x-amz-tagging-count', 'number'],
-  ['ObjectLockMode', 'x-amz-object-lock-mode', 'string'],
-  ['ObjectLockRetainUntilDate', 'x-amz-object-lock-retain-until-date', 'date'],
-  ['ObjectLockLegalHoldStatus', 'x-amz-object-lock-legal-hold', 'string'],
-];
-const PUT_HEADERS: readonly (readonly [keyof ObjectHeaders, string, HeaderType])[] = [
-  ['Expiration', 'x-amz-expiration', 'string'],
-  ['ETag', 'etag', 'string'],
-  ['ChecksumCRC32', 'x-amz-checksum-crc32', 'string'],
-  ['ChecksumSHA256', 'x-amz-checksum-sha256', 'string'],
-  ['ChecksumType', 'x-amz-checksum-type', 'string'],
-  ['ServerSideEncryption', 'x-amz-server-side-encryption', 'string'],
-  ['VersionId', 'x-amz-version-id', 'string'],
-  ['SSEKMSKeyId', 'x-amz-server-side-encryption-aws-kms-key-id', 'string'],
-  ['BucketKeyEnabled', 'x-amz-server-side-encryption-bucket-key-enabled', 'boolean'],
-  ['Size', 'x-amz-object-size', 'number'],
-  ['RequestCharged', 'x-amz-request-charged', 'string'],
+/**
+ * Output member ← response header, as the S3 model binds them, and which of the two operations' outputs
+ * has it (`get`: GetObject, `put`: PutObject).
+ */
+const OBJECT_HEADERS: readonly (readonly [keyof ObjectHeaders, string, HeaderType, 'get' | 'put' | 'both'])[] = [
+  ['DeleteMarker', 'x-amz-delete-marker', 'boolean', 'get'],
+  ['AcceptRanges', 'accept-ranges', 'string', 'get'],
+  ['Expiration', 'x-amz-expiration', 'string', 'both'],
+  ['LastModified', 'last-modified', 'date', 'get'],
+  ['ContentLength', 'content-length', 'number', 'get'],
+  ['ETag', 'etag', 'string', 'both'],
+  ['ChecksumCRC32', 'x-amz-checksum-crc32', 'string', 'both'],
+  ['ChecksumSHA256', 'x-amz-checksum-sha256', 'string', 'both'],
+  ['ChecksumType', 'x-amz-checksum-type', 'string', 'both'],
+  ['VersionId', 'x-amz-version-id', 'string', 'both'],
+  ['CacheControl', 'cache-control', 'string', 'get'],
+  ['ContentDisposition', 'content-disposition', 'string', 'get'],
+  ['ContentEncoding', 'content-encoding', 'string', 'get'],
+  ['ContentLanguage', 'content-language', 'string', 'get'],
+  ['ContentRange', 'content-range', 'string', 'get'],
+  ['ContentType', 'content-type', 'string', 'get'],
+  ['ServerSideEncryption', 'x-amz-server-side-encryption', 'string', 'both'],
+  ['SSEKMSKeyId', 'x-amz-server-side-encryption-aws-kms-key-id', 'string', 'both'],
+  ['BucketKeyEnabled', 'x-amz-server-side-encryption-bucket-key-enabled', 'boolean', 'both'],
+  ['Size', 'x-amz-object-size', 'number', 'put'],
+  ['StorageClass', 'x-amz-storage-class', 'string', 'get'],
+  ['RequestCharged', 'x-amz-request-charged', 'string', 'both'],
+  ['PartsCount', 'x-amz-mp-parts-count', 'number', 'get'],
+  ['TagCount', 'x-amz-tagging-count', 'number', 'get'],
+  ['ObjectLockMode', 'x-amz-object-lock-mode', 'string', 'get'],
+  ['ObjectLockRetainUntilDate', 'x-amz-object-lock-retain-until-date', 'date', 'get'],
+  ['ObjectLockLegalHoldStatus', 'x-amz-object-lock-legal-hold', 'string', 'get'],
 ];
 
 function typed(value: string, type: HeaderType): string | number | boolean | Date {
@@ -221,13 +212,14 @@ function typed(value: string, type: HeaderType): string | number | boolean | Dat
   return value;
 }
 
-function headersOf(headers: Record<string, string>, bindings: typeof GET_HEADERS, metadata: boolean): ObjectHeaders {
+/** GetObject's or PutObject's output members from the answer's headers (GetObject's with `Metadata`). */
+function headersOf(headers: Record<string, string>, operation: 'get' | 'put'): ObjectHeaders {
   const out: Record<string, unknown> = {};
-  for (const [member, header, type] of bindings) {
+  for (const [member, header, type, of] of OBJECT_HEADERS) {
     const value = headers[header];
-    if (value !== undefined) out[member] = typed(value, type);
+    if (value !== undefined && (of === operation || of === 'both')) out[member] = typed(value, type);
   }
-  if (metadata) {
+  if (operation === 'get') {
     const meta: Record<string, string> = {};
     for (const [name, value] of Object.entries(headers)) if (name.startsWith('x-amz-meta-')) meta[name.slice(11)] = value;
     out.Metadata = meta;
@@ -325,13 +317,13 @@ export class S3Client extends AwsClient {
           transformToByteArray: async () => new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength),
           transformToString: async (encoding: BufferEncoding = 'utf8') => bytes.toString(encoding),
         };
-        return { ...headersOf(response.headers, GET_HEADERS, true), Body: body };
+        return { ...headersOf(response.headers, 'get'), Body: body };
       }, { body: false }),
     );
   }
 
   putObject(input: PutObjectInput): Promise<Output<PutObjectOutput>> {
-    return this.invoke('PutObject', input, this.#putRequest(input, false), xmlReader((_root, response) => headersOf(response.headers, PUT_HEADERS, false), { body: false }));
+    return this.invoke('PutObject', input, this.#putRequest(input, false), xmlReader((_root, response) => headersOf(response.headers, 'put'), { body: false }));
   }
 
   listObjectVersions(input: ListObjectVersionsInput): Promise<Output<ListObjectVersionsOutput>> {
@@ -349,50 +341,46 @@ export class S3Client extends AwsClient {
       headers: {},
       body: '',
     };
-    return this.invoke(
-      'ListObjectVersions',
-      input,
-      request,
-      xmlReader((root, response) => {
-        return present({
-          IsTruncated: xmlBoolean(root, 'IsTruncated'),
-          KeyMarker: xmlText(root, 'KeyMarker'),
-          VersionIdMarker: xmlText(root, 'VersionIdMarker'),
-          NextKeyMarker: xmlText(root, 'NextKeyMarker'),
-          NextVersionIdMarker: xmlText(root, 'NextVersionIdMarker'),
-          Versions: list(children(root, 'Version'), (v) =>
-            present({
-              ETag: xmlText(v, 'ETag'),
-              ChecksumAlgorithm: list(children(v, 'ChecksumAlgorithm'), (c) => c.text),
-              ChecksumType: xmlText(v, 'ChecksumType'),
-              Size: xmlNumber(v, 'Size'),
-              StorageClass: xmlText(v, 'StorageClass'),
-              Key: xmlText(v, 'Key'),
-              VersionId: xmlText(v, 'VersionId'),
-              IsLatest: xmlBoolean(v, 'IsLatest'),
-              LastModified: xmlDate(v, 'LastModified'),
-              Owner: owner(child(v, 'Owner')),
-            }),
-          ),
-          DeleteMarkers: list(children(root, 'DeleteMarker'), (m) =>
-            present({
-              Owner: owner(child(m, 'Owner')),
-              Key: xmlText(m, 'Key'),
-              VersionId: xmlText(m, 'VersionId'),
-              IsLatest: xmlBoolean(m, 'IsLatest'),
-              LastModified: xmlDate(m, 'LastModified'),
-            }),
-          ),
-          Name: xmlText(root, 'Name'),
-          Prefix: xmlText(root, 'Prefix'),
-          Delimiter: xmlText(root, 'Delimiter'),
-          MaxKeys: xmlNumber(root, 'MaxKeys'),
-          CommonPrefixes: list(children(root, 'CommonPrefixes'), (p) => present({ Prefix: xmlText(p, 'Prefix') })),
-          EncodingType: xmlText(root, 'EncodingType'),
-          RequestCharged: response.headers['x-amz-request-charged'],
-        });
-      }),
-    );
+    const read = xmlReader((root, response): ListObjectVersionsOutput => {
+      return present({
+        IsTruncated: xmlBoolean(root, 'IsTruncated'),
+        KeyMarker: xmlText(root, 'KeyMarker'),
+        VersionIdMarker: xmlText(root, 'VersionIdMarker'),
+        NextKeyMarker: xmlText(root, 'NextKeyMarker'),
+        NextVersionIdMarker: xmlText(root, 'NextVersionIdMarker'),
+        Versions: list(children(root, 'Version'), (v) =>
+          present({
+            ETag: xmlText(v, 'ETag'),
+            ChecksumAlgorithm: list(children(v, 'ChecksumAlgorithm'), (c) => c.text),
+            ChecksumType: xmlText(v, 'ChecksumType'),
+            Size: xmlNumber(v, 'Size'),
+            StorageClass: xmlText(v, 'StorageClass'),
+            Key: xmlText(v, 'Key'),
+            VersionId: xmlText(v, 'VersionId'),
+            IsLatest: xmlBoolean(v, 'IsLatest'),
+            LastModified: xmlDate(v, 'LastModified'),
+            Owner: owner(child(v, 'Owner')),
+          }),
+        ),
+        DeleteMarkers: list(children(root, 'DeleteMarker'), (m) =>
+          present({
+            Owner: owner(child(m, 'Owner')),
+            Key: xmlText(m, 'Key'),
+            VersionId: xmlText(m, 'VersionId'),
+            IsLatest: xmlBoolean(m, 'IsLatest'),
+            LastModified: xmlDate(m, 'LastModified'),
+          }),
+        ),
+        Name: xmlText(root, 'Name'),
+        Prefix: xmlText(root, 'Prefix'),
+        Delimiter: xmlText(root, 'Delimiter'),
+        MaxKeys: xmlNumber(root, 'MaxKeys'),
+        CommonPrefixes: list(children(root, 'CommonPrefixes'), (p) => present({ Prefix: xmlText(p, 'Prefix') })),
+        EncodingType: xmlText(root, 'EncodingType'),
+        RequestCharged: response.headers['x-amz-request-charged'],
+      });
+    });
+    return this.invoke('ListObjectVersions', input, request, read);
   }
 
   deleteObjects(input: DeleteObjectsInput): Promise<Output<DeleteObjectsOutput>> {
@@ -409,27 +397,23 @@ export class S3Client extends AwsClient {
       headers: { 'content-type': 'application/xml', ...checksumHeaders('CRC32', body) },
       body,
     };
-    return this.invoke(
-      'DeleteObjects',
-      input,
-      request,
-      xmlReader((root, response) => {
-        return present({
-          Deleted: list(children(root, 'Deleted'), (d) =>
-            present({
-              Key: xmlText(d, 'Key'),
-              VersionId: xmlText(d, 'VersionId'),
-              DeleteMarker: xmlBoolean(d, 'DeleteMarker'),
-              DeleteMarkerVersionId: xmlText(d, 'DeleteMarkerVersionId'),
-            }),
-          ),
-          RequestCharged: response.headers['x-amz-request-charged'],
-          Errors: list(children(root, 'Error'), (e) =>
-            present({ Key: xmlText(e, 'Key'), VersionId: xmlText(e, 'VersionId'), Code: xmlText(e, 'Code'), Message: xmlText(e, 'Message') }),
-          ),
-        });
-      }),
-    );
+    const read = xmlReader((root, response): DeleteObjectsOutput => {
+      return present({
+        Deleted: list(children(root, 'Deleted'), (d) =>
+          present({
+            Key: xmlText(d, 'Key'),
+            VersionId: xmlText(d, 'VersionId'),
+            DeleteMarker: xmlBoolean(d, 'DeleteMarker'),
+            DeleteMarkerVersionId: xmlText(d, 'DeleteMarkerVersionId'),
+          }),
+        ),
+        RequestCharged: response.headers['x-amz-request-charged'],
+        Errors: list(children(root, 'Error'), (e) =>
+          present({ Key: xmlText(e, 'Key'), VersionId: xmlText(e, 'VersionId'), Code: xmlText(e, 'Code'), Message: xmlText(e, 'Message') }),
+        ),
+      });
+    });
+    return this.invoke('DeleteObjects', input, request, read);
   }
 
   /**

@@ -3,7 +3,7 @@
  * SigV4 (header signing and presigned URLs), the function's own credentials, the SDK's standard retry
  * mode, this project's timeouts, and the middleware stack X-Ray's instrumentation hooks into. The protocols
  * sit on top: JSON (KMS, Cognito, SQS: aws-json.ts), REST-XML (S3: aws-s3.ts) and Query (STS: aws-sts.ts).
- * The SDK's clients for those services cost ~180 KiB (JSON) and ~330 KiB (S3, STS and the presigner) of
+ * The SDK's clients for those services cost ~180 KiB (JSON) and ~300 KiB (S3, STS and the presigner) of
  * minified code per bundle (`@smithy/core`'s schema serde, event streams, endpoint rules, the retry,
  * checksum and signing stacks, an XML parser) and most of a route's import time, for a handful of
  * operations.

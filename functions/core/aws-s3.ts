@@ -2,7 +2,7 @@
  * S3 (REST-XML) on the shared small client (aws-client.ts: SigV4, credentials, the SDK's retries,
  * timeouts, X-Ray): the operations the route bundles call on a tenant's objects, and presigned URLs, in
  * place of `@aws-sdk/client-s3` and `@aws-sdk/s3-request-presigner` (with @smithy/*, an XML parser and
- * the checksum stack: ~330 KiB of minified code per bundle and most of its import time).
+ * the checksum stack: ~300 KiB of minified code per bundle and most of its import time).
  *
  * It does what the SDK's client does for these calls, configured as this project configures it
  * (`requestChecksumCalculation` and `responseChecksumValidation: 'WHEN_REQUIRED'`); a unit test proves it

@@ -42,7 +42,6 @@ export function tenantS3Client(credentials: TenantCredentials, options: { readon
   );
 }
 
-
 /** Scoped credentials of one STS session. */
 export interface TenantCredentials {
   readonly accessKeyId: string;

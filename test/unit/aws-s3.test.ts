@@ -4,7 +4,8 @@
  * that records every request and answers what the test says, so what goes on the wire and what comes
  * back can be compared (the approach of test/unit/aws-json.test.ts):
  *  - SigV4: the SDK's request, re-signed by `signatureOf`, has the SDK's signature byte for byte (with and
- *    without a session token), for every operation the functions call;
+ *    without a session token), for every operation the functions call; on a frozen clock, the SDK's request
+ *    without its bookkeeping headers signs to our authorization header byte for byte;
  *  - the request: same method, path, query, body bytes and protocol headers (range, content type and
  *    length, metadata, conditional and checksum headers, payload hash, session token);
  *  - answers: the same outputs from the same XML and headers, the same errors (name, message, $fault,
@@ -143,6 +144,28 @@ function expectSameRequest(theirs: Recorded, mine: Recorded, credentials: typeof
   // Ours verifies the same way: its signature over what it sent, with its signed headers.
   const { authorization: ourAuthorization, ...ourSigned } = mine.headers;
   expect(signatureOf({ method: mine.method, ...splitPath(mine.path), headers: ourSigned, body: mine.body }, credentials, region, service)).toBe(ourAuthorization);
+  // On the frozen clock both signed at the same instant: the SDK's request without its bookkeeping
+  // headers, signed by SigV4 (proved the SDK's above), is our authorization header byte for byte.
+  expect(mine.headers['x-amz-date']).toBe(FROZEN_AMZ_DATE);
+  expect(theirs.headers['x-amz-date']).toBe(FROZEN_AMZ_DATE);
+  const sdkOwn = new Set(['amz-sdk-invocation-id', 'amz-sdk-request', 'x-amz-user-agent', 'user-agent', 'connection']);
+  const withoutBookkeeping = Object.fromEntries(Object.entries(signed).filter(([name]) => !sdkOwn.has(name)));
+  expect(signatureOf({ method: theirs.method, ...splitPath(theirs.path), headers: withoutBookkeeping, body: theirs.body }, credentials, region, service)).toBe(ourAuthorization);
+}
+
+/** Both clients' clocks, frozen (timers stay real): the same `x-amz-date`, so the same signature. */
+const FROZEN_AT = new Date('2026-12-01T16:00:00.000Z');
+const FROZEN_AMZ_DATE = '20261201T160000Z';
+async function onFrozenClock<T>(work: () => Promise<T>): Promise<T> {
+  jest.useFakeTimers({
+    now: FROZEN_AT,
+    doNotFake: ['hrtime', 'nextTick', 'performance', 'queueMicrotask', 'setImmediate', 'clearImmediate', 'setInterval', 'clearInterval', 'setTimeout', 'clearTimeout'],
+  });
+  try {
+    return await work();
+  } finally {
+    jest.useRealTimers();
+  }
 }
 
 const comparable = (output: Record<string, unknown>) => {
@@ -160,8 +183,8 @@ describe('the small S3 and STS clients', () => {
       const sdk = sdkS3({ endpoint: endpoint.url, credentials, checksums: call.checksums });
       const ours = ourS3({ endpoint: endpoint.url, credentials });
       try {
-        const theirs = (await sdk.send(call.command() as never)) as unknown as Record<string, unknown>;
-        const mine = (await call.ours(ours)) as unknown as Record<string, unknown>;
+        const theirs = (await onFrozenClock(() => sdk.send(call.command() as never))) as unknown as Record<string, unknown>;
+        const mine = (await onFrozenClock(() => call.ours(ours))) as unknown as Record<string, unknown>;
         // The same output from the same answer.
         expect(comparable(mine)).toEqual(comparable(theirs));
         if (theirs.Body) {
@@ -191,8 +214,8 @@ describe('the small S3 and STS clients', () => {
       const sdk = new SdkStsClient({ region, endpoint: endpoint.url, credentials, maxAttempts: 1 });
       const ours = new StsClient({ region, endpoint: endpoint.url, credentials, maxAttempts: 1 });
       try {
-        const theirs = await sdk.send(new AssumeRoleCommand(input));
-        const mine = await ours.assumeRole(input);
+        const theirs = await onFrozenClock(() => sdk.send(new AssumeRoleCommand(input)));
+        const mine = await onFrozenClock(() => ours.assumeRole(input));
         expect(comparable(mine as never)).toEqual(comparable(theirs as never));
       } finally {
         sdk.destroy();

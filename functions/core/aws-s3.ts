@@ -21,7 +21,6 @@
  * S3 Express, access points and ARNs as buckets, dual-stack / FIPS / accelerate endpoints.
  */
 import { createHash } from 'node:crypto';
-import { crc32 } from 'node:zlib';
 import {
   AwsClient,
   escapeUri,
@@ -243,9 +242,25 @@ function isIpHost(hostname: string): boolean {
 
 const XML_NAMESPACE = 'http://s3.amazonaws.com/doc/2006-03-01/';
 
+let crcTable: Uint32Array | undefined;
+
+/**
+ * CRC-32 (ISO-HDLC, the SDK's default request checksum) of `body`, big-endian base64. In JavaScript rather
+ * than `node:zlib`'s, which would load zlib at every S3 bundle's import for the one operation that needs it.
+ */
 function crc32Base64(body: Uint8Array): string {
+  if (!crcTable) {
+    crcTable = new Uint32Array(256);
+    for (let n = 0; n < 256; n++) {
+      let c = n;
+      for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+      crcTable[n] = c >>> 0;
+    }
+  }
+  let crc = 0xffffffff;
+  for (const byte of body) crc = crcTable[(crc ^ byte) & 0xff]! ^ (crc >>> 8);
   const out = Buffer.alloc(4);
-  out.writeUInt32BE(crc32(body) >>> 0);
+  out.writeUInt32BE((crc ^ 0xffffffff) >>> 0);
   return out.toString('base64');
 }
 

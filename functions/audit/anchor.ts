@@ -9,7 +9,7 @@
  * An anchor holds, per tenant: the tenant id, the last sealed event's sequence number, id and hash, and
  * when it was sealed. No actor, action, detail or any other field of the events; no PII.
  */
-import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { S3Client } from '../core/aws-s3';
 import { AWS_MAX_ATTEMPTS, AWS_REQUEST_HANDLER } from '../core/aws-timeouts';
 import { config, required } from '../core/config';
 import { sql as containerSql, type Sql } from '../core/db';
@@ -84,15 +84,13 @@ export async function sealAndAnchor(db: Sql, s3: S3Client, bucket: string, now: 
   const at = now();
   const document: AnchorDocument = { format: 'audit-chain-heads-v1', anchoredAt: at.toISOString(), heads };
   const key = anchorKey(at);
-  await s3.send(
-    new PutObjectCommand({
-      Bucket: bucket,
-      Key: key,
-      Body: JSON.stringify(document),
-      ContentType: 'application/json',
-      ChecksumAlgorithm: 'SHA256',
-    }),
-  );
+  await s3.putObject({
+    Bucket: bucket,
+    Key: key,
+    Body: JSON.stringify(document),
+    ContentType: 'application/json',
+    ChecksumAlgorithm: 'SHA256',
+  });
   return { sealed, tenants: heads.length, key };
 }
 

@@ -1,9 +1,10 @@
 /**
  * The SDK clients' default credential provider for the Lambda bundles: the environment only. esbuild
  * puts this module in place of `@aws-sdk/credential-provider-node` when it bundles a function (see
- * `lib/constructs/lambda-bundling.ts`); nothing imports it by name. Only the S3 and STS clients use it:
- * KMS, Cognito and SQS are called through `aws-json.ts`, which takes the same credentials from
- * `environmentCredentials()` of config.ts. In Lambda the function's credentials are always in the environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN), where the
+ * `lib/constructs/lambda-bundling.ts`); nothing imports it by name. No function uses an SDK client today:
+ * KMS, Cognito, SQS, S3 and STS are called through the small clients on `aws-client.ts`, which take the
+ * same credentials from `environmentCredentials()` of config.ts; this stays for any SDK client a bundle
+ * may carry. In Lambda the function's credentials are always in the environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN), where the
  * default chain's first link finds them, so the other links (SSO, ini files, processes, web identity,
  * instance metadata) never run there; they cost ~250 KiB of every S3 bundle and its import time.
  * Tenant credentials are passed to their S3 clients explicitly and never come from here.

@@ -5,9 +5,10 @@
  * credential lifetime); concurrent first requests of a tenant share one STS call (single flight); a failed
  * call caches nothing; a session is replaced before it could die under a URL it signed.
  */
+import type { AwsServiceOptions } from './aws-client';
+import { S3Client } from './aws-s3';
+import { StsClient } from './aws-sts';
 import { AWS_MAX_ATTEMPTS, AWS_REQUEST_HANDLER } from './aws-timeouts';
-import { S3Client } from '@aws-sdk/client-s3';
-import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
 import { captureClient, log } from './observability';
 import { tenantSessionPolicy } from './storage-policy';
 import { assertTenantId } from './tenant';
@@ -15,6 +16,31 @@ import { assertTenantId } from './tenant';
 /** Above this share of the packed session-policy budget, STS is getting close to refusing the call. */
 export const PACKED_POLICY_WARN_PERCENT = 50;
 
+/**
+ * The function's STS client (the small Query-protocol client, aws-sts.ts): signed with the function's own
+ * credentials from the environment, this project's timeouts and retries (aws-timeouts.ts), traced.
+ */
+export function stsClient(options: AwsServiceOptions): StsClient {
+  return captureClient(new StsClient({ requestHandler: AWS_REQUEST_HANDLER, maxAttempts: AWS_MAX_ATTEMPTS, ...options }));
+}
+
+/**
+ * A tenant's S3 client (the small REST-XML client, aws-s3.ts), signed with that tenant's scoped
+ * credentials alone: a client given credentials never signs with any others, the function's own included.
+ * Emulators serve buckets by path; AWS by virtual host.
+ */
+export function tenantS3Client(credentials: TenantCredentials, options: { readonly region: string; readonly endpoint?: string }): S3Client {
+  return captureClient(
+    new S3Client({
+      region: options.region,
+      endpoint: options.endpoint,
+      forcePathStyle: options.endpoint !== undefined,
+      credentials: { accessKeyId: credentials.accessKeyId, secretAccessKey: credentials.secretAccessKey, sessionToken: credentials.sessionToken },
+      requestHandler: AWS_REQUEST_HANDLER,
+      maxAttempts: AWS_MAX_ATTEMPTS,
+    }),
+  );
+}
 
 /** Scoped credentials of one STS session. */
 export interface TenantCredentials {
@@ -42,7 +68,7 @@ export function roleSessionName(tenantId: string): string {
  * {@link createSessionCache}.
  */
 export async function assumeTenantRole(
-  sts: STSClient,
+  sts: StsClient,
   params: {
     readonly roleArn: string;
     readonly bucket: string;
@@ -53,14 +79,12 @@ export async function assumeTenantRole(
   },
 ): Promise<TenantCredentials> {
   const policy = JSON.stringify(tenantSessionPolicy(params.bucket, params.tenantId, params.partition));
-  const output = await sts.send(
-    new AssumeRoleCommand({
-      RoleArn: params.roleArn,
-      RoleSessionName: roleSessionName(params.tenantId),
-      DurationSeconds: params.durationSeconds,
-      Policy: policy,
-    }),
-  );
+  const output = await sts.assumeRole({
+    RoleArn: params.roleArn,
+    RoleSessionName: roleSessionName(params.tenantId),
+    DurationSeconds: params.durationSeconds,
+    Policy: policy,
+  });
   const c = output.Credentials;
   if (!c?.AccessKeyId || !c.SecretAccessKey || !c.SessionToken || !c.Expiration) {
     throw new Error('AssumeRole answered without complete credentials');
@@ -96,7 +120,7 @@ export interface TenantSession {
 }
 
 export interface SessionCacheOptions {
-  readonly sts: STSClient;
+  readonly sts: StsClient;
   readonly roleArn: string;
   readonly bucket: string;
   readonly region: string;
@@ -114,22 +138,7 @@ export function createSessionCache(options: SessionCacheOptions): (tenantId: str
   const pending = new Map<string, Promise<TenantSession>>();
 
   function newSession(credentials: TenantCredentials, requestedAtMs: number): TenantSession {
-    const client = captureClient(new S3Client({
-      region: options.region,
-      endpoint: options.endpoint,
-      // Emulators serve buckets by path; AWS prefers virtual-hosted style.
-      forcePathStyle: options.endpoint !== undefined,
-      credentials: {
-        accessKeyId: credentials.accessKeyId,
-        secretAccessKey: credentials.secretAccessKey,
-        sessionToken: credentials.sessionToken,
-      },
-      // Otherwise the SDK puts a CRC32 of the (empty) presign body into upload URLs, and S3 rejects the real bytes.
-      requestChecksumCalculation: 'WHEN_REQUIRED',
-      responseChecksumValidation: 'WHEN_REQUIRED',
-      requestHandler: AWS_REQUEST_HANDLER,
-      maxAttempts: AWS_MAX_ATTEMPTS,
-    }));
+    const client = tenantS3Client(credentials, options);
     // A session lasts exactly `credentialSeconds` from when STS issued it, which is after we asked: timing
     // it on our own clock is conservative and immune to skew between our clock and STS's `Expiration`.
     const expiresAtMs = requestedAtMs + options.credentialSeconds * 1000;

@@ -1,10 +1,9 @@
 /**
  * Presigned URLs of a tenant's documents, signed by the tenant's scoped session. A URL never outlives the
  * session that signed it (a URL dies with its credentials, whatever its `X-Amz-Expires` says), and never
- * lives longer than {@link MAX_PRESIGN_SECONDS}.
+ * lives longer than {@link MAX_PRESIGN_SECONDS}. Signed by the small S3 client (aws-s3.ts), whose URLs are
+ * byte-identical to `@aws-sdk/s3-request-presigner`'s (test/unit/aws-s3.test.ts).
  */
-import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
-import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import type { TenantSession } from './storage-credentials';
 
 /** S3 refuses presigned URLs that live longer than 7 days; we allow at most 15 minutes. */
@@ -48,14 +47,14 @@ export async function presignPut(
   timing: { presignSeconds: number; nowMs: number },
 ): Promise<PresignedUpload> {
   const { expiresIn, signingDate, expiresAt } = expiry(session, timing.presignSeconds, timing.nowMs);
-  const command = new PutObjectCommand({
+  const input = {
     Bucket: object.bucket,
     Key: object.key,
     ContentType: object.contentType,
     ContentLength: object.sizeBytes,
     IfNoneMatch: '*',
-  });
-  const url = await getSignedUrl(session.client, command, {
+  };
+  const url = await session.client.presign('PutObject', input, {
     expiresIn,
     signingDate,
     // The presigner leaves content-type unsigned by default; signing both binds the upload to what was declared.
@@ -76,11 +75,11 @@ export async function presignGet(
   timing: { presignSeconds: number; nowMs: number },
 ): Promise<PresignedDownload> {
   const { expiresIn, signingDate, expiresAt } = expiry(session, timing.presignSeconds, timing.nowMs);
-  const command = new GetObjectCommand({
+  const input = {
     Bucket: object.bucket,
     Key: object.key,
     ResponseContentDisposition: object.disposition,
     ResponseContentType: object.contentType,
-  });
-  return { url: await getSignedUrl(session.client, command, { expiresIn, signingDate }), expiresAt };
+  };
+  return { url: await session.client.presign('GetObject', input, { expiresIn, signingDate }), expiresAt };
 }

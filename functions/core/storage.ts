@@ -5,14 +5,11 @@
  * slug tenant id and a server-generated UUID (`storage-names.ts`): anything else is refused before any
  * AWS call. AWS errors become answers in `aws-errors.ts`; URLs are signed in `storage-presign.ts`.
  */
-import { DeleteObjectsCommand, GetObjectCommand, ListObjectVersionsCommand, PutObjectCommand } from '@aws-sdk/client-s3';
-import { STSClient } from '@aws-sdk/client-sts';
 import { toStorageError } from './aws-errors';
+import type { StsClient } from './aws-sts';
 import { config, ConfigError, required } from './config';
-import { captureClient } from './observability';
 import { UnauthorizedError } from './errors';
-import { AWS_MAX_ATTEMPTS, AWS_REQUEST_HANDLER } from './aws-timeouts';
-import { createSessionCache } from './storage-credentials';
+import { createSessionCache, stsClient } from './storage-credentials';
 import { assertContentType, assertSize, contentDisposition, documentKey } from './storage-names';
 import { tenantPrefix, tenantSessionPolicy } from './storage-policy';
 import { MAX_PRESIGN_SECONDS, presignGet, presignPut, type PresignedDownload, type PresignedUpload } from './storage-presign';
@@ -34,7 +31,7 @@ export interface TenantStorageOptions {
   /** Lifetime of presigned URLs, at most 900 s. @default 900 */
   readonly presignSeconds?: number;
   /** The STS client to use (tests add middleware to it). @default one client for `region`/`endpoint` */
-  readonly sts?: STSClient;
+  readonly sts?: StsClient;
   /** Milliseconds since the epoch; injectable so tests can move time. @default Date.now */
   readonly now?: () => number;
   /** @default 'aws' */
@@ -123,7 +120,7 @@ export function createTenantStorage(options: TenantStorageOptions): TenantStorag
   const now = options.now ?? Date.now;
   const bucket = options.bucket;
   const session = createSessionCache({
-    sts: options.sts ?? captureClient(new STSClient({ region: options.region, endpoint: options.endpoint, requestHandler: AWS_REQUEST_HANDLER, maxAttempts: AWS_MAX_ATTEMPTS })),
+    sts: options.sts ?? stsClient({ region: options.region, endpoint: options.endpoint }),
     roleArn: options.roleArn,
     bucket,
     region: options.region,
@@ -168,7 +165,7 @@ export function createTenantStorage(options: TenantStorageOptions): TenantStorag
           try {
             // A one-byte ranged GET rather than a HEAD: a HEAD's error has no body, so a missing bucket
             // and a missing key are the same bare 404; a GET names them (NoSuchBucket, NoSuchKey).
-            const output = await s.client.send(new GetObjectCommand({ Bucket: bucket, Key: key, Range: 'bytes=0-0' }));
+            const output = await s.client.getObject({ Bucket: bucket, Key: key, Range: 'bytes=0-0' });
             await output.Body?.transformToByteArray();
             return { sizeBytes: totalSize(output.ContentRange, output.ContentLength), contentType: output.ContentType };
           } catch (error) {
@@ -192,22 +189,18 @@ export function createTenantStorage(options: TenantStorageOptions): TenantStorag
           const s = await session(tenantId, userId);
           // The tombstone first: from here on, every conditional upload URL of this key gets 412. Then
           // every other version goes, including one a reused URL wrote just before the tombstone.
-          const tombstone = await s.client.send(
-            new PutObjectCommand({ Bucket: bucket, Key: key, Body: new Uint8Array(0), ContentLength: 0, Metadata: { tombstone: 'deleted' } }),
-          );
+          const tombstone = await s.client.putObject({ Bucket: bucket, Key: key, Body: new Uint8Array(0), ContentLength: 0, Metadata: { tombstone: 'deleted' } });
           // An unversioned bucket (a local stack) kept nothing else: the tombstone replaced the bytes.
           if (tombstone.VersionId === undefined || tombstone.VersionId === 'null') return;
           let keyMarker: string | undefined;
           let versionIdMarker: string | undefined;
           for (;;) {
-            const page = await s.client.send(
-              new ListObjectVersionsCommand({ Bucket: bucket, Prefix: key, KeyMarker: keyMarker, VersionIdMarker: versionIdMarker }),
-            );
+            const page = await s.client.listObjectVersions({ Bucket: bucket, Prefix: key, KeyMarker: keyMarker, VersionIdMarker: versionIdMarker });
             const doomed = [...(page.Versions ?? []), ...(page.DeleteMarkers ?? [])]
               .filter((v) => v.Key === key && v.VersionId !== undefined && v.VersionId !== tombstone.VersionId)
               .map((v) => ({ Key: key, VersionId: v.VersionId }));
             if (doomed.length > 0) {
-              await s.client.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: doomed, Quiet: true } }));
+              await s.client.deleteObjects({ Bucket: bucket, Delete: { Objects: doomed, Quiet: true } });
             }
             if (!page.IsTruncated) return;
             keyMarker = page.NextKeyMarker;
@@ -224,9 +217,7 @@ export function createTenantStorage(options: TenantStorageOptions): TenantStorag
           let keyMarker: string | undefined;
           let versionIdMarker: string | undefined;
           for (;;) {
-            const page = await s.client.send(
-              new ListObjectVersionsCommand({ Bucket: bucket, Prefix: prefix, KeyMarker: keyMarker, VersionIdMarker: versionIdMarker }),
-            );
+            const page = await s.client.listObjectVersions({ Bucket: bucket, Prefix: prefix, KeyMarker: keyMarker, VersionIdMarker: versionIdMarker });
             const entries = [
               ...(page.Versions ?? []).map((v) => ({ key: v.Key, size: v.Size ?? 0 })),
               ...(page.DeleteMarkers ?? []).map((m) => ({ key: m.Key, size: 0 })),

@@ -7,25 +7,16 @@
  * Keys are built only from the slug and server-generated UUIDs. A handle assumes the role once, on its
  * first operation, and keeps the session for its own lifetime (one job step or one request).
  */
-import { AWS_MAX_ATTEMPTS, AWS_REQUEST_HANDLER } from './aws-timeouts';
-import {
-  DeleteObjectsCommand,
-  GetObjectCommand,
-  ListObjectVersionsCommand,
-  PutObjectCommand,
-  S3Client,
-} from '@aws-sdk/client-s3';
-import { STSClient } from '@aws-sdk/client-sts';
-import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import type { S3Client } from './aws-s3';
+import type { StsClient } from './aws-sts';
 import { config, required } from './config';
 import { AppError, BadRequestError, ServiceUnavailableError, UnauthorizedError } from './errors';
 import { isUnavailableError } from './aws-errors';
-import { assumeTenantRole } from './storage-credentials';
+import { assumeTenantRole, stsClient, tenantS3Client } from './storage-credentials';
 import { contentDisposition, documentKey } from './storage-names';
 import { MAX_PRESIGN_SECONDS } from './storage-presign';
 import { tenantPrefix } from './storage-policy';
 import { assertTenantId, isUuid } from './tenant';
-import { captureClient } from './observability';
 
 export interface PurgeCounts {
   readonly versions: number;
@@ -63,7 +54,7 @@ export interface TenantObjectsOptions {
   readonly roleArn: string;
   readonly region: string;
   readonly endpoint?: string;
-  readonly sts?: STSClient;
+  readonly sts?: StsClient;
   /** @default 900 (the shortest session STS gives) */
   readonly credentialSeconds?: number;
   /** @default 900 */
@@ -88,7 +79,7 @@ async function guarded<T>(work: () => Promise<T>): Promise<T> {
 }
 
 export function createTenantObjects(options: TenantObjectsOptions): TenantObjectsProvider {
-  const sts = options.sts ?? captureClient(new STSClient({ region: options.region, endpoint: options.endpoint, requestHandler: AWS_REQUEST_HANDLER, maxAttempts: AWS_MAX_ATTEMPTS }));
+  const sts = options.sts ?? stsClient({ region: options.region, endpoint: options.endpoint });
   const credentialSeconds = options.credentialSeconds ?? 900;
   const presignSeconds = Math.min(options.presignSeconds ?? MAX_PRESIGN_SECONDS, MAX_PRESIGN_SECONDS);
 
@@ -108,19 +99,7 @@ export function createTenantObjects(options: TenantObjectsOptions): TenantObject
           userId,
           durationSeconds: credentialSeconds,
           partition: options.partition,
-        }).then(
-          (c) =>
-            captureClient(new S3Client({
-              region: options.region,
-              endpoint: options.endpoint,
-              forcePathStyle: options.endpoint !== undefined,
-              credentials: { accessKeyId: c.accessKeyId, secretAccessKey: c.secretAccessKey, sessionToken: c.sessionToken },
-              requestChecksumCalculation: 'WHEN_REQUIRED',
-              responseChecksumValidation: 'WHEN_REQUIRED',
-              requestHandler: AWS_REQUEST_HANDLER,
-              maxAttempts: AWS_MAX_ATTEMPTS,
-            })),
-        );
+        }).then((c) => tenantS3Client(c, options));
         // A failed AssumeRole is not kept: the next operation asks again.
         client.catch(() => (client = undefined));
         return client;
@@ -133,7 +112,7 @@ export function createTenantObjects(options: TenantObjectsOptions): TenantObject
           const key = documentKey(tenantId, documentId);
           return guarded(async () => {
             try {
-              const out = await (await s3()).send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+              const out = await (await s3()).getObject({ Bucket: bucket, Key: key });
               return Buffer.from(await out.Body!.transformToByteArray());
             } catch (error) {
               const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
@@ -146,7 +125,7 @@ export function createTenantObjects(options: TenantObjectsOptions): TenantObject
         async putExport(exportId, file, body, contentType) {
           const key = exportKey(tenantId, exportId, file);
           return guarded(async () => {
-            await (await s3()).send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentType: contentType }));
+            await (await s3()).putObject({ Bucket: bucket, Key: key, Body: body, ContentType: contentType });
             return key;
           });
         },
@@ -155,12 +134,12 @@ export function createTenantObjects(options: TenantObjectsOptions): TenantObject
           const key = exportKey(tenantId, exportId, file);
           return guarded(async () => {
             const now = Date.now();
-            const command = new GetObjectCommand({
+            const input = {
               Bucket: bucket,
               Key: key,
               ResponseContentDisposition: contentDisposition(`${tenantId}-export-${exportId}.jsonl`),
-            });
-            const url = await getSignedUrl(await s3(), command, { expiresIn: presignSeconds, signingDate: new Date(now) });
+            };
+            const url = await (await s3()).presign('GetObject', input, { expiresIn: presignSeconds, signingDate: new Date(now) });
             return { url, expiresAt: new Date(now + presignSeconds * 1000).toISOString() };
           });
         },
@@ -172,7 +151,7 @@ export function createTenantObjects(options: TenantObjectsOptions): TenantObject
             let deleteMarkers = 0;
             // Always list from the start: every page deleted moves the next one to the front.
             for (;;) {
-              const page = await client.send(new ListObjectVersionsCommand({ Bucket: bucket, Prefix: prefix, MaxKeys: 1000 }));
+              const page = await client.listObjectVersions({ Bucket: bucket, Prefix: prefix, MaxKeys: 1000 });
               const entries = [
                 ...(page.Versions ?? []).map((v) => ({ Key: v.Key!, VersionId: v.VersionId, marker: false })),
                 ...(page.DeleteMarkers ?? []).map((m) => ({ Key: m.Key!, VersionId: m.VersionId, marker: true })),
@@ -180,12 +159,10 @@ export function createTenantObjects(options: TenantObjectsOptions): TenantObject
               if (entries.length === 0) break;
               for (let i = 0; i < entries.length; i += 1000) {
                 const batch = entries.slice(i, i + 1000);
-                const out = await client.send(
-                  new DeleteObjectsCommand({
-                    Bucket: bucket,
-                    Delete: { Objects: batch.map(({ Key, VersionId }) => ({ Key, VersionId })), Quiet: true },
-                  }),
-                );
+                const out = await client.deleteObjects({
+                  Bucket: bucket,
+                  Delete: { Objects: batch.map(({ Key, VersionId }) => ({ Key, VersionId })), Quiet: true },
+                });
                 if (out.Errors && out.Errors.length > 0) {
                   throw new Error(`S3 refused to delete ${out.Errors.length} object versions (${out.Errors[0]?.Code ?? 'unknown'})`);
                 }

@@ -9,10 +9,13 @@
  * - `alias`: `@aws-sdk/credential-provider-node` (the SDK's default credential chain) is replaced by
  *   `functions/core/env-credential-provider.ts`, the environment link alone. In Lambda the function's
  *   credentials are always in the environment, where the default chain's first link finds them; the
- *   other links never run there. Proved by `test/infra/bundling.test.ts`, which runs the synthesized
- *   bundles in a child node with credentials only in the environment against the emulator. Only the S3
- *   and STS clients remain SDK clients: KMS, Cognito and SQS are called through
- *   `functions/core/aws-json.ts`, so that every route without S3 stays within 250 KiB.
+ *   other links never run there. No route bundle carries an SDK client any more (the migration function
+ *   takes Secrets Manager's from the runtime): KMS, Cognito and SQS are called through
+ *   `functions/core/aws-json.ts`, S3 and STS through `aws-s3.ts` and `aws-sts.ts`, all on the one small
+ *   transport `aws-client.ts`, which reads the function's credentials from the environment alone; so every
+ *   route without S3 stays within 250 KiB and every S3 route within 270 KiB. Proved by
+ *   `test/infra/bundling.test.ts`, which runs the synthesized bundles in a child node with credentials
+ *   only in the environment against the emulator.
  * - `alias`: `semver` (28 KiB, a dependency of the X-Ray SDK that the tracer loads where tracing is on)
  *   is replaced by `functions/core/semver-gte.ts`, the one function the SDK calls (`gte`), checked
  *   against `semver` itself in test/unit/semver-gte.test.ts.

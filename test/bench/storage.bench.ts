@@ -11,7 +11,7 @@ import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
-import { STSClient } from '@aws-sdk/client-sts';
+import { StsClient } from '../../functions/core/aws-sts';
 import { provisionStorage } from '../../bin/stack/aws';
 import { startEmulator } from '../../bin/stack/moto';
 import { createTenantStorage } from '../../functions/core/storage';
@@ -40,7 +40,7 @@ async function main(): Promise<void> {
       roleName: 'tenant-access-bench',
       credentials,
     });
-    const sts = new STSClient({ region, endpoint: emulator.endpoint, credentials });
+    const sts = new StsClient({ region, endpoint: emulator.endpoint, credentials });
     let stsCalls = 0;
     sts.middlewareStack.add(
       (next) => async (args) => {

@@ -12,6 +12,7 @@
 import { randomUUID } from 'node:crypto';
 import { GetObjectCommand, ListObjectsV2Command, ListObjectVersionsCommand, S3Client } from '@aws-sdk/client-s3';
 import { STSClient } from '@aws-sdk/client-sts';
+import { StsClient } from '../../functions/core/aws-sts';
 import { createTenantStorage, type TenantStorage } from '../../functions/core/storage';
 import { assumeTenantRole } from '../../functions/core/storage-credentials';
 import { documentKey } from '../../functions/core/storage-names';
@@ -57,7 +58,8 @@ beforeAll(async () => {
   await upload(storageA, docA, 'tenant A');
   await upload(storageB, docB, 'tenant B');
   // Raw scoped credentials of tenant A, obtained the one way the runtime obtains them.
-  const credentials = await assumeTenantRole(new STSClient({ region }), {
+  // The runtime's STS client, signed with whatever credentials the SDK's default chain finds on this machine.
+  const credentials = await assumeTenantRole(new StsClient({ region, credentials: new STSClient({ region }).config.credentials }), {
     roleArn,
     bucket,
     tenantId: tenantA,

@@ -5,7 +5,7 @@
  * no storage, keep their normal latency (no lock and no pool starvation across the stall).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { STSClient } from '@aws-sdk/client-sts';
+import { StsClient } from '../../functions/core/aws-sts';
 import { AWS_MAX_ATTEMPTS, AWS_REQUEST_HANDLER } from '../../functions/core/aws-timeouts';
 import { route, type HandlerDependencies } from '../../functions/core/handler';
 import type { Sql } from '../../functions/core/db';
@@ -63,7 +63,7 @@ describe('a frozen storage endpoint', () => {
       roleArn: 'arn:aws:iam::123456789012:role/tenant-access',
       region: 'us-east-1',
       endpoint: endpoint.url,
-      sts: new STSClient({
+      sts: new StsClient({
         region: 'us-east-1',
         endpoint: endpoint.url,
         credentials: { accessKeyId: 'test', secretAccessKey: 'test' },

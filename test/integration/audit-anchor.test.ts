@@ -14,13 +14,16 @@ import postgres from 'postgres';
 import { anchorKey, sealAndAnchor, type AnchorDocument } from '../../functions/audit/anchor';
 import { withTenant, type Sql } from '../../functions/core/db';
 import { adminSql, audit, contextFor, createTenant, runtimeSql, uniqueTenantId, type TenantFixture } from '../support/db';
-import { emulatorS3 } from '../support/storage';
+import { S3Client } from '../../functions/core/aws-s3';
+import { emulatorS3, emulatorStorage } from '../support/storage';
 
 describe('the scheduled audit sealer and anchor', () => {
   let admin: Sql;
   let runtime: Sql;
   let sealer: Sql;
   const s3 = emulatorS3();
+  // The sealer's own client (the small S3 client of the bundles), with the test process's emulator keys.
+  const anchorS3 = new S3Client({ region: emulatorStorage().region, endpoint: emulatorStorage().endpoint });
   const bucket = `audit-anchors-${randomUUID().slice(0, 8)}`;
 
   beforeAll(async () => {
@@ -39,6 +42,7 @@ describe('the scheduled audit sealer and anchor', () => {
   afterAll(async () => {
     await Promise.all([admin.end(), runtime.end(), sealer.end()]);
     s3.destroy();
+    anchorS3.destroy();
   });
 
   const writeEvents = async (t: TenantFixture, count: number) => {
@@ -73,10 +77,10 @@ describe('the scheduled audit sealer and anchor', () => {
     await writeEvents(b, 2);
 
     // Another test's open transaction can hold the sealing window: run until both tenants are chained.
-    let run = await sealAndAnchor(sealer, s3, bucket);
+    let run = await sealAndAnchor(sealer, anchorS3, bucket);
     for (let i = 0; i < 100 && ((await unsealed(a.tenantId)) > 0 || (await unsealed(b.tenantId)) > 0); i++) {
       await new Promise((resolve) => setTimeout(resolve, 50));
-      run = await sealAndAnchor(sealer, s3, bucket);
+      run = await sealAndAnchor(sealer, anchorS3, bucket);
     }
     expect(run.key).toMatch(/^audit-heads\/\d{4}\/\d{2}\/\d{2}\/\d{4}-\d{2}-\d{2}T[\d:.]+Z\.json$/);
 

@@ -12,8 +12,7 @@ import { work as deleteDocument } from '../../functions/documents/delete';
 import { work as listDocuments } from '../../functions/documents/list';
 import { createTenantStorage, type TenantStorageProvider } from '../../functions/core/storage';
 import { DeleteObjectCommand } from '@aws-sdk/client-s3';
-import { STSClient } from '@aws-sdk/client-sts';
-import { defaultProvider } from '../../functions/core/env-credential-provider';
+import { StsClient } from '../../functions/core/aws-sts';
 import { documentKey } from '../../functions/core/storage-names';
 import { emulatorS3, emulatorStorage, storedDocuments } from '../support/storage';
 import { routes } from '../../functions/routes';
@@ -161,7 +160,7 @@ describe('document routes with scoped storage', () => {
     delete process.env.AWS_ACCESS_KEY_ID;
     delete process.env.AWS_SECRET_ACCESS_KEY;
     try {
-      const sts = new STSClient({ region: env.region, endpoint: env.endpoint, credentials: defaultProvider() });
+      const sts = new StsClient({ region: env.region, endpoint: env.endpoint });
       const noCredentials = createTenantStorage({ ...env, sts });
       const fetched = await route(routes.getDocument, getDocument, { ...deps, storage: () => noCredentials })(
         eventFor(routes.getDocument, { pathParameters: { tenantId: a.tenantId, documentId: id }, caller: who(a) }),

@@ -5,7 +5,6 @@
  */
 import { randomUUID } from 'node:crypto';
 import { PutBucketVersioningCommand, S3Client } from '@aws-sdk/client-s3';
-import { STSClient } from '@aws-sdk/client-sts';
 import { provisionStorage } from '../../bin/stack/aws';
 import { provisionIdentity, provisionPiiKey, type EmulatorAccess } from '../../bin/stack/identity';
 import { cognitoClient, createUserDirectory, type UserDirectory } from '../../functions/core/cognito';
@@ -14,6 +13,7 @@ import { createPii, kmsClient, type Pii } from '../../functions/core/pii';
 import { createTenantObjects, type TenantObjectsProvider } from '../../functions/core/tenant-objects';
 import type { Actor } from '../../functions/lifecycle/control';
 import { SwitchableProxy } from './storage';
+import { StsClient } from '../../functions/core/aws-sts';
 
 export const LOCAL_PASSWORD = 'Lifecycle-Test-Passw0rd';
 
@@ -49,7 +49,7 @@ export async function lifecycleWorld(admin: Sql, name: string): Promise<Lifecycl
   const via = { region, endpoint: proxy.endpoint, credentials, maxAttempts: 1 };
   const kms = kmsClient(via);
   const cognito = cognitoClient(via);
-  const sts = new STSClient(via);
+  const sts = new StsClient(via);
   const operator: Actor = { userId: randomUUID(), role: 'superadmin', requestId: `req-${suffix}` };
   await admin`insert into app.platform_operators (user_id, status) values (${operator.userId}, 'active')`;
   return {

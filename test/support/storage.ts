@@ -1,11 +1,11 @@
 /**
  * Storage helpers for tests: the emulator's bucket and role (provisioned by the global setup), an STS
- * client that records every AssumeRole request at the SDK middleware level (what actually goes on the
+ * client (the runtime's, functions/core/aws-sts.ts) that records every AssumeRole request at the middleware level (what actually goes on the
  * wire, not what our code meant to send), and a TCP proxy that can take "the emulator" down and up.
  */
 import net from 'node:net';
 import { ListObjectVersionsCommand, S3Client } from '@aws-sdk/client-s3';
-import { STSClient } from '@aws-sdk/client-sts';
+import { StsClient } from '../../functions/core/aws-sts';
 import type { TenantStorageOptions } from '../../functions/core/storage';
 
 function required(name: string): string {
@@ -80,19 +80,19 @@ export async function storedDocuments(tenantId: string): Promise<{ documentId: s
 export type StsRequest = Record<string, string>;
 
 export interface RecordingSts {
-  readonly sts: STSClient;
+  readonly sts: StsClient;
   /** Every STS operation sent, in order (one entry per operation, not per retry). */
   readonly requests: StsRequest[];
 }
 
 /** An STS client for `endpoint` that records each serialized request body. */
 export function recordingSts(endpoint: string, region = 'us-east-1', clientOptions: { maxAttempts?: number } = {}): RecordingSts {
-  const sts = new STSClient({ region, endpoint, ...clientOptions });
+  const sts = new StsClient({ region, endpoint, ...clientOptions });
   const requests: StsRequest[] = [];
   sts.middlewareStack.add(
     (next) => async (args) => {
-      const body = (args.request as { body?: unknown }).body;
-      requests.push(Object.fromEntries(new URLSearchParams(typeof body === 'string' ? body : '')));
+      const body = args.request.body;
+      requests.push(Object.fromEntries(new URLSearchParams(body === undefined ? '' : Buffer.from(body).toString('utf8'))));
       return next(args);
     },
     // The build step runs once per operation, after serialization and before retries.

@@ -10,8 +10,6 @@
  *  - timeouts, missing credentials, and X-Ray's own v3 instrumentation, which records the same
  *    subsegment for both.
  */
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { createHash } from 'node:crypto';
 import { KMSClient, DecryptCommand, GenerateDataKeyCommand } from '@aws-sdk/client-kms';
 import {
@@ -26,65 +24,18 @@ import {
 } from '@aws-sdk/client-cognito-identity-provider';
 import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { addUserAgentMiddleware } from '@aws-lambda-powertools/commons';
-import AWSXRay from 'aws-xray-sdk-core';
 import { AwsJsonClient, regionalEndpoint, sanitizeErrorCode, signatureOf } from '../../functions/core/aws-json';
 import { cognitoClient } from '../../functions/core/cognito';
 import { sqsClient } from '../../functions/core/job-queue';
 import { kmsClient } from '../../functions/core/pii';
+import { comparableSubsegment, CREDENTIAL_CASES, recordingEndpoint, startedForSuite, TRACE_HEADER, withEnvironment, withToken, xraySubsegmentOf, type Answer, type Recorded } from '../support/aws-endpoint';
 
-interface Recorded {
-  method: string;
-  path: string;
-  headers: Record<string, string>;
-  body: Buffer;
-}
-
-interface Answer {
-  status: number;
-  body: string;
-  headers?: Record<string, string>;
-}
-
-/** One local endpoint: records requests, answers from a queue (the last answer repeats), or never. */
+/** The JSON services' endpoint: answers carry their content type and a request id. */
 function server() {
-  const requests: Recorded[] = [];
-  let answers: Answer[] = [{ status: 200, body: '{}' }];
-  let silent = false;
-  const srv = http.createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const headers: Record<string, string> = {};
-      for (const [k, v] of Object.entries(req.headers)) headers[k] = Array.isArray(v) ? v.join(', ') : String(v);
-      requests.push({ method: req.method!, path: req.url!, headers, body: Buffer.concat(chunks) });
-      if (silent) return;
-      const answer = answers.length > 1 ? answers.shift()! : answers[0]!;
-      res.writeHead(answer.status, { 'content-type': 'application/x-amz-json-1.1', 'x-amzn-requestid': `req-${requests.length}`, ...answer.headers });
-      res.end(answer.body);
-    });
-  });
-  return {
-    requests,
-    answer(...next: Answer[]) {
-      answers = next;
-    },
-    silence() {
-      silent = true;
-    },
-    async start(): Promise<string> {
-      await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
-      return `http://127.0.0.1:${(srv.address() as AddressInfo).port}`;
-    },
-    stop: () => new Promise<void>((resolve) => {
-      srv.closeAllConnections();
-      srv.close(() => resolve());
-    }),
-  };
+  return recordingEndpoint((n) => ({ 'content-type': 'application/x-amz-json-1.1', 'x-amzn-requestid': `req-${n}` }), { status: 200, body: '{}' });
 }
 
 const region = 'eu-west-1';
-const withToken = { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY', sessionToken: 'session/token+value=' };
-const withoutToken = { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY' };
 const blob = Buffer.from('wrapped-data-key-bytes');
 
 /** Every call the routes make, as the SDK command and as the small client's operation and input. */
@@ -149,24 +100,13 @@ function okAnswer(operation: string): Answer {
 }
 
 describe('the AWS JSON-protocol client', () => {
-  const endpoint = server();
-  let url: string;
-  beforeAll(async () => {
-    url = await endpoint.start();
-  });
-  afterAll(() => endpoint.stop());
-  beforeEach(() => {
-    endpoint.requests.length = 0;
-  });
+  const endpoint = startedForSuite(server());
 
-  describe.each([
-    ['with a session token', withToken],
-    ['without a session token', withoutToken],
-  ])('signs and sends what the SDK does, %s', (_label, credentials) => {
+  describe.each(CREDENTIAL_CASES)('signs and sends what the SDK does, %s', (_label, credentials) => {
     it.each(calls.map((c) => [c.operation, c] as const))('%s', async (_op, call) => {
       endpoint.answer(okAnswer(call.operation));
-      const sdk = call.sdk({ region, endpoint: url, credentials, maxAttempts: 1 }) as { send(c: object): Promise<unknown>; destroy(): void };
-      const ours = call.ours({ region, endpoint: url, credentials, maxAttempts: 1 });
+      const sdk = call.sdk({ region, endpoint: endpoint.url, credentials, maxAttempts: 1 }) as { send(c: object): Promise<unknown>; destroy(): void };
+      const ours = call.ours({ region, endpoint: endpoint.url, credentials, maxAttempts: 1 });
       try {
         await sdk.send(call.command);
         await ours.call(call.operation, call.input);
@@ -199,8 +139,8 @@ describe('the AWS JSON-protocol client', () => {
   it('answers the same output as the SDK, blobs as the base64 the wire carries', async () => {
     const plaintext = Buffer.alloc(32, 7);
     endpoint.answer({ status: 200, body: JSON.stringify({ CiphertextBlob: blob.toString('base64'), Plaintext: plaintext.toString('base64'), KeyId: 'arn:aws:kms:k' }) });
-    const sdk = new KMSClient({ region, endpoint: url, credentials: withToken });
-    const ours = kmsClient({ region, endpoint: url, credentials: withToken });
+    const sdk = new KMSClient({ region, endpoint: endpoint.url, credentials: withToken });
+    const ours = kmsClient({ region, endpoint: endpoint.url, credentials: withToken });
     const theirs = await sdk.send(new GenerateDataKeyCommand({ KeyId: 'k', KeySpec: 'AES_256' }));
     const mine = await ours.call<{ CiphertextBlob: string; Plaintext: string; KeyId: string }>('GenerateDataKey', { KeyId: 'k', KeySpec: 'AES_256' });
     sdk.destroy();
@@ -217,8 +157,8 @@ describe('the AWS JSON-protocol client', () => {
     ['an error with Message', { status: 400, body: '{"__type":"AccessDeniedException","Message":"not allowed"}' }],
   ])('fails as the SDK does on %s', async (_label, answer) => {
     endpoint.answer(answer);
-    const sdk = new KMSClient({ region, endpoint: url, credentials: withToken, maxAttempts: 2 });
-    const ours = kmsClient({ region, endpoint: url, credentials: withToken, maxAttempts: 2 });
+    const sdk = new KMSClient({ region, endpoint: endpoint.url, credentials: withToken, maxAttempts: 2 });
+    const ours = kmsClient({ region, endpoint: endpoint.url, credentials: withToken, maxAttempts: 2 });
     const theirs = (await sdk.send(new DecryptCommand({ CiphertextBlob: blob })).catch((e: unknown) => e)) as Record<string, unknown>;
     const mine = (await ours.call('Decrypt', { CiphertextBlob: blob.toString('base64') }).catch((e: unknown) => e)) as Record<string, unknown>;
     sdk.destroy();
@@ -237,13 +177,13 @@ describe('the AWS JSON-protocol client', () => {
     ]) {
       endpoint.requests.length = 0;
       endpoint.answer(answer, answer, { status: 200, body: '{"KeyId":"k"}' });
-      const sdk = new KMSClient({ region, endpoint: url, credentials: withToken, maxAttempts: 2 });
+      const sdk = new KMSClient({ region, endpoint: endpoint.url, credentials: withToken, maxAttempts: 2 });
       const theirs = (await sdk.send(new DecryptCommand({ CiphertextBlob: blob })).catch((e: unknown) => e)) as Record<string, unknown>;
       sdk.destroy();
       const sdkRequests = endpoint.requests.length;
       endpoint.requests.length = 0;
       endpoint.answer(answer, answer, { status: 200, body: '{"KeyId":"k"}' });
-      const ours = kmsClient({ region, endpoint: url, credentials: withToken, maxAttempts: 2 });
+      const ours = kmsClient({ region, endpoint: endpoint.url, credentials: withToken, maxAttempts: 2 });
       const failed = (await ours.call('Decrypt', { CiphertextBlob: blob.toString('base64') }).catch((e: unknown) => e)) as Record<string, unknown>;
       ours.destroy();
       // Two failures within two attempts: both fail the same way after the same number of requests.
@@ -258,7 +198,7 @@ describe('the AWS JSON-protocol client', () => {
 
   it('succeeds on the second attempt after a transient failure', async () => {
     endpoint.answer({ status: 503, body: '{"__type":"ServiceUnavailable"}' }, { status: 200, body: '{"KeyId":"k"}' });
-    const ours = kmsClient({ region, endpoint: url, credentials: withToken, maxAttempts: 2 });
+    const ours = kmsClient({ region, endpoint: endpoint.url, credentials: withToken, maxAttempts: 2 });
     const out = await ours.call('Decrypt', { CiphertextBlob: 'AA==' });
     ours.destroy();
     expect(out).toMatchObject({ KeyId: 'k', $metadata: { httpStatusCode: 200, attempts: 2 } });
@@ -284,29 +224,20 @@ describe('the AWS JSON-protocol client', () => {
   });
 
   it('takes its credentials from the environment alone, and says so as the SDK does when they are missing', async () => {
-    const saved = { id: process.env.AWS_ACCESS_KEY_ID, secret: process.env.AWS_SECRET_ACCESS_KEY, token: process.env.AWS_SESSION_TOKEN };
-    try {
-      process.env.AWS_ACCESS_KEY_ID = 'ASIAENVIRONMENT';
-      process.env.AWS_SECRET_ACCESS_KEY = 'environment-secret';
-      process.env.AWS_SESSION_TOKEN = 'environment-token';
+    await withEnvironment({ AWS_ACCESS_KEY_ID: 'ASIAENVIRONMENT', AWS_SECRET_ACCESS_KEY: 'environment-secret', AWS_SESSION_TOKEN: 'environment-token' }, async () => {
       endpoint.answer({ status: 200, body: '{}' });
-      const ours = kmsClient({ region, endpoint: url });
+      const ours = kmsClient({ region, endpoint: endpoint.url });
       await ours.call('Decrypt', {});
       ours.destroy();
       expect(endpoint.requests[0]!.headers.authorization).toContain('Credential=ASIAENVIRONMENT/');
       expect(endpoint.requests[0]!.headers['x-amz-security-token']).toBe('environment-token');
 
       delete process.env.AWS_ACCESS_KEY_ID;
-      const none = kmsClient({ region, endpoint: url });
+      const none = kmsClient({ region, endpoint: endpoint.url });
       await expect(none.call('Decrypt', {})).rejects.toMatchObject({ name: 'CredentialsProviderError', message: 'Unable to find environment variable credentials.' });
       none.destroy();
       expect(endpoint.requests).toHaveLength(1);
-    } finally {
-      for (const [key, value] of [['AWS_ACCESS_KEY_ID', saved.id], ['AWS_SECRET_ACCESS_KEY', saved.secret], ['AWS_SESSION_TOKEN', saved.token]] as const) {
-        if (value === undefined) delete process.env[key];
-        else process.env[key] = value;
-      }
-    }
+    });
   });
 
   it('resolves the regional endpoints the SDK resolves', async () => {
@@ -330,8 +261,8 @@ describe('the AWS JSON-protocol client', () => {
     const warn = jest.spyOn(console, 'warn').mockImplementation(() => undefined);
     try {
       endpoint.answer({ status: 200, body: '{}' });
-      const sdk = new KMSClient({ region, endpoint: url, credentials: withToken, maxAttempts: 1 });
-      const ours = kmsClient({ region, endpoint: url, credentials: withToken, maxAttempts: 1 });
+      const sdk = new KMSClient({ region, endpoint: endpoint.url, credentials: withToken, maxAttempts: 1 });
+      const ours = kmsClient({ region, endpoint: endpoint.url, credentials: withToken, maxAttempts: 1 });
       for (const client of [sdk, ours]) {
         addUserAgentMiddleware(client, 'tracer');
         // Twice, as a second capture of the same client would: added once.
@@ -351,41 +282,21 @@ describe('the AWS JSON-protocol client', () => {
   });
 
   it('is captured by X-Ray as the SDK client is: the same subsegment, and the trace header on the request', async () => {
-    const subsegmentOf = async (client: object, send: () => Promise<unknown>) => {
-      const segment = new AWSXRay.Segment('route', '1-5759e988-bd862e3fe1be46a994272793', '53995c3f42cd8ad8');
-      AWSXRay.captureAWSv3Client(client as never, segment);
-      await send().catch(() => undefined);
-      const sub = segment.subsegments![0] as unknown as Record<string, unknown>;
-      const { id, start_time, end_time, parent, segment: _s, ...rest } = JSON.parse(JSON.stringify((sub as { toJSON?: () => object }).toJSON?.() ?? sub));
-      void id; void start_time; void end_time; void parent; void _s;
-      return rest as Record<string, unknown>;
-    };
-    AWSXRay.setContextMissingStrategy('IGNORE_ERROR');
-    // Manual mode: the segment is handed to the instrumentation instead of being found in a Lambda context.
-    AWSXRay.enableManualMode();
     for (const answer of [
       { status: 200, body: '{"KeyId":"k"}' },
       { status: 400, body: '{"__type":"InvalidCiphertextException","message":"bad"}' },
     ]) {
       endpoint.requests.length = 0;
       endpoint.answer(answer);
-      const sdk = new KMSClient({ region, endpoint: url, credentials: withToken, maxAttempts: 1 });
-      const ours = kmsClient({ region, endpoint: url, credentials: withToken, maxAttempts: 1 });
-      const theirs = await subsegmentOf(sdk, () => sdk.send(new DecryptCommand({ CiphertextBlob: blob, KeyId: 'k' })));
-      const mine = await subsegmentOf(ours, () => ours.call('Decrypt', { CiphertextBlob: blob.toString('base64'), KeyId: 'k' }));
+      const sdk = new KMSClient({ region, endpoint: endpoint.url, credentials: withToken, maxAttempts: 1 });
+      const ours = kmsClient({ region, endpoint: endpoint.url, credentials: withToken, maxAttempts: 1 });
+      const theirs = await xraySubsegmentOf(sdk, () => sdk.send(new DecryptCommand({ CiphertextBlob: blob, KeyId: 'k' })));
+      const mine = await xraySubsegmentOf(ours, () => ours.call('Decrypt', { CiphertextBlob: blob.toString('base64'), KeyId: 'k' }));
       sdk.destroy();
       ours.destroy();
-      const comparable = (s: Record<string, unknown>) => {
-        const aws = { ...(s.aws as Record<string, unknown>), request_id: undefined };
-        const cause = s.cause as { exceptions?: { message: string; type?: string }[] } | undefined;
-        return { ...s, aws, cause: cause?.exceptions?.map((e) => [e.type, e.message]) };
-      };
-      expect(comparable(mine)).toEqual(comparable(theirs));
+      expect(comparableSubsegment(mine)).toEqual(comparableSubsegment(theirs));
       expect(mine).toMatchObject({ name: 'KMS', namespace: 'aws', aws: { operation: 'Decrypt', region } });
-      expect(endpoint.requests.map((r) => r.headers['x-amzn-trace-id'])).toEqual([
-        expect.stringMatching(/^Root=1-5759e988-bd862e3fe1be46a994272793;Parent=[0-9a-f]{16};Sampled=1$/),
-        expect.stringMatching(/^Root=1-5759e988-bd862e3fe1be46a994272793;Parent=[0-9a-f]{16};Sampled=1$/),
-      ]);
+      expect(endpoint.requests.map((r) => r.headers['x-amzn-trace-id'])).toEqual([expect.stringMatching(TRACE_HEADER), expect.stringMatching(TRACE_HEADER)]);
     }
   });
 });

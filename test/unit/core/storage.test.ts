@@ -4,7 +4,7 @@
  * stops it, so "reached AWS" is observable and every refusal sits beside a positive control that reaches it.
  */
 import { randomUUID } from 'node:crypto';
-import { STSClient } from '@aws-sdk/client-sts';
+import { StsClient } from '../../../functions/core/aws-sts';
 import { ConfigError } from '../../../functions/core/config';
 import {
   BadRequestError,
@@ -21,7 +21,7 @@ class ReachedAwsError extends Error {}
 
 function offlineStorage() {
   const calls: string[] = [];
-  const sts = new STSClient({
+  const sts = new StsClient({
     region: 'us-east-1',
     endpoint: 'http://127.0.0.1:9',
     credentials: { accessKeyId: 'unit', secretAccessKey: 'unit' },

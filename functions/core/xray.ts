@@ -329,7 +329,10 @@ function socket(): typeof daemon {
     reportOnce('address', 'X-Ray daemon address not understood; using 127.0.0.1:2000', error);
   }
   const udp = dgram.createSocket(address.host.includes(':') ? 'udp6' : 'udp4');
-  udp.on('error', (error) => reportOnce('socket', 'X-Ray daemon socket failed; subsegments are not sent', error));
+  udp.on('error', (error) => {
+    if (daemon?.socket === udp) daemon = undefined;
+    reportOnce('socket', 'X-Ray daemon socket failed', error);
+  });
   udp.unref();
   daemon = { socket: udp, host: address.host, port: address.port };
   return daemon;
@@ -406,9 +409,15 @@ function bigIntAsString(_key: string, value: unknown): unknown {
 
 function datagram(text: string): void {
   const target = socket()!;
-  target.socket.send(text, target.port, target.host, (error) => {
-    if (error) reportOnce(`send ${(error as NodeJS.ErrnoException).code ?? ''}`, 'X-Ray subsegment not sent', error);
-  });
+  try {
+    target.socket.send(text, target.port, target.host, (error) => {
+      if (error) reportOnce(`send ${(error as NodeJS.ErrnoException).code ?? ''}`, 'X-Ray subsegment not sent', error);
+    });
+  } catch (error) {
+    // A socket that can no longer send (closed): the next document gets a new one.
+    if (daemon === target) daemon = undefined;
+    reportOnce('closed', 'X-Ray subsegment not sent', error);
+  }
 }
 
 /** Tests: forget the socket (closing it) and the problems already reported. */

@@ -6,6 +6,7 @@
  * trace header argv[4]. Each mode sends its subsegments to the daemon the environment names.
  */
 import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import * as observability from '../../../functions/core/observability';
 import { kmsClient } from '../../../functions/core/pii';
 
 type Mode = 'powertools' | 'ours';
@@ -51,7 +52,6 @@ async function powertools(): Promise<Tools> {
 }
 
 async function ours(): Promise<Tools> {
-  const observability = await import('../../../functions/core/observability');
   await observability.loadTracer();
   return { traced: observability.traced, captureClient: observability.captureClient, fetch: (url) => observability.tracedFetch(url) };
 }

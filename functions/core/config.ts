@@ -417,7 +417,7 @@ export function environmentCredentials(
 }
 
 /**
- * Whether X-Ray tracing is on, decided as Powertools' tracer decided it (a Lambda execution environment,
+ * Whether X-Ray tracing is on, decided as Powertools' tracer decides it (a Lambda execution environment,
  * not SAM local, `POWERTOOLS_TRACE_ENABLED` not false): only there does functions/core/xray.ts record
  * subsegments and send them to the daemon.
  */

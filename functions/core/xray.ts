@@ -17,8 +17,11 @@
  *   in one datagram when it closes; one still open then is sent on its own when it closes, and a
  *   document over the UDP limit is split into its children.
  * - The daemon: `AWS_XRAY_DAEMON_ADDRESS` (`host:port` or `udp:host:port tcp:host:port`; default
- *   127.0.0.1:2000), one unref'd UDP socket; a failed send never fails or delays the request and is
- *   reported once.
+ *   127.0.0.1:2000), one unref'd UDP socket, connected when the first traced request starts, so that each
+ *   send is one synchronous system call before the handler returns; a failed send never fails or delays
+ *   the request and is reported once.
+ * - Nothing of a request's or a response's content is recorded: names, annotations the code sets, the
+ *   `aws`/`http` attributes above, and errors' types, messages and stack frames.
  * - AWS clients (`captureAwsClient`): a middleware as the SDK's patchers/aws3_p.js adds, one subsegment
  *   per call named after the service, with its trace header on the request.
  * - Outgoing HTTP outside the AWS clients (`tracedFetch`): a `remote` subsegment named after the host, as
@@ -261,6 +264,7 @@ export function openSubsegment(name: string): Open | undefined {
     doc.type = 'subsegment';
     doc.trace_id = trace.header.root;
     doc.parent_id = trace.header.parent;
+    if (!daemon) socket(); // connects while the request runs
   }
   return open;
 }
@@ -307,7 +311,20 @@ const HEADER = '{"format":"json","version":1}\n';
 /** The largest UDP payload over IPv4: 65,535 − 8 (UDP) − 20 (IP). */
 export const MAX_DATAGRAM = 65_507;
 
-let daemon: { socket: dgram.Socket; host: string; port: number } | undefined;
+/**
+ * The daemon's socket, connected to its address: a connected send is one synchronous `sendmsg` when the
+ * subsegment closes (no address lookup per send), so the datagram has left before the handler returns
+ * and Lambda may freeze the process. Documents closed while it still connects wait in `pending`.
+ */
+interface Daemon {
+  readonly socket: dgram.Socket;
+  connected: boolean;
+  pending: string[];
+}
+
+let daemon: Daemon | undefined;
+/** Documents kept while the socket connects (the first request's, normally one). */
+const MAX_PENDING = 64;
 let reported = new Set<string>();
 
 function reportOnce(kind: string, message: string, error?: unknown): void {
@@ -320,7 +337,8 @@ function reportOnce(kind: string, message: string, error?: unknown): void {
   }
 }
 
-function socket(): typeof daemon {
+/** The daemon's socket, created and connected on first use. */
+function socket(): Daemon {
   if (daemon) return daemon;
   let address = DEFAULT_DAEMON;
   try {
@@ -329,13 +347,30 @@ function socket(): typeof daemon {
     reportOnce('address', 'X-Ray daemon address not understood; using 127.0.0.1:2000', error);
   }
   const udp = dgram.createSocket(address.host.includes(':') ? 'udp6' : 'udp4');
-  udp.on('error', (error) => {
-    if (daemon?.socket === udp) daemon = undefined;
-    reportOnce('socket', 'X-Ray daemon socket failed', error);
-  });
+  const created: Daemon = { socket: udp, connected: false, pending: [] };
+  const fail = (error: unknown) => {
+    if (daemon === created) daemon = undefined; // the next request tries a new socket
+    reportOnce('socket', 'X-Ray daemon not reachable; subsegments not sent', error);
+    try {
+      udp.close();
+    } catch {
+      // already closed
+    }
+  };
+  udp.on('error', fail);
   udp.unref();
-  daemon = { socket: udp, host: address.host, port: address.port };
-  return daemon;
+  daemon = created;
+  try {
+    udp.connect(address.port, address.host, () => {
+      created.connected = true;
+      const pending = created.pending;
+      created.pending = [];
+      for (const text of pending) datagram(text);
+    });
+  } catch (error) {
+    fail(error);
+  }
+  return created;
 }
 
 /** Moves the still-open subsegments under `doc` out of it: each is sent on its own when it closes. */
@@ -408,9 +443,13 @@ function bigIntAsString(_key: string, value: unknown): unknown {
 }
 
 function datagram(text: string): void {
-  const target = socket()!;
+  const target = socket();
+  if (!target.connected) {
+    if (target.pending.length < MAX_PENDING) target.pending.push(text);
+    return;
+  }
   try {
-    target.socket.send(text, target.port, target.host, (error) => {
+    target.socket.send(text, (error) => {
       if (error) reportOnce(`send ${(error as NodeJS.ErrnoException).code ?? ''}`, 'X-Ray subsegment not sent', error);
     });
   } catch (error) {
@@ -422,7 +461,11 @@ function datagram(text: string): void {
 
 /** Tests: forget the socket (closing it) and the problems already reported. */
 export function resetXray(): void {
-  daemon?.socket.close();
+  try {
+    daemon?.socket.close();
+  } catch {
+    // already closed
+  }
   daemon = undefined;
   reported = new Set();
   lastHeader = undefined;

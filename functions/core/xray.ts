@@ -145,9 +145,8 @@ export interface SubsegmentDocument {
   id: string;
   name: string;
   start_time: number;
+  /** Unset while open (a document is sent once closed). */
   end_time?: number;
-  /** Only while open: the SDK's flag, never sent (a document is sent once closed). */
-  in_progress?: boolean;
   type?: 'subsegment';
   trace_id?: string;
   parent_id?: string;
@@ -245,17 +244,12 @@ function facadeTrace(): Trace | undefined {
   return lastTrace;
 }
 
-/** The subsegment open in this async context, if a sampled trace is being recorded. */
-export function currentSubsegment(): Open | undefined {
-  return current.getStore();
-}
-
 /** Opens a subsegment under the current one (or the facade); undefined where nothing is recorded. */
 export function openSubsegment(name: string): Open | undefined {
   const parent = current.getStore();
   const trace = parent?.trace ?? facadeTrace();
   if (!trace) return undefined;
-  const doc: SubsegmentDocument = { id: newId(), name, start_time: now(), in_progress: true };
+  const doc: SubsegmentDocument = { id: newId(), name, start_time: now() };
   const open: Open = { trace, doc, parent };
   if (parent) {
     (parent.doc.subsegments ??= []).push(doc);
@@ -267,11 +261,6 @@ export function openSubsegment(name: string): Open | undefined {
     if (!daemon) socket(); // connects while the request runs
   }
   return open;
-}
-
-/** Runs `work` with `open` as the current subsegment. */
-export function within<T>(open: Open, work: () => T): T {
-  return current.run(open, work);
 }
 
 export function annotate(open: Open, key: string, value: string | number | boolean): void {
@@ -299,7 +288,6 @@ export function addError(open: Open, error: unknown, remote = false): void {
 export function closeSubsegment(open: Open): void {
   const { doc } = open;
   doc.end_time = now();
-  delete doc.in_progress;
   if (open.parent && !open.detached) return; // leaves with its top-level subsegment
   send(open);
 }
@@ -378,7 +366,7 @@ function detachOpen(open: Open): void {
   const visit = (doc: SubsegmentDocument) => {
     if (!doc.subsegments) return;
     for (const child of doc.subsegments) visit(child);
-    if (doc.subsegments.some((child) => child.in_progress)) doc.subsegments = doc.subsegments.filter((child) => !child.in_progress);
+    if (doc.subsegments.some(isOpen)) doc.subsegments = doc.subsegments.filter((child) => !isOpen(child));
   };
   if (hasOpen(open.doc)) {
     markDetached(open.doc, open);
@@ -386,8 +374,12 @@ function detachOpen(open: Open): void {
   }
 }
 
+function isOpen(doc: SubsegmentDocument): boolean {
+  return doc.end_time === undefined;
+}
+
 function hasOpen(doc: SubsegmentDocument): boolean {
-  return doc.subsegments?.some((child) => child.in_progress || hasOpen(child)) ?? false;
+  return doc.subsegments?.some((child) => isOpen(child) || hasOpen(child)) ?? false;
 }
 
 /** Each nested subsegment's place, by its document: found again if it is still open when its top leaves. */
@@ -395,7 +387,7 @@ const openByDoc = new WeakMap<SubsegmentDocument, Open>();
 
 function markDetached(doc: SubsegmentDocument, owner: Open): void {
   for (const child of doc.subsegments ?? []) {
-    if (child.in_progress) {
+    if (isOpen(child)) {
       const open = openByDoc.get(child);
       if (open) {
         open.detached = true;

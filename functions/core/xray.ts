@@ -438,6 +438,7 @@ function datagram(text: string): void {
   const target = socket();
   if (!target.connected) {
     if (target.pending.length < MAX_PENDING) target.pending.push(text);
+    else reportOnce('pending', 'X-Ray daemon socket still connecting; subsegments not sent');
     return;
   }
   try {

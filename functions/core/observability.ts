@@ -131,7 +131,7 @@ const noSpan: Span = { annotate: () => undefined, fail: () => undefined };
  * outside a sampled invocation, only runs `work`.
  */
 export function traced<T>(name: string, work: (span: Span) => Promise<T>): Promise<T> {
-  if (!tracing) return work(noSpan);
+  if (!(tracing ?? tracingOn())) return work(noSpan);
   return inSubsegment(name, (open) =>
     work(
       open

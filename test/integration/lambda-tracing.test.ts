@@ -92,7 +92,6 @@ async function runInLambda(invocations: Invocation[]) {
     POWERTOOLS_LOG_LEVEL: 'INFO',
     POWERTOOLS_METRICS_DISABLED: 'false',
     POWERTOOLS_METRICS_NAMESPACE: 'TenantSovereign',
-    POWERTOOLS_TRACER_CAPTURE_RESPONSE: 'false',
     DATABASE_URL: process.env.TEST_RUNTIME_DATABASE_URL,
   };
   const { stdout, stderr } = await promisify(execFile)(

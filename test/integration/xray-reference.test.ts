@@ -1,7 +1,8 @@
 /**
  * Our X-Ray emitter (functions/core/xray.ts) against the reference, Powertools' tracer on the X-Ray SDK:
  * the same traced work (support/xray-reference-runner.ts: nested subsegments, annotations, a failing step,
- * an error recorded twice, captured S3 and KMS calls that succeed, fail and are throttled, outgoing HTTP)
+ * an error recorded twice, captured S3 (the SDK's client and the functions' own) and KMS calls that
+ * succeed, fail and are throttled, outgoing HTTP)
  * runs once through each in a Lambda-shaped child process, each sending to a UDP listener as its daemon,
  * against one local AWS stub. The two recorded trees must be the same: names, nesting, trace, namespaces,
  * annotations, `aws` and `http` attributes, error/fault/throttle, causes (types, messages, first frame,
@@ -181,8 +182,9 @@ describe('the X-Ray documents of our emitter and of the X-Ray SDK (Powertools tr
   }, 120_000);
 
   it('records the whole work in both, every subsegment in the invocation\'s trace', () => {
-    // ## reference; postgres reference > nested step; failing step; outer rethrow > inner rethrow; S3 ×2; KMS ×2; two GETs.
-    expect(reference.entries.length).toBe(12);
+    // ## reference; postgres reference > nested step; failing step; outer rethrow > inner rethrow; S3 ×3 (the SDK's
+    // client twice, the functions' own once); KMS ×2; two GETs.
+    expect(reference.entries.length).toBe(13);
     expect(ours.entries.map((e) => e.doc.name).sort()).toEqual(reference.entries.map((e) => e.doc.name).sort());
     for (const { entries } of [reference, ours]) {
       for (const e of entries) if (e.traceId !== undefined) expect(e.traceId).toBe(root);
@@ -218,7 +220,7 @@ describe('the X-Ray documents of our emitter and of the X-Ray SDK (Powertools tr
     // The same headers otherwise, in the same order: the AWS calls pass the header's Lineage on, the others not.
     const shape = (headers: string[]) => headers.map((h) => h.replace(/Parent=[0-9a-f]{16}/, 'Parent=<id>'));
     expect(shape(ours.traceHeaders)).toEqual(shape(reference.traceHeaders));
-    expect(shape(ours.traceHeaders).filter((h) => h.endsWith(';Lineage=a87bd80c:0'))).toHaveLength(4);
+    expect(shape(ours.traceHeaders).filter((h) => h.endsWith(';Lineage=a87bd80c:0'))).toHaveLength(5);
   });
 
   it('sends the whole request in one datagram where the SDK sends one per subsegment', () => {

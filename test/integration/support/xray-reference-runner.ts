@@ -7,6 +7,7 @@
  */
 import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import * as observability from '../../../functions/core/observability';
+import { S3Client as OwnS3Client } from '../../../functions/core/aws-s3';
 import { kmsClient } from '../../../functions/core/pii';
 
 type Mode = 'powertools' | 'ours';
@@ -62,6 +63,8 @@ const credentials = { accessKeyId: 'testing', secretAccessKey: 'testing' };
 async function work(tools: Tools, stub: string): Promise<void> {
   const s3 = tools.captureClient(new S3Client({ region: 'eu-west-1', endpoint: stub, forcePathStyle: true, credentials, maxAttempts: 1 }));
   const kms = tools.captureClient(kmsClient({ region: 'eu-west-1', endpoint: stub, credentials, maxAttempts: 1 }));
+  // The functions' own S3 client (aws-s3.ts), as storage and the audit sealer use it.
+  const ownS3 = tools.captureClient(new OwnS3Client({ region: 'eu-west-1', endpoint: stub, forcePathStyle: true, credentials, maxAttempts: 1 }));
   await tools.traced('## reference', async (span) => {
     span.annotate('route', 'reference');
     span.annotate('ColdStart', true);
@@ -80,6 +83,7 @@ async function work(tools: Tools, stub: string): Promise<void> {
     ).catch(() => undefined);
     await s3.send(new GetObjectCommand({ Bucket: 'tenant-bucket', Key: 'tenants/t1/doc' })).then((out) => out.Body?.transformToString());
     await s3.send(new PutObjectCommand({ Bucket: 'tenant-bucket', Key: 'tenants/t1/fault', Body: 'x' })).catch(() => undefined);
+    await ownS3.getObject({ Bucket: 'tenant-bucket', Key: 'tenants/t1/doc' }).then((out) => out.Body?.transformToString());
     await kms.call('GenerateDataKey', { KeyId: 'alias/pii', KeySpec: 'AES_256' });
     await kms.call('Decrypt', { CiphertextBlob: 'AAAA' }).catch(() => undefined);
     await tools.fetch(`${stub}/keys/jwks.json?cache=no`).then((response) => response.text());

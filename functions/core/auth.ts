@@ -5,10 +5,11 @@
  * unknown role are refused. A verified token's caller is cached until its `exp` (verified-token-cache.ts).
  */
 import { CognitoJwtVerifier } from 'aws-jwt-verify';
-import { FetchError, JwksNotAvailableInCacheError, JwtBaseError } from 'aws-jwt-verify/error';
+import { FetchError, JwksNotAvailableInCacheError, JwtBaseError, NonRetryableFetchError } from 'aws-jwt-verify/error';
 import type { Fetcher } from 'aws-jwt-verify/https';
 import { SimpleJwksCache, type Jwks } from 'aws-jwt-verify/jwk';
 import { config, required } from './config';
+import { tracedFetch } from './observability';
 import { ServiceUnavailableError, UnauthorizedError } from './errors';
 import { createVerifiedTokenCache } from './verified-token-cache';
 import { isRole, isTenantId, isUuid, type Role, type TenantRole } from './tenant';
@@ -51,16 +52,29 @@ export interface AuthenticatorDeps {
 const BEARER = /^Bearer ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*)$/;
 
 /**
- * A fetcher that downloads the JWKS from `jwksUrl` instead of the issuer's URL. Node's fetch reads both
+ * The JWKS fetcher: downloads from `jwksUrl` when set instead of the issuer's URL (Node's fetch reads both
  * the emulator's http URL and the `data:` URL a deployment snapshots the JWKS into, so a token with an
- * unknown `kid` re-reads the same keys and is refused with 401 (not a failed download, 503).
+ * unknown `kid` re-reads the same keys and is refused with 401, not a failed download, 503), else from
+ * the issuer's URL as aws-jwt-verify's own fetcher does (one immediate retry after a network error).
+ * Through `tracedFetch`, so that a download is a `remote` subsegment of the request's trace.
  */
-function redirectingFetcher(jwksUrl: string): Fetcher {
+function jwksFetcher(jwksUrl: string | undefined): Fetcher {
+  const once = async (url: string) => {
+    const response = await tracedFetch(url, { signal: AbortSignal.timeout(3000) });
+    if (!response.ok) throw new NonRetryableFetchError(url, `JWKS answered ${response.status}`);
+    return response.arrayBuffer();
+  };
   return {
-    fetch: async () => {
-      const response = await fetch(jwksUrl, { signal: AbortSignal.timeout(3000) });
-      if (!response.ok) throw new FetchError(jwksUrl, `JWKS answered ${response.status}`);
-      return response.arrayBuffer();
+    fetch: async (uri: string) => {
+      const url = jwksUrl ?? uri;
+      try {
+        return await once(url);
+      } catch (error) {
+        if (error instanceof NonRetryableFetchError) throw error;
+        return once(url).catch((again: unknown) => {
+          throw again instanceof FetchError ? again : new FetchError(url, again instanceof Error ? again.message : String(again));
+        });
+      }
     },
   };
 }
@@ -87,14 +101,14 @@ export function createAuthenticator(options: AuthenticatorOptions, deps: Authent
         if (typeof payload.exp !== 'number') throw new UnauthorizedError('The token has no expiry.');
       },
     },
-    options.jwksUrl ? { jwksCache: new SimpleJwksCache({ fetcher: redirectingFetcher(options.jwksUrl) }) } : undefined,
+    { jwksCache: new SimpleJwksCache({ fetcher: jwksFetcher(options.jwksUrl) }) },
   );
   const verifier: IdTokenVerifier = deps.verifier ?? { verify: async (token) => (await cognito.verify(token)) as Record<string, unknown> };
   const verified = createVerifiedTokenCache<Caller>({ maxEntries: deps.maxCachedTokens, now: deps.now });
   let jwksLoaded: Promise<void> | undefined;
 
   async function loadLocalJwks(url: string): Promise<void> {
-    const response = await fetch(url, { signal: AbortSignal.timeout(3000) });
+    const response = await tracedFetch(url, { signal: AbortSignal.timeout(3000) });
     if (!response.ok) throw new Error(`JWKS answered ${response.status}`);
     cognito.cacheJwks((await response.json()) as Jwks);
   }

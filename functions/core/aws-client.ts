@@ -23,9 +23,10 @@
  *    `maxAttempts`, against a per-client retry budget of 500 (14 per retry, 5 per throttling retry);
  *  - timeouts (aws-timeouts.ts): `connectionTimeout` for the socket to connect, `requestTimeout` for the
  *    whole answer; both reject with `name: 'TimeoutError'`;
- *  - X-Ray: `middlewareStack` and `config.region()` take the X-Ray SDK's own v3 middleware as
- *    `captureClient()` installs it (observability.ts), so each call is a subsegment named after the
- *    service with the same `aws` and `http` attributes and a trace header on the request.
+ *  - X-Ray: `middlewareStack` and `config.region()` take the X-Ray middleware that `captureClient()`
+ *    installs (observability.ts, xray.ts; and the X-Ray SDK's own v3 middleware, the reference it is
+ *    tested against), so each call is a subsegment named after the service with the same `aws` and
+ *    `http` attributes and a trace header on the request.
  * Not done (no caller needs it): clock-skew correction, `x-amz-retry-after` hints, FIPS / dual-stack
  * endpoints, streaming bodies (a request's and an answer's bytes are held in memory whole).
  */

@@ -161,6 +161,16 @@ export const ENV = {
   piiDataKeyCacheSeconds: 'PII_DATA_KEY_CACHE_SECONDS',
   corsOrigins: 'CORS_ORIGINS',
   auditAnchorBucket: 'AUDIT_ANCHOR_BUCKET',
+  /**
+   * Set by Lambda (never by the stack) where active tracing is on: the X-Ray daemon's address, `host:port`
+   * or `udp:host:port tcp:host:port`; read by {@link xrayDaemonAddress}.
+   */
+  xrayDaemonAddress: 'AWS_XRAY_DAEMON_ADDRESS',
+  /**
+   * Set by Lambda before each invocation (never by the stack): the invocation's trace header,
+   * `Root=…;Parent=…;Sampled=0|1`; read per invocation by {@link lambdaTraceHeader}.
+   */
+  lambdaTraceHeader: '_X_AMZN_TRACE_ID',
 } as const;
 
 /** The name of one variable of the contract. */
@@ -408,10 +418,34 @@ export function environmentCredentials(
 
 /**
  * Whether X-Ray tracing is on, decided as Powertools' tracer decides it (a Lambda execution environment,
- * not SAM local, `POWERTOOLS_TRACE_ENABLED` not false) so that the X-Ray SDK is loaded only where it
- * records: loading it installs an async hook that costs every promise even with tracing off.
+ * not SAM local, `POWERTOOLS_TRACE_ENABLED` not false): only there does functions/core/xray.ts record
+ * subsegments and send them to the daemon.
  */
 export function tracingEnabled(env: Env = process.env): boolean {
   if ((env.POWERTOOLS_TRACE_ENABLED ?? '').toLowerCase() === 'false') return false;
   return Boolean(env.AWS_EXECUTION_ENV) && !env.AWS_SAM_LOCAL && env.AWS_EXECUTION_ENV !== 'AWS_Lambda_amplify-mock';
+}
+
+/**
+ * The X-Ray daemon's address as Lambda gives it (`AWS_XRAY_DAEMON_ADDRESS`); undefined when unset, and
+ * then the X-Ray SDK's default, 127.0.0.1:2000, applies (functions/core/xray.ts parses it).
+ */
+export function xrayDaemonAddress(env: Env = process.env): string | undefined {
+  return optional(env, ENV.xrayDaemonAddress);
+}
+
+/** Where the Lambda runtime keeps per-invocation data when invocations run concurrently in one process. */
+interface LambdaInvokeStore {
+  getXRayTraceId?(): string | undefined;
+}
+
+/**
+ * The trace header of the invocation being served, read afresh each time (Lambda sets it before each
+ * invocation): the runtime's per-invocation store first (where one process serves invocations
+ * concurrently, `AWS_LAMBDA_MAX_CONCURRENCY`, the variable is not the invocation's own), then
+ * `_X_AMZN_TRACE_ID`. Undefined outside a traced invocation.
+ */
+export function lambdaTraceHeader(env: Env = process.env): string | undefined {
+  const store = (globalThis as { awslambda?: { InvokeStore?: LambdaInvokeStore } }).awslambda?.InvokeStore;
+  return store?.getXRayTraceId?.() ?? env[ENV.lambdaTraceHeader];
 }

@@ -6,14 +6,17 @@
  * carries the Lambda context (function_request_id, cold_start, xray_trace_id), correlation_id,
  * request_id, route, and once known tenant_id, user_id, role; never a token, an email or any other PII.
  *
- * Tracing: Powertools' tracer is loaded and created only where tracing is on (`tracingEnabled()`, then
- * `loadTracer()`); elsewhere `traced()` just runs its work and `captureClient()` returns the client.
+ * Tracing: X-Ray subsegments through our own emitter (xray.ts: the documents the X-Ray SDK sends, at a
+ * fraction of its cost), only where tracing is on (`tracingEnabled()`, decided by `loadTracer()`);
+ * elsewhere `traced()` just runs its work, `captureClient()` returns the client and `tracedFetch()` is
+ * `fetch`.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Context } from 'aws-lambda';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
-import { tracingEnabled } from './config';
+import { lambdaTraceHeader, tracingEnabled, xrayDaemonAddress } from './config';
+import { addError, annotate, captureAwsClient, configureXray, inSubsegment, tracedFetch as xrayFetch } from './xray';
 
 const serviceName = 'tenant-api';
 
@@ -85,36 +88,33 @@ export function inRequest<T>(
 const idleLoggers = { withContext: [] as RequestLogger[], without: [] as RequestLogger[] };
 const MAX_IDLE_LOGGERS = 16;
 
-const importTracer = () => import('@aws-lambda-powertools/tracer');
-/** Powertools' tracer, as the dynamic import (the ES build) types it. */
-type Tracer = InstanceType<Awaited<ReturnType<typeof importTracer>>['Tracer']>;
+let tracing: boolean | undefined;
 
-let loadedTracer: Tracer | null | undefined;
-let loadingTracer: Promise<void> | undefined;
+/** Whether this container traces (`tracingEnabled()`), decided once; the emitter is configured then. */
+function tracingOn(): boolean {
+  if (tracing === undefined) {
+    tracing = tracingEnabled();
+    configureXray({
+      enabled: () => tracing === true,
+      traceHeader: () => lambdaTraceHeader(),
+      daemonAddress: () => xrayDaemonAddress(),
+      report: (message, error) => logger.warn(message, { error }),
+    });
+  }
+  return tracing;
+}
 
 /**
- * Creates Powertools' tracer where tracing is on (`tracingEnabled()`), once per container; the wrapper
- * awaits it before a request's work, so every AWS client (created on first use) can be captured.
- * Imported dynamically: the bundles keep the tracer's ES build (the `import` condition, as for the other
- * Powertools packages, so their shared code is bundled once), and esbuild evaluates it and the X-Ray SDK
- * only when this runs, so where tracing is off the SDK's async hook, which costs every promise, is never
- * installed.
+ * Decides, once per container, whether requests are traced (`tracingEnabled()`); the wrapper awaits it
+ * before a request's work, so that every AWS client (created on first use) is captured where tracing is
+ * on. Kept a promise for its callers: the X-Ray SDK it once imported is replaced by xray.ts, which costs
+ * nothing to load.
  */
 export function loadTracer(): Promise<void> {
-  loadingTracer ??= tracingEnabled()
-    ? importTracer().then(({ Tracer: PowertoolsTracer }) => {
-        loadedTracer = new PowertoolsTracer({ serviceName });
-      })
-    : Promise.resolve().then(() => {
-        loadedTracer = null;
-      });
-  return loadingTracer;
+  tracingOn();
+  return loaded;
 }
-
-/** Powertools' tracer once `loadTracer()` has created it where tracing is on; undefined elsewhere. */
-export function tracer(): Tracer | undefined {
-  return loadedTracer ?? undefined;
-}
+const loaded = Promise.resolve();
 
 /** What traced work may add to its subsegment (a no-op where tracing is off). */
 export interface Span {
@@ -126,32 +126,30 @@ export interface Span {
 const noSpan: Span = { annotate: () => undefined, fail: () => undefined };
 
 /**
- * Runs `work` in a new X-Ray subsegment `name` of the current segment, recording its error (name and
- * message, no values of the request) if it throws. Without tracing, or outside a traced invocation, only
- * runs `work`.
+ * Runs `work` in a new X-Ray subsegment `name` of the current one (or of the invocation's facade segment),
+ * recording its error (name and message, no values of the request) if it throws. Without tracing, or
+ * outside a sampled invocation, only runs `work`.
  */
-export async function traced<T>(name: string, work: (span: Span) => Promise<T>): Promise<T> {
-  const t = tracer();
-  const parent = t?.getSegment();
-  if (!t || !parent) return work(noSpan);
-  const subsegment = parent.addNewSubsegment(name);
-  t.setSegment(subsegment);
-  try {
-    return await work({
-      annotate: (key, value) => subsegment.addAnnotation(key, value),
-      fail: (error) => subsegment.addError(error instanceof Error ? error : new Error(String(error))),
-    });
-  } catch (error) {
-    subsegment.addError(error as Error);
-    throw error;
-  } finally {
-    subsegment.close();
-    t.setSegment(parent);
-  }
+export function traced<T>(name: string, work: (span: Span) => Promise<T>): Promise<T> {
+  if (!(tracing ?? tracingOn())) return work(noSpan);
+  return inSubsegment(name, (open) =>
+    work(
+      open
+        ? {
+            annotate: (key, value) => annotate(open, key, value),
+            fail: (error) => addError(open, error instanceof Error ? error : new Error(String(error))),
+          }
+        : noSpan,
+    ),
+  );
 }
 
-/** An AWS SDK v3 client whose calls appear in the trace where tracing is on. */
+/** An AWS SDK v3 client (or aws-json.ts's) whose calls appear in the trace where tracing is on. */
 export function captureClient<C>(client: C): C {
-  const t = tracer();
-  return t ? t.captureAWSv3Client(client) : client;
+  return tracingOn() ? captureAwsClient(client) : client;
+}
+
+/** `fetch`, as a `remote` subsegment of the trace where tracing is on (a `data:` URL is never one). */
+export function tracedFetch(url: string | URL, init?: RequestInit): Promise<Response> {
+  return tracingOn() ? xrayFetch(url, init) : fetch(url, init);
 }

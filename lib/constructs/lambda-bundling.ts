@@ -16,9 +16,8 @@
  *   route without S3 stays within 250 KiB and every S3 route within 270 KiB. Proved by
  *   `test/infra/bundling.test.ts`, which runs the synthesized bundles in a child node with credentials
  *   only in the environment against the emulator.
- * - `alias`: `semver` (28 KiB, a dependency of the X-Ray SDK that the tracer loads where tracing is on)
- *   is replaced by `functions/core/semver-gte.ts`, the one function the SDK calls (`gte`), checked
- *   against `semver` itself in test/unit/semver-gte.test.ts.
+ * - No X-Ray SDK: tracing is functions/core/xray.ts, so the SDK's dependencies (`semver`, once replaced
+ *   here by a stand-in, cls-hooked) are in no bundle.
  */
 
 /** esbuild `mainFields` of every Lambda bundle. */
@@ -27,5 +26,4 @@ export const LAMBDA_MAIN_FIELDS: readonly string[] = ['module', 'main'];
 /** esbuild `alias` of every Lambda bundle; paths relative to the repository root (esbuild's working directory). */
 export const LAMBDA_ALIASES: Readonly<Record<string, string>> = {
   '@aws-sdk/credential-provider-node': './functions/core/env-credential-provider.ts',
-  semver: './functions/core/semver-gte.ts',
 };

@@ -88,8 +88,6 @@ export class TenantFunction extends nodejs.NodejsFunction {
         POWERTOOLS_SERVICE_NAME,
         POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
         POWERTOOLS_LOG_LEVEL: 'INFO',
-        // Responses carry presigned URLs and member data: never copied into traces.
-        POWERTOOLS_TRACER_CAPTURE_RESPONSE: 'false',
         AWS_NODEJS_CONNECTION_REUSE_ENABLED: '1',
         ...props.environment,
       },

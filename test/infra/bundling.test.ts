@@ -5,10 +5,12 @@
  * document routes (create, get, delete) and of the KMS and Cognito routes are then run as Lambda runs
  * them: in a fresh `node`, the function's own credentials only in the environment (S3 and STS are called
  * through functions/core/aws-s3.ts and aws-sts.ts, KMS and Cognito through aws-json.ts, all on the small
- * transport aws-client.ts, which reads the environment alone), against the emulator and the test database.
+ * transport aws-client.ts, which reads the environment alone), against the emulator and the test database;
+ * one of them also with Lambda's tracing environment, sending its X-Ray subsegments to a UDP listener.
  */
 import { spawn } from 'node:child_process';
-import { generateKeyPairSync, sign } from 'node:crypto';
+import { generateKeyPairSync, randomBytes, sign } from 'node:crypto';
+import dgram from 'node:dgram';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -268,6 +270,8 @@ describe('bundling with the local esbuild', () => {
     const email = `admin@${tenantId}.example`;
     let pool: string;
     let keyId: string;
+    /** The tenant's admin, once onboarded. */
+    let adminUserId: string | undefined;
 
     beforeAll(async () => {
       mkdirSync(home, { recursive: true });
@@ -316,6 +320,7 @@ describe('bundling with the local esbuild', () => {
       const body = JSON.parse(created.body) as { tenant: { id: string }; admin: { userId: string; email: string; role: string } };
       expect(body.tenant.id).toBe(tenantId);
       expect(body.admin).toMatchObject({ email, role: 'org_admin' });
+      adminUserId = body.admin.userId;
       // The user is in the emulator's pool, made by the bundle's Cognito calls.
       const cognito = new CognitoIdentityProviderClient(access);
       try {
@@ -333,6 +338,47 @@ describe('bundling with the local esbuild', () => {
         expect.objectContaining({ userId: body.admin.userId, email }),
       ]);
     }, 90_000);
+    it('traces as deployed: with Lambda\'s tracing environment the member list bundle sends its subsegments (handler, Postgres, KMS) to the daemon', async () => {
+      expect(adminUserId).toBeDefined();
+      const daemon = dgram.createSocket('udp4');
+      const documents: Record<string, any>[] = [];
+      daemon.on('message', (message) => documents.push(JSON.parse(message.toString('utf8').split('\n')[1]!) as Record<string, any>));
+      await new Promise<void>((resolve) => daemon.bind(0, '127.0.0.1', resolve));
+      const root = `1-${Math.floor(Date.now() / 1000).toString(16)}-${randomBytes(12).toString('hex')}`;
+      const parent = randomBytes(8).toString('hex');
+      try {
+        const event = eventFor(routes.listMembers, { pathParameters: { tenantId } });
+        event.headers.Authorization = `Bearer ${idToken(signing, pool, client, { sub: adminUserId!, 'custom:tenant_id': tenantId, 'custom:role': 'org_admin' })}`;
+        const listed = await runBundle('listMembers', event, {
+          ...lambdaEnv(credentials),
+          AWS_EXECUTION_ENV: 'AWS_Lambda_nodejs22.x',
+          AWS_LAMBDA_FUNCTION_NAME: 'tenant-api-listMembers',
+          LAMBDA_TASK_ROOT: routeAsset('listMembers'),
+          AWS_XRAY_DAEMON_ADDRESS: `127.0.0.1:${daemon.address().port}`,
+          _X_AMZN_TRACE_ID: `Root=${root};Parent=${parent};Sampled=1`,
+        });
+        expect(listed.statusCode).toBe(200);
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      } finally {
+        daemon.close();
+      }
+      expect(documents).toHaveLength(1);
+      const [handler] = documents;
+      expect(handler).toMatchObject({ name: '## listMembers', type: 'subsegment', trace_id: root, parent_id: parent });
+      expect(handler!.annotations).toMatchObject({ route: 'listMembers', ColdStart: true, status: 200, tenant_id: tenantId });
+      // Every subsegment under the handler's, with its parent's name (the KMS call is made in the transaction).
+      const nested: [string, Record<string, any>][] = [];
+      const visit = (doc: Record<string, any>) => {
+        for (const sub of (doc.subsegments ?? []) as Record<string, any>[]) {
+          nested.push([doc.name as string, sub]);
+          visit(sub);
+        }
+      };
+      visit(handler!);
+      expect(nested.map(([under, sub]) => `${under} > ${sub.name}`).sort()).toEqual(['## listMembers > postgres listMembers', 'postgres listMembers > KMS']);
+      const kms = nested.find(([, sub]) => sub.name === 'KMS')![1];
+      expect(kms).toMatchObject({ namespace: 'aws', aws: { operation: 'Decrypt', region: 'us-east-1', retries: 1 }, http: { response: { status: 200 } } });
+    }, 60_000);
   });
 
   /** A Cognito-shaped ID token for `claims`, signed with `signing`'s key `k1`. */

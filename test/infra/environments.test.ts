@@ -26,6 +26,8 @@ const NOT_DEPLOYED: readonly string[] = [
   ENV.localUserPassword,
   // The anchor bucket: only the scheduled audit sealer's (lib/constructs/audit-anchor.ts).
   ENV.auditAnchorBucket,
+  // Lambda sets the X-Ray daemon's address and each invocation's trace header itself (active tracing).
+  ENV.xrayDaemonAddress, ENV.lambdaTraceHeader,
 ];
 const CONFIG_VARIABLES = Object.values(ENV).filter((name) => !NOT_DEPLOYED.includes(name));
 

@@ -2,7 +2,7 @@
  * Tracing and Lambda context as they happen inside Lambda: a handler runs in a child process whose
  * environment is the one the Lambda runtime sets (function name, execution environment, a trace header
  * in `_X_AMZN_TRACE_ID` per invocation, the X-Ray daemon address), the daemon is a UDP listener on
- * loopback, and the test reads the segment documents the X-Ray SDK sends it.
+ * loopback, and the test reads the segment documents the functions send it (functions/core/xray.ts).
  */
 import { execFile } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
@@ -55,14 +55,17 @@ function traceHeader(): { header: string; root: string } {
   return { header: `Root=${root};Parent=${randomBytes(8).toString('hex')};Sampled=1`, root };
 }
 
-/** Every subsegment of the documents received, nested ones included. */
+/**
+ * Every subsegment of the documents received, nested ones included. A subsegment nested in a document
+ * carries no `trace_id` of its own (X-Ray reads it from the document): it is given its document's here.
+ */
 function allSubsegments(): SegmentDocument[] {
   const out: SegmentDocument[] = [];
-  const visit = (doc: SegmentDocument) => {
-    out.push(doc);
-    for (const sub of doc.subsegments ?? []) visit(sub);
+  const visit = (doc: SegmentDocument, traceId: string) => {
+    out.push({ ...doc, trace_id: doc.trace_id ?? traceId });
+    for (const sub of doc.subsegments ?? []) visit(sub, doc.trace_id ?? traceId);
   };
-  documents.forEach(visit);
+  for (const doc of documents) visit(doc, doc.trace_id);
   return out;
 }
 
@@ -89,7 +92,6 @@ async function runInLambda(invocations: Invocation[]) {
     POWERTOOLS_LOG_LEVEL: 'INFO',
     POWERTOOLS_METRICS_DISABLED: 'false',
     POWERTOOLS_METRICS_NAMESPACE: 'TenantSovereign',
-    POWERTOOLS_TRACER_CAPTURE_RESPONSE: 'false',
     DATABASE_URL: process.env.TEST_RUNTIME_DATABASE_URL,
   };
   const { stdout, stderr } = await promisify(execFile)(
@@ -168,6 +170,16 @@ describe('a route handler invoked the way Lambda invokes it', () => {
       expect(nested).toBe(true);
       expect(JSON.stringify(db)).not.toMatch(/select|insert|tenant_id|set_config/i);
     }
+  });
+
+  it('sends each invocation\'s subsegments in one datagram, the Postgres one nested in the handler\'s', () => {
+    for (const { root } of [cold, warm, failing]) {
+      const sent = documents.filter((d) => d.trace_id === root);
+      expect(sent.map((d) => [d.name, d.type])).toEqual([['## listDocuments', 'subsegment']]);
+    }
+    const warmHandler = documents.find((d) => d.trace_id === warm.root)!;
+    expect(warmHandler.parent_id).toBe(warm.header.match(/Parent=([0-9a-f]{16})/)![1]);
+    expect((warmHandler.subsegments ?? []).map((s) => s.name)).toEqual(['postgres listDocuments']);
   });
 
   it('puts the Lambda context and the correlation id on every log line', () => {

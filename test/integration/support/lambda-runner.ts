@@ -51,7 +51,7 @@ async function main(): Promise<void> {
     process.stdout.write(`RESULT ${JSON.stringify({ statusCode: result.statusCode, headers: result.headers })}\n`);
   }
   await sql().end();
-  // The X-Ray SDK sends each document with a UDP send that completes after the handler returns.
+  // Each invocation's subsegments leave in a UDP send that completes after the handler returns.
   await new Promise((resolve) => setTimeout(resolve, 200));
 }
 

@@ -54,6 +54,7 @@ import { startBenchPostgres, type ScratchDatabase } from './support/postgres';
 import { postgresCpuReader } from './support/postgres-cpu';
 import { seededRandom, shuffle, summarize, type Summary } from './support/stats';
 import { hasTaskset, pin } from './support/pinning';
+import { countRoundTrips, type RoundTripCount } from './support/round-trips';
 import { benchLog, lambdaLikeClient, positiveInt, publishSection, run } from './support/cli';
 
 const log = benchLog('bench:api');
@@ -87,7 +88,16 @@ const TARGET = {
   otherImportMs: 35,
 };
 /** Issue 13's moonshot column: reported per figure, not required. */
-const MOONSHOT = { storageKib: 450, otherKib: 110, storageImportMs: 60, otherImportMs: 20 };
+const MOONSHOT = { storageKib: 450, otherKib: 110, storageImportMs: 60, otherImportMs: 20, tracedAddedP50Ms: 0.2, meteringLinkRatio: 1.03 };
+/** Issue 13's first step for the figures this bench does not measure per route. */
+const ISSUE_TARGET = { readRoundTrips: 1, meteringLinkRatio: 1.1 };
+/** Issue 13's table as filed, for the figures no earlier run of this bench recorded. */
+const AS_FILED = { readRoundTrips: '3', tracedAddedP50: '+0.6–1.1 ms (tracing off)', meteringLinkRatio: '1.07–1.13' };
+/** Delay on every client→server chunk when counting the round trips of a read. */
+const ROUND_TRIP_DELAY_MS = 20;
+const ROUND_TRIP_CALLS = 20;
+const METERING_HEADING = '## Metering (npm run bench:metering)';
+const ISSUE_TABLE = '### Cold start: the table of issue 13';
 
 const median = (values: readonly number[]): number => summarize(values).p50;
 
@@ -606,6 +616,8 @@ interface Previous {
   readonly importMs: Map<string, number>;
   readonly importMsSourceMaps: Map<string, number>;
   readonly importRuns?: number;
+  /** The previous run's "Now" cell of issue 13's table, by its figure. */
+  readonly issue: Map<string, string>;
 }
 
 function previousFigures(): Previous {
@@ -619,6 +631,7 @@ function previousFigures(): Previous {
     importMs: of('import ms'),
     importMsSourceMaps: of('import ms, source maps on'),
     importRuns: numberIn(/median of (\d+)\./.exec(section.slice(section.indexOf('### Bundles')))?.[1]),
+    issue: new Map(tableRows(section, ISSUE_TABLE).map((row) => [row.Figure!, row.Now!] as const)),
   };
 }
 
@@ -800,6 +813,10 @@ interface Results {
   readonly breakdown: readonly BreakdownRow[];
   readonly signers: readonly SignerRow[];
   readonly previous: Previous;
+  /** Round trips of the whole wrapped GET documents (issue 13: a single-query read). */
+  readonly roundTrips: RoundTripCount;
+  /** bench:metering's latest ratio over a 1 ms link, quoted with its run. */
+  readonly meteringLink: { readonly ratio?: number; readonly run?: string };
   /** 1-minute load average at the start and the end of the run. */
   readonly load: readonly [number, number];
   /** 1-minute load average when the bundles' import times were measured. */
@@ -807,7 +824,8 @@ interface Results {
 }
 
 /** The figures of issue 13's table, one row each: before (the previous run), now, first step and moonshot. */
-function issueRows(bundles: readonly BundleRow[], previous: Previous): string[] {
+function issueRows(r: Results): string[] {
+  const { bundles, previous } = r;
   const groups = [
     { label: 'a route without S3', rows: bundles.filter((b) => !b.usesStorage), s3: false },
     { label: 'an S3 route', rows: bundles.filter((b) => b.usesStorage), s3: true },
@@ -831,6 +849,25 @@ function issueRows(bundles: readonly BundleRow[], previous: Previous): string[] 
       `| the same with \`--enable-source-maps\` and its linked map | ${previousRange(g.rows, previous.importMsSourceMaps, 'ms')} | ${range(mapped, 'ms')} | — (flag off) | — | — | — |`,
     );
   }
+  const before = (figure: string, asFiled: string) => previous.issue.get(figure) ?? `${asFiled} (as filed)`;
+  const trips = r.roundTrips.turns;
+  const tripsFigure = 'round trips of a single-query read (whole wrapped GET documents)';
+  out.push(
+    `| ${tripsFigure} | ${before(tripsFigure, AS_FILED.readRoundTrips)} | ${trips.toFixed(2)} (${r.roundTrips.byLatency.toFixed(2)} by latency) | ${ISSUE_TARGET.readRoundTrips} | ${verdict(trips <= ISSUE_TARGET.readRoundTrips)} | ${ISSUE_TARGET.readRoundTrips} | ${verdict(trips <= ISSUE_TARGET.readRoundTrips)} |`,
+  );
+  const latency = r.inProcess.latency;
+  const traced = latency.get('traced')!.p50 - latency.get('baseline')!.p50;
+  const tracedFigure = 'wrapper overhead p50 vs the bare transaction, tracing on as deployed';
+  out.push(
+    `| ${tracedFigure} | ${before(tracedFigure, AS_FILED.tracedAddedP50)} | +${ms(traced)} ms | ≤ +${TARGET.tracedAddedP50Ms} ms | ${verdict(traced <= TARGET.tracedAddedP50Ms)} | ≤ +${MOONSHOT.tracedAddedP50Ms} ms | ${verdict(traced <= MOONSHOT.tracedAddedP50Ms)} |`,
+  );
+  const ratio = r.meteringLink.ratio;
+  const ratioFigure = 'metering latency ratio over a 1 ms link (p50; quoted from bench:metering)';
+  out.push(
+    ratio === undefined
+      ? `| ${ratioFigure} | ${before(ratioFigure, AS_FILED.meteringLinkRatio)} | — (run \`npm run bench:metering\`) | ≤ ${ISSUE_TARGET.meteringLinkRatio} | — | ≤ ${MOONSHOT.meteringLinkRatio} | — |`
+      : `| ${ratioFigure} | ${before(ratioFigure, AS_FILED.meteringLinkRatio)} | ${ratio.toFixed(2)} (bench:metering run ${r.meteringLink.run ?? '?'}) | ≤ ${ISSUE_TARGET.meteringLinkRatio} | ${verdict(ratio <= ISSUE_TARGET.meteringLinkRatio)} | ≤ ${MOONSHOT.meteringLinkRatio} | ${verdict(ratio <= MOONSHOT.meteringLinkRatio)} |`,
+  );
   return out;
 }
 
@@ -902,11 +939,17 @@ function report(r: Results): string {
       'first-step target and the moonshot, each with its verdict (every route must meet it). Import times are medians of ' +
       `${IMPORT_RUNS} fresh \`node\` processes; the 1-minute load average was ${r.loadAtBundles.toFixed(1)} when the bundles were ` +
       'timed (2 shared cores: the import times carry that noise). The deployed functions run without ' +
-      '`--enable-source-maps` (lib/constructs/tenant-function.ts); its figures decide that and have no target.',
+      '`--enable-source-maps` (lib/constructs/tenant-function.ts); its figures decide that and have no target. ' +
+      `Round trips: client→server turns per call of the whole wrapped GET documents (token, guard, meter, list, COMMIT), ` +
+      `counted by a TCP proxy delaying every client→server chunk by ${ROUND_TRIP_DELAY_MS} ms, ${ROUND_TRIP_CALLS} warm calls; ` +
+      '"by latency" is the extra time per call ÷ the delay. Wrapper overhead with tracing on: the traced variant of the ' +
+      'in-process section below. The metering ratio is bench:metering\'s latest figure in its section of this file ' +
+      '(`npm run bench` runs bench:metering after this bench, so it is the previous run\'s); "Before" is this table\'s previous ' +
+      'run, or the issue\'s table as filed where no run recorded the figure.',
     '',
     '| Figure | Before | Now | First step | Result | Moonshot | Result |',
     '|---|---|---|---|---|---|---|',
-    ...issueRows(r.bundles, r.previous),
+    ...issueRows(r),
     '',
     `### Wrapper overhead (in process)`,
     '',
@@ -1008,6 +1051,32 @@ function report(r: Results): string {
 
 // ---------------------------------------------------------------------------------------------------
 
+/**
+ * Round trips of a single-query read: the whole wrapped GET documents (token verification, guard, meter,
+ * the list, COMMIT) through a TCP proxy that delays every client→server chunk (./support/round-trips.ts).
+ */
+function readRoundTrips(db: ScratchDatabase, identity: CognitoIdentity, jwks: JwksServer, fixtures: readonly Fixture[]): Promise<RoundTripCount> {
+  const authenticator = createAuthenticator({ userPoolId: identity.userPoolId, clientId: identity.clientId, jwksUrl: jwks.url });
+  return countRoundTrips({
+    url: db.runtimeUrl,
+    delayMs: ROUND_TRIP_DELAY_MS,
+    calls: ROUND_TRIP_CALLS,
+    client: (url) => {
+      const sql = lambdaLikeClient(url, { poolMax: 1 });
+      return { handler: route(routes.listDocuments, work, { sql: () => sql, authenticator: () => authenticator }), end: (o?: { timeout?: number }) => sql.end(o) };
+    },
+    call: async (c, i) => expectPage(await c.handler(listEvent(fixtures[i % fixtures.length]!))),
+  });
+}
+
+/** bench:metering's latest figure for the metering ratio over a 1 ms link (its section of BENCHMARKS.md). */
+function meteringLinkRatio(): { ratio?: number; run?: string } {
+  const section = previousSection(METERING_HEADING);
+  const row = section.split('\n').find((line) => line.startsWith('| (information) Latency of metering over a 1 ms link'));
+  const cells = row?.split('|').map((c) => c.trim());
+  return { ratio: numberIn(cells?.[3]), run: runOf(section) };
+}
+
 async function main(): Promise<void> {
   const started = new Date();
   const loadAtStart = os.loadavg()[0]!;
@@ -1034,6 +1103,8 @@ async function main(): Promise<void> {
     log(`seeded ${TENANTS} tenants × ${DOCUMENTS_PER_TENANT} documents`);
 
     const measuredInProcess = await inProcess(db, identity, jwks, fixtures);
+    log(`round trips of a single-query read: ${ROUND_TRIP_CALLS} wrapped GET documents through a ${ROUND_TRIP_DELAY_MS} ms delay proxy`);
+    const roundTrips = await readRoundTrips(db, identity, jwks, fixtures);
     const http = await httpThroughput(db, identity, jwks, fixtures, postgresCpu);
     log('bundling every route');
     const loadAtBundles = os.loadavg()[0]!;
@@ -1054,6 +1125,8 @@ async function main(): Promise<void> {
       breakdown: breakdownRows,
       signers: signerRows,
       previous,
+      roundTrips,
+      meteringLink: meteringLinkRatio(),
       load: [loadAtStart, os.loadavg()[0]!],
       loadAtBundles,
     });

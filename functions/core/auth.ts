@@ -10,6 +10,7 @@ import type { Fetcher } from 'aws-jwt-verify/https';
 import { SimpleJwksCache, type Jwks } from 'aws-jwt-verify/jwk';
 import { config, required } from './config';
 import { tracedFetch } from './observability';
+import { dataUrlBytes, isDataUrl } from './data-url';
 import { ServiceUnavailableError, UnauthorizedError } from './errors';
 import { createVerifiedTokenCache } from './verified-token-cache';
 import { isRole, isTenantId, isUuid, type Role, type TenantRole } from './tenant';
@@ -49,17 +50,21 @@ export interface AuthenticatorDeps {
   readonly now?: () => number;
 }
 
+/** The bytes as an ArrayBuffer of their own, as `Response.arrayBuffer()` gives them. */
+const arrayBufferOf = (bytes: Buffer): ArrayBuffer => new Uint8Array(bytes).buffer;
+
 const BEARER = /^Bearer ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*)$/;
 
 /**
- * The JWKS fetcher: downloads from `jwksUrl` when set instead of the issuer's URL (Node's fetch reads both
- * the emulator's http URL and the `data:` URL a deployment snapshots the JWKS into, so a token with an
- * unknown `kid` re-reads the same keys and is refused with 401, not a failed download, 503), else from
+ * The JWKS fetcher: downloads from `jwksUrl` when set instead of the issuer's URL (the emulator's http URL
+ * through fetch; the `data:` URL a deployment snapshots the JWKS into is decoded by data-url.ts, so a token
+ * with an unknown `kid` re-reads the same keys and is refused with 401, not a failed download, 503), else from
  * the issuer's URL as aws-jwt-verify's own fetcher does (one immediate retry after a network error).
  * Through `tracedFetch`, so that a download is a `remote` subsegment of the request's trace.
  */
 function jwksFetcher(jwksUrl: string | undefined): Fetcher {
-  const once = async (url: string) => {
+  const once = async (url: string): Promise<ArrayBuffer> => {
+    if (isDataUrl(url)) return arrayBufferOf(dataUrlBytes(url));
     const response = await tracedFetch(url, { signal: AbortSignal.timeout(3000) });
     if (!response.ok) throw new NonRetryableFetchError(url, `JWKS answered ${response.status}`);
     return response.arrayBuffer();
@@ -108,6 +113,8 @@ export function createAuthenticator(options: AuthenticatorOptions, deps: Authent
   let jwksLoaded: Promise<void> | undefined;
 
   async function loadLocalJwks(url: string): Promise<void> {
+    // The deployed functions' JWKS is a data: URL (lib/constructs/identity.ts): read without fetch.
+    if (isDataUrl(url)) return cognito.cacheJwks(JSON.parse(dataUrlBytes(url).toString('utf8')) as Jwks);
     const response = await tracedFetch(url, { signal: AbortSignal.timeout(3000) });
     if (!response.ok) throw new Error(`JWKS answered ${response.status}`);
     cognito.cacheJwks((await response.json()) as Jwks);

@@ -7,7 +7,7 @@
  * Cognito's PrivateLink endpoint is documented for the user pools API (SDK requests), not for that
  * document, and a NAT gateway only for it would give every function an internet path. So the keys are
  * fetched once per deployment by a small custom resource that runs outside the VPC, and handed to the
- * functions as `JWKS_URL` in the form of a `data:` URL that Node's fetch reads without any network;
+ * functions as `JWKS_URL` in the form of a `data:` URL, read without any network (functions/core/data-url.ts);
  * functions/core/auth.ts loads it into the verifier's cache (`cacheJwks`) while still checking the
  * Cognito issuer and audience. Cognito does not rotate a pool's signing keys on its own; should they ever
  * change, a deploy refreshes the snapshot (the resource re-runs when `refreshToken` changes).

@@ -18,6 +18,10 @@
  *   only in the environment against the emulator.
  * - No X-Ray SDK: tracing is functions/core/xray.ts, so the SDK's dependencies (`semver`, once replaced
  *   here by a stand-in, cls-hooked) are in no bundle.
+ * - `alias`: aws-jwt-verify's `#node-web-compat` (its Node layer: key handling, signature checks and its
+ *   default HTTPS fetcher) is replaced by `functions/core/jwt-web-compat.ts`, the same checks without that
+ *   fetcher, which the functions never use (auth.ts gives the verifier its own): no bundle loads
+ *   `node:https` for it at import.
  */
 
 /** esbuild `mainFields` of every Lambda bundle. */
@@ -26,4 +30,5 @@ export const LAMBDA_MAIN_FIELDS: readonly string[] = ['module', 'main'];
 /** esbuild `alias` of every Lambda bundle; paths relative to the repository root (esbuild's working directory). */
 export const LAMBDA_ALIASES: Readonly<Record<string, string>> = {
   '@aws-sdk/credential-provider-node': './functions/core/env-credential-provider.ts',
+  '#node-web-compat': './functions/core/jwt-web-compat.ts',
 };

@@ -220,6 +220,25 @@ describe('bundling with the local esbuild', () => {
       expect(body.upload.url).toContain('X-Amz-Security-Token=');
     }, 60_000);
 
+    it('loads no node:https in a route that calls no AWS service (aws-jwt-verify\'s fetcher is not bundled)', () => {
+      const code = readFileSync(path.join(routeAsset('listDocuments'), 'index.js'), 'utf8');
+      expect(code).not.toMatch(/require\("(node:)?https"\)/);
+      // Positive control: a route that calls Cognito does load it (functions/core/aws-client.ts).
+      expect(readFileSync(path.join(routeAsset('createMember'), 'index.js'), 'utf8')).toMatch(/require\("(node:)?https"\)/);
+    });
+
+    it('refuses with 401 a token signed by a key not in the JWKS (the bundles check signatures with functions/core/jwt-web-compat.ts)', async () => {
+      const env = lambdaEnv({ AWS_ACCESS_KEY_ID: 'ASIABUNDLED', AWS_SECRET_ACCESS_KEY: 'bundled-secret', AWS_SESSION_TOKEN: 'bundled-session' });
+      const event = eventFor(routes.listDocuments, { pathParameters: { tenantId } } as never);
+      const claims = { sub: userId, 'custom:tenant_id': tenantId, 'custom:role': 'user' };
+      event.headers.Authorization = `Bearer ${idToken(generateKeyPairSync('rsa', { modulusLength: 2048 }), pool, client, claims)}`;
+      const forged = await runBundle('listDocuments', event, env);
+      expect(forged.statusCode).toBe(401);
+      // Positive control: the same request with the pool's key is served.
+      event.headers.Authorization = `Bearer ${idToken(signing, pool, client, claims)}`;
+      expect((await runBundle('listDocuments', event, env)).statusCode).toBe(200);
+    }, 60_000);
+
     it('uploads through the presigned URL, then the get and delete bundles read and remove the object (STS, GetObject, presigned GET, PutObject, ListObjectVersions, DeleteObjects)', async () => {
       const env = lambdaEnv({ AWS_ACCESS_KEY_ID: 'ASIABUNDLED', AWS_SECRET_ACCESS_KEY: 'bundled-secret', AWS_SESSION_TOKEN: 'bundled-session' });
       const created = await invoke(env);

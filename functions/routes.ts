@@ -99,11 +99,11 @@ const exportStatus: JsonSchema = { type: 'string', enum: ['pending', 'ready', 'f
 
 /**
  * Each route's `response` (its schema is documentation: only the OpenAPI document reads it) is written
- * `globalThis.__TENANT_ROUTE_DOCS__ !== false ? {…} : UNDOCUMENTED`: a Lambda bundle of any route but
- * the OpenAPI one defines that flag as false (lib/constructs/input-validators.ts), and esbuild then
- * leaves the response schemas out, with the schemas only they use. The condition is written at each
- * site because esbuild folds it there, not through a constant. Everywhere else (the local server, the
- * tests, the OpenAPI route's bundle) they are there.
+ * `globalThis.__TENANT_ROUTE_DOCS__ !== false ? {…} : UNDOCUMENTED`: every route's Lambda bundle defines
+ * that flag as false (lib/constructs/input-validators.ts; the OpenAPI route's bundle serves the document
+ * built at bundling time), and esbuild then leaves the response schemas out, with the schemas only they
+ * use. The condition is written at each site because esbuild folds it there, not through a constant.
+ * Everywhere else (the local server, the tests, the synth that builds the document) they are there.
  */
 /** A route's response in a bundle without the documentation: nothing reads it there. */
 const UNDOCUMENTED: { readonly status: number; readonly schema?: JsonSchema } = { status: 0 };

@@ -8,7 +8,7 @@
  * transport aws-client.ts, which reads the environment alone), against the emulator and the test database;
  * one of them also with Lambda's tracing environment, sending its X-Ray subsegments to a UDP listener.
  */
-import { spawn } from 'node:child_process';
+import { runNodeScript } from '../support/node-script';
 import { generateKeyPairSync, randomBytes, sign } from 'node:crypto';
 import dgram from 'node:dgram';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -436,28 +436,15 @@ describe('bundling with the local esbuild', () => {
   }
 
   /** Runs a route bundle's handler once in a fresh `node` with exactly `env` and returns its result. */
-  function runBundle(routeId: RouteId, event: object, env: Record<string, string>): Promise<{ statusCode: number; body: string; output: string }> {
+  async function runBundle(routeId: RouteId, event: object, env: Record<string, string>): Promise<{ statusCode: number; body: string; output: string }> {
     const script =
       'require(process.argv[1]).handler(JSON.parse(process.argv[2]), {}).then(' +
       '(r) => process.stdout.write("\\n" + JSON.stringify(r), () => process.exit(0)), (e) => { console.error(e); process.exit(2); })';
     const file = path.join(routeAsset(routeId), 'index.js');
-    return new Promise((resolve, reject) => {
-      const child = spawn(process.execPath, ['-e', script, file, JSON.stringify(event)], {
-        env,
-        stdio: ['ignore', 'pipe', 'pipe'],
-        timeout: 30_000,
-      });
-      let out = '';
-      let err = '';
-      child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
-      child.stderr.on('data', (chunk: Buffer) => (err += chunk.toString()));
-      child.once('error', reject);
-      child.once('close', (code) => {
-        // The handler's log lines go to stdout and stderr too: the result is stdout's last line.
-        if (code !== 0) reject(new Error(`the bundle exited ${code}: ${err.slice(0, 1000)}`));
-        else resolve({ ...(JSON.parse(out.trim().split('\n').pop()!) as { statusCode: number; body: string }), output: out + err });
-      });
-    });
+    const { code, stdout, stderr } = await runNodeScript(script, [file, JSON.stringify(event)], env, { timeoutMs: 30_000 });
+    if (code !== 0) throw new Error(`the bundle exited ${code}: ${stderr.slice(0, 1000)}`);
+    // The handler's log lines go to stdout and stderr too: the result is stdout's last line.
+    return { ...(JSON.parse(stdout.trim().split('\n').pop()!) as { statusCode: number; body: string }), output: stdout + stderr };
   }
 
   it('never needed Docker', () => {

@@ -4,13 +4,13 @@
  * dependency bundled, the deployed bundles' main fields and aliases from lib/constructs/lambda-bundling.ts), measures its raw and gzip size, times `require` of the bundle in fresh
  * processes, and says from esbuild's metafile which packages make it large.
  */
-import { spawn } from 'node:child_process';
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { build, type Metafile } from 'esbuild';
 import type { ValidatorBundling } from '../../../lib/constructs/input-validators';
 import { LAMBDA_ALIASES, LAMBDA_MAIN_FIELDS } from '../../../lib/constructs/lambda-bundling';
+import { runNodeScript } from '../../support/node-script';
 
 export const REPO_ROOT = path.resolve(__dirname, '../../..');
 
@@ -119,23 +119,14 @@ export function timeFirstCall(file: string, env: NodeJS.ProcessEnv): Promise<num
   return timeInFreshNode(file, env, 'await require(process.argv[1])()');
 }
 
-function timeInFreshNode(file: string, env: NodeJS.ProcessEnv, timed: string): Promise<number> {
+async function timeInFreshNode(file: string, env: NodeJS.ProcessEnv, timed: string): Promise<number> {
   const script =
     '(async()=>{const t=process.hrtime.bigint();' + timed + ';' +
     'process.stdout.write(String(Number(process.hrtime.bigint()-t)/1e6));process.exit(0)})()';
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['-e', script, file], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (err += chunk.toString()));
-    child.once('error', reject);
-    child.once('close', (code) => {
-      const ms = Number(out);
-      if (code !== 0 || !Number.isFinite(ms)) reject(new Error(`require(${path.basename(file)}) failed (${code}): ${err.trim().slice(0, 500)}`));
-      else resolve(ms);
-    });
-  });
+  const { code, stdout, stderr } = await runNodeScript(script, [file], env);
+  const ms = Number(stdout);
+  if (code !== 0 || !Number.isFinite(ms)) throw new Error(`require(${path.basename(file)}) failed (${code}): ${stderr.trim().slice(0, 500)}`);
+  return ms;
 }
 
 /**
@@ -163,14 +154,8 @@ export function timeCompile(file: string, env: NodeJS.ProcessEnv): Promise<numbe
   return outputOf(script, [file], env).then(Number);
 }
 
-function outputOf(script: string, args: readonly string[], env: NodeJS.ProcessEnv): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['-e', script, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (err += chunk.toString()));
-    child.once('error', reject);
-    child.once('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`node exited ${code}: ${err.trim().slice(0, 500)}`))));
-  });
+async function outputOf(script: string, args: readonly string[], env: NodeJS.ProcessEnv): Promise<string> {
+  const { code, stdout, stderr } = await runNodeScript(script, args, env);
+  if (code !== 0) throw new Error(`node exited ${code}: ${stderr.trim().slice(0, 500)}`);
+  return stdout;
 }

@@ -26,7 +26,6 @@ import {
   escapeUri,
   presignedQuery,
   queryString,
-  regionalEndpoint,
   type AwsClientOptions,
   type HttpRequest,
   type Output,
@@ -271,6 +270,21 @@ function checksumHeaders(algorithm: 'CRC32' | 'SHA256', body: Uint8Array): Recor
   };
 }
 
+/**
+ * Deletes `objects` (at most 1,000) in one quiet DeleteObjects, and refuses a partial answer: S3 answers
+ * 200 and names the keys it could not delete in `Errors`, so a caller that ignored them would report a
+ * deletion that left versions behind. The error is named after S3's code for the first of them, as the
+ * SDK names errors, so that aws-errors.ts classifies it (`SlowDown`, `InternalError`: 503).
+ */
+export async function deleteEvery(client: S3Client, bucket: string, objects: DeleteObjectsInput['Delete']['Objects']): Promise<void> {
+  const out = await client.deleteObjects({ Bucket: bucket, Delete: { Objects: objects, Quiet: true } });
+  const failed = out.Errors ?? [];
+  if (failed.length === 0) return;
+  const error = new Error(`S3 refused to delete ${failed.length} object versions (${failed[0]?.Code ?? 'unknown'}: ${failed[0]?.Message ?? ''})`);
+  error.name = failed[0]?.Code ?? 'UnknownError';
+  throw error;
+}
+
 export class S3Client extends AwsClient {
   readonly #forcePathStyle: boolean;
 
@@ -287,12 +301,9 @@ export class S3Client extends AwsClient {
     const virtual = this.customEndpoint
       ? !this.#forcePathStyle && !isIpHost(endpoint.hostname) && virtualHostable(bucket, endpoint.protocol === 'http:')
       : !this.#forcePathStyle && virtualHostable(bucket, false);
-    if (virtual) {
-      const host = this.customEndpoint ? endpoint.host : new URL(regionalEndpoint('s3', this.region)).host;
-      return { host: `${bucket}.${host}`, path: `${base}/${keyPath}` };
-    }
-    const host = this.customEndpoint ? endpoint.host : new URL(regionalEndpoint('s3', this.region)).host;
-    return { host, path: `${base}/${escapeUri(bucket)}/${keyPath}` };
+    // The client's endpoint: the configured one, or the regional one its constructor resolved.
+    if (virtual) return { host: `${bucket}.${endpoint.host}`, path: `${base}/${keyPath}` };
+    return { host: endpoint.host, path: `${base}/${escapeUri(bucket)}/${keyPath}` };
   }
 
   #getRequest(input: GetObjectInput): HttpRequest {

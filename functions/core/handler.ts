@@ -295,13 +295,16 @@ async function serve(
   const metered = (spec.meters as readonly string[]).includes('api_requests');
   // A tenant the database has just refused for its rate is refused here while its bucket is empty, with
   // the same 429, before taking a connection. Not a keyed create: its replay comes before the meter.
+  // The client first: an admitted request must always be told how it ended (toldTo), and getting the
+  // client may throw (configuration).
+  const sql = deps.sql();
   const admitted = metered && !idem ? (deps.admission ?? defaults.admission!)().admit(tenantId) : undefined;
   if (admitted && 'refused' in admitted) throw rateLimitedError(admitted.refused);
   // One round trip for a read that says so (the manifest's `oneFlush`), unless the request writes an
   // audit row or carries a key: those go the general way.
   const oneFlush = spec.oneFlush === true && !audited && !idem;
   const outcome = await toldTo(admitted, (out) => !('replay' in out) && out.meter !== undefined, withTenant(
-    deps.sql(),
+    sql,
     context,
     async (tx, end) => {
       const guard = requestGuard(tx, facts);

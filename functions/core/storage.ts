@@ -6,6 +6,7 @@
  * AWS call. AWS errors become answers in `aws-errors.ts`; URLs are signed in `storage-presign.ts`.
  */
 import { toStorageError } from './aws-errors';
+import { deleteEvery } from './aws-s3';
 import type { StsClient } from './aws-sts';
 import { config, ConfigError, required } from './config';
 import { UnauthorizedError } from './errors';
@@ -199,9 +200,7 @@ export function createTenantStorage(options: TenantStorageOptions): TenantStorag
             const doomed = [...(page.Versions ?? []), ...(page.DeleteMarkers ?? [])]
               .filter((v) => v.Key === key && v.VersionId !== undefined && v.VersionId !== tombstone.VersionId)
               .map((v) => ({ Key: key, VersionId: v.VersionId }));
-            if (doomed.length > 0) {
-              await s.client.deleteObjects({ Bucket: bucket, Delete: { Objects: doomed, Quiet: true } });
-            }
+            if (doomed.length > 0) await deleteEvery(s.client, bucket, doomed);
             if (!page.IsTruncated) return;
             keyMarker = page.NextKeyMarker;
             versionIdMarker = page.NextVersionIdMarker;

@@ -7,7 +7,7 @@
  * Keys are built only from the slug and server-generated UUIDs. A handle assumes the role once, on its
  * first operation, and keeps the session for its own lifetime (one job step or one request).
  */
-import type { S3Client } from './aws-s3';
+import { deleteEvery, type S3Client } from './aws-s3';
 import type { StsClient } from './aws-sts';
 import { config, required } from './config';
 import { AppError, BadRequestError, ServiceUnavailableError, UnauthorizedError } from './errors';
@@ -159,13 +159,7 @@ export function createTenantObjects(options: TenantObjectsOptions): TenantObject
               if (entries.length === 0) break;
               for (let i = 0; i < entries.length; i += 1000) {
                 const batch = entries.slice(i, i + 1000);
-                const out = await client.deleteObjects({
-                  Bucket: bucket,
-                  Delete: { Objects: batch.map(({ Key, VersionId }) => ({ Key, VersionId })), Quiet: true },
-                });
-                if (out.Errors && out.Errors.length > 0) {
-                  throw new Error(`S3 refused to delete ${out.Errors.length} object versions (${out.Errors[0]?.Code ?? 'unknown'})`);
-                }
+                await deleteEvery(client, bucket, batch.map(({ Key, VersionId }) => ({ Key, VersionId })));
                 const counts = { versions: batch.filter((e) => !e.marker).length, deleteMarkers: batch.filter((e) => e.marker).length };
                 versions += counts.versions;
                 deleteMarkers += counts.deleteMarkers;

@@ -349,7 +349,9 @@ function socket(): Daemon {
   udp.unref();
   daemon = created;
   try {
-    udp.connect(address.port, address.host, () => {
+    udp.connect(address.port, address.host, (error?: Error) => {
+      // A failed connect (e.g. a lookup error) comes here, not as an 'error' event.
+      if (error) return fail(error);
       created.connected = true;
       const pending = created.pending;
       created.pending = [];
@@ -559,14 +561,27 @@ export interface CapturableClient {
 
 const MIDDLEWARE_NAME = 'XRayTracing';
 
+/** Records a call's attributes on its subsegment and closes it; a failure to record is reported, never thrown. */
+async function recorded(record: () => Promise<void>, open: Open): Promise<void> {
+  try {
+    await record();
+  } catch (error) {
+    reportOnce('record', 'an AWS call could not be recorded in its subsegment', error);
+  }
+  closeSubsegment(open);
+}
+
 /** Adds the X-Ray middleware to a client (replacing an earlier one): each call is a subsegment named after the service. */
 export function captureAwsClient<C>(client: C): C {
   const capturable = client as unknown as CapturableClient;
   if (!capturable?.middlewareStack) return client;
-  const regionOf = async (): Promise<string> => {
-    const region = capturable.config?.region;
-    return typeof region === 'function' ? await region() : region ?? '';
-  };
+  // A client's region is fixed: asked once.
+  let region: Promise<string> | undefined;
+  const regionOf = (): Promise<string> =>
+    (region ??= (async () => {
+      const configured = capturable.config?.region;
+      return typeof configured === 'function' ? await configured() : configured ?? '';
+    })());
   capturable.middlewareStack.remove(MIDDLEWARE_NAME);
   capturable.middlewareStack.add(
     (next, context) => async (args) => {
@@ -579,8 +594,25 @@ export function captureAwsClient<C>(client: C): C {
       open.doc.namespace = 'aws';
       const headers = args.request?.headers;
       if (headers) headers['X-Amzn-Trace-Id'] = `Root=${open.trace.header.root};Parent=${open.doc.id};Sampled=1${open.trace.header.extra}`;
+      // The call's own outcome is what the caller gets; recording it can never change or delay that.
+      let result: Awaited<ReturnType<typeof next>>;
       try {
-        const result = await next(args);
+        result = await next(args);
+      } catch (error) {
+        await recorded(async () => {
+          const e = error as { $metadata?: Metadata; name?: string; message?: string; stack?: string; $retryable?: { throttling?: boolean } };
+          if (e?.$metadata) {
+            const status = e.$metadata.httpStatusCode;
+            open.doc.aws = awsAttributes(service, operation, await regionOf(), input, e.$metadata);
+            open.doc.http = status ? { response: { status } } : {};
+            if (status === 429 || THROTTLING_ERROR_CODES.has(e.name ?? '') || e.$retryable?.throttling === true) open.doc.throttle = true;
+            statusFlags(open.doc, status);
+          }
+          addError(open, { message: e?.message, name: e?.name, stack: e?.stack ?? new Error().stack }, true);
+        }, open);
+        throw error;
+      }
+      await recorded(async () => {
         const metadata = result?.output?.$metadata ?? {};
         open.doc.aws = awsAttributes(service, operation, await regionOf(), input, metadata);
         const http: NonNullable<SubsegmentDocument['http']> = {};
@@ -590,21 +622,8 @@ export function captureAwsClient<C>(client: C): C {
         open.doc.http = http;
         if (metadata.httpStatusCode === 429) open.doc.throttle = true;
         statusFlags(open.doc, metadata.httpStatusCode);
-        closeSubsegment(open);
-        return result;
-      } catch (error) {
-        const e = error as { $metadata?: Metadata; name?: string; message?: string; stack?: string; $retryable?: { throttling?: boolean } };
-        if (e?.$metadata) {
-          const status = e.$metadata.httpStatusCode;
-          open.doc.aws = awsAttributes(service, operation, await regionOf(), input, e.$metadata);
-          open.doc.http = status ? { response: { status } } : {};
-          if (status === 429 || THROTTLING_ERROR_CODES.has(e.name ?? '') || e.$retryable?.throttling === true) open.doc.throttle = true;
-          statusFlags(open.doc, status);
-        }
-        addError(open, { message: e?.message, name: e?.name, stack: e?.stack ?? new Error().stack }, true);
-        closeSubsegment(open);
-        throw error;
-      }
+      }, open);
+      return result;
     },
     { step: 'build', name: MIDDLEWARE_NAME },
   );

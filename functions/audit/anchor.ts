@@ -13,7 +13,7 @@ import { S3Client } from '../core/aws-s3';
 import { AWS_MAX_ATTEMPTS, AWS_REQUEST_HANDLER } from '../core/aws-timeouts';
 import { config, required } from '../core/config';
 import { sql as containerSql, type Sql } from '../core/db';
-import { captureClient, loadTracer, log } from '../core/observability';
+import { captureClient, log } from '../core/observability';
 
 /** The head of one tenant's chain: its last sealed link. */
 export interface ChainHead {
@@ -98,7 +98,6 @@ let containerS3: S3Client | undefined;
 
 /** The scheduled run (an EventBridge rule's target). Fails loudly: a missed anchor is retried and alarmed. */
 export async function handler(): Promise<AnchorRun> {
-  await loadTracer();
   const { aws, audit } = config();
   const bucket = required(audit.anchorBucket, 'AUDIT_ANCHOR_BUCKET');
   containerS3 ??= captureClient(

@@ -18,7 +18,7 @@ import { ConflictError, ForbiddenError, NotFoundError, QuotaExceededError } from
 import type { keyedRequest, KeyedRequest } from './idempotency';
 import { header, headerValues, parseJsonBody, problem, toResult, type Reply } from './http';
 import { meterRequest, quotaHeaders, type MeterReading } from './metering';
-import { inRequest, loadTracer, log, traced, type Span } from './observability';
+import { inRequest, log, traced, type Span } from './observability';
 import { correlationIdOf, recordRequest, type RequestFacts } from './request-log';
 import { auditResource } from './audit';
 import type { IdentifiedRoute, LambdaHandler, RouteSpec } from './route-spec';
@@ -424,8 +424,6 @@ export function wrap(
     const routeKey = `${spec.method} ${spec.path}`;
     // --- observability: the request's own logger (keys, Lambda context), its trace subsegment ---
     const keys = { correlation_id: correlationId, request_id: requestId, route: routeKey, action_type: routeId };
-    // Before any AWS client of the request is created, so that each is captured where tracing is on.
-    await loadTracer();
     return inRequest(keys, context, (_log, coldStart) =>
       traced(`## ${routeId}`, async (span: Span) => {
         span.annotate('route', routeId);

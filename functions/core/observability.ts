@@ -7,7 +7,7 @@
  * request_id, route, and once known tenant_id, user_id, role; never a token, an email or any other PII.
  *
  * Tracing: X-Ray subsegments through our own emitter (xray.ts: the documents the X-Ray SDK sends, at a
- * fraction of its cost), only where tracing is on (`tracingEnabled()`, decided by `loadTracer()`);
+ * fraction of its cost), only where tracing is on (`tracingEnabled()`, decided once per container at the first use);
  * elsewhere `traced()` just runs its work, `captureClient()` returns the client and `tracedFetch()` is
  * `fetch`.
  */
@@ -103,18 +103,6 @@ function tracingOn(): boolean {
   }
   return tracing;
 }
-
-/**
- * Decides, once per container, whether requests are traced (`tracingEnabled()`); the wrapper awaits it
- * before a request's work, so that every AWS client (created on first use) is captured where tracing is
- * on. Kept a promise for its callers: the X-Ray SDK it once imported is replaced by xray.ts, which costs
- * nothing to load.
- */
-export function loadTracer(): Promise<void> {
-  tracingOn();
-  return loaded;
-}
-const loaded = Promise.resolve();
 
 /** What traced work may add to its subsegment (a no-op where tracing is off). */
 export interface Span {

@@ -53,7 +53,6 @@ async function powertools(): Promise<Tools> {
 }
 
 async function ours(): Promise<Tools> {
-  await observability.loadTracer();
   return { traced: observability.traced, captureClient: observability.captureClient, fetch: (url) => observability.tracedFetch(url) };
 }
 

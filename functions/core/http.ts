@@ -19,6 +19,18 @@ export interface Reply {
   readonly headers?: Record<string, string>;
 }
 
+/**
+ * A body already serialized as JSON, sent as it is: for a large answer that never changes (the OpenAPI
+ * document), which would otherwise be parsed once and serialized again on every request. Anything else
+ * that serializes it (`JSON.stringify`) gets the same value through `toJSON`.
+ */
+export class JsonText {
+  constructor(readonly text: string) {}
+  toJSON(): unknown {
+    return JSON.parse(this.text);
+  }
+}
+
 export const ok = (body: unknown): Reply => ({ status: 200, body });
 /** A 201 always names the new resource (API.md): `location` is its API path, e.g. `/api/acme/documents/{id}`. */
 export const created = (body: unknown, location: string): Reply => ({ status: 201, body, headers: { location } });
@@ -67,7 +79,7 @@ export function toResult(reply: Reply, requestId: string): APIGatewayProxyResult
   const headers: Record<string, string> = { ...BASE_HEADERS, ...reply.headers, 'x-request-id': requestId };
   if (reply.body === undefined) return { statusCode: reply.status, headers, body: '' };
   headers['content-type'] = 'application/json';
-  return { statusCode: reply.status, headers, body: JSON.stringify(reply.body) };
+  return { statusCode: reply.status, headers, body: reply.body instanceof JsonText ? reply.body.text : JSON.stringify(reply.body) };
 }
 
 /** The one mapping from errors to problem+json. Unknown errors become a 500 that reveals nothing. */

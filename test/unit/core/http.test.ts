@@ -1,5 +1,5 @@
 import { BadRequestError, NotFoundError, QuotaExceededError, UnauthorizedError } from '../../../functions/core/errors';
-import { header, MAX_BODY_BYTES, parseJsonBody, problem, toResult } from '../../../functions/core/http';
+import { header, JsonText, MAX_BODY_BYTES, parseJsonBody, problem, toResult } from '../../../functions/core/http';
 
 const event = (body: string | null, contentType?: string) => ({
   headers: contentType ? { 'Content-Type': contentType } : {},
@@ -67,6 +67,13 @@ describe('responses', () => {
   it('serialises replies as JSON with x-request-id, or empty for 204', () => {
     expect(toResult({ status: 200, body: { a: 1 } }, 'r')).toMatchObject({ statusCode: 200, body: '{"a":1}', headers: { 'x-request-id': 'r' } });
     expect(toResult({ status: 204 }, 'r')).toMatchObject({ statusCode: 204, body: '' });
+  });
+
+  it('sends a JsonText body as its text, byte for byte, with the JSON content type; serialised elsewhere it is the same value', () => {
+    const text = '{"b": [1, 2],\n "a": "é"}'; // spacing and key order that JSON.stringify would not keep
+    const result = toResult({ status: 200, body: new JsonText(text) }, 'r');
+    expect(result).toMatchObject({ statusCode: 200, body: text, headers: { 'content-type': 'application/json', 'x-request-id': 'r' } });
+    expect(JSON.parse(JSON.stringify({ reply: new JsonText(text) }))).toEqual({ reply: { b: [1, 2], a: 'é' } });
   });
 });
 

@@ -449,3 +449,76 @@ export function lambdaTraceHeader(env: Env = process.env): string | undefined {
   const store = (globalThis as { awslambda?: { InvokeStore?: LambdaInvokeStore } }).awslambda?.InvokeStore;
   return store?.getXRayTraceId?.() ?? env[ENV.lambdaTraceHeader];
 }
+
+// ---------------------------------------------------------------------------------------------------
+// What the logger and metrics read (functions/core/logger.ts, emf-metrics.ts): the variables Powertools'
+// Logger and Metrics 2.36 read, read as Powertools' commons/utils/env reads them (values trimmed).
+
+const TRUTHY = new Set(['1', 'y', 'yes', 't', 'true', 'on']);
+const FALSY = new Set(['0', 'n', 'no', 'f', 'false', 'off']);
+
+/** `POWERTOOLS_DEV` as Powertools' `isDevMode()`: 1, y, yes, t, true, on (any case); anything else is off. */
+export function devMode(env: Env = process.env): boolean {
+  return TRUTHY.has((env.POWERTOOLS_DEV ?? '').trim().toLowerCase());
+}
+
+/** `TZ` as the logger's timestamp reads it, at each line; '' when unset. */
+export function timeZone(env: Env = process.env): string {
+  return (env.TZ ?? '').trim();
+}
+
+/** What a logger reads of the environment when it is built. */
+export interface LoggerEnvironment {
+  readonly devMode: boolean;
+  /** `POWERTOOLS_SERVICE_NAME`; '' when unset. */
+  readonly serviceName: string;
+  /** `POWERTOOLS_LOG_LEVEL`, or when that is empty `LOG_LEVEL`, as written (a level only in capitals). */
+  readonly logLevel: string;
+  /** `AWS_LAMBDA_LOG_LEVEL`: Lambda's advanced logging controls, which win over any other level. */
+  readonly lambdaLogLevel: string;
+  /** `POWERTOOLS_LOGGER_SAMPLE_RATE` as a number (0 when unset); only 0 to 1 is a rate. */
+  readonly sampleRate: number;
+  /** `AWS_LAMBDA_INITIALIZATION_TYPE` is `on-demand`: only then is a first invocation a cold start. */
+  readonly onDemand: boolean;
+}
+
+export function loggerEnvironment(env: Env = process.env): LoggerEnvironment {
+  const rate = Number((env.POWERTOOLS_LOGGER_SAMPLE_RATE ?? '0').trim());
+  if (Number.isNaN(rate)) throw new ConfigError('Environment variable POWERTOOLS_LOGGER_SAMPLE_RATE must be a number');
+  return {
+    devMode: devMode(env),
+    serviceName: (env.POWERTOOLS_SERVICE_NAME ?? '').trim(),
+    logLevel: (env.POWERTOOLS_LOG_LEVEL ?? '').trim() || (env.LOG_LEVEL ?? '').trim(),
+    lambdaLogLevel: (env.AWS_LAMBDA_LOG_LEVEL ?? '').trim(),
+    sampleRate: rate,
+    onDemand: env.AWS_LAMBDA_INITIALIZATION_TYPE?.trim() === 'on-demand',
+  };
+}
+
+/** What a metrics publisher reads of the environment when it is built. */
+export interface MetricsEnvironment {
+  /** `POWERTOOLS_SERVICE_NAME`; '' when unset. */
+  readonly serviceName: string;
+  /** `POWERTOOLS_METRICS_NAMESPACE`; '' when unset. */
+  readonly namespace: string;
+  /** `POWERTOOLS_METRICS_DISABLED` where set (1/0, true/false, yes/no, on/off…), else whether `POWERTOOLS_DEV` is on. */
+  readonly disabled: boolean;
+  readonly devMode: boolean;
+}
+
+export function metricsEnvironment(env: Env = process.env): MetricsEnvironment {
+  const dev = devMode(env);
+  const raw = env.POWERTOOLS_METRICS_DISABLED;
+  let disabled = dev;
+  if (raw !== undefined) {
+    const value = raw.trim().toLowerCase();
+    if (!TRUTHY.has(value) && !FALSY.has(value)) throw new ConfigError('Environment variable POWERTOOLS_METRICS_DISABLED must be a boolean');
+    disabled = TRUTHY.has(value);
+  }
+  return {
+    serviceName: (env.POWERTOOLS_SERVICE_NAME ?? '').trim(),
+    namespace: (env.POWERTOOLS_METRICS_NAMESPACE ?? '').trim(),
+    disabled,
+    devMode: dev,
+  };
+}

@@ -5,6 +5,7 @@
  * the work that follows: a read declared as one flush costs one round trip (see `inTransaction`).
  */
 import postgres from 'postgres';
+import { monotonicMs } from './clock';
 import type { AwsConfig, DatabaseConfig } from './config';
 import { config, ConfigError } from './config';
 import { fromDatabaseError, isDroppedConnection } from './db-errors';
@@ -227,8 +228,8 @@ async function transaction<T>(
   const { signal } = options;
   for (let attempt = 1; ; attempt++) {
     const begun = { answered: false };
-    const requested = performance.now();
-    const giveUp = () => !begun.answered && performance.now() - requested >= STALL_MS && clients.get(db)?.sockets.destroyAll();
+    const requested = monotonicMs();
+    const giveUp = () => !begun.answered && monotonicMs() - requested >= STALL_MS && clients.get(db)?.sockets.destroyAll();
     signal?.addEventListener('abort', giveUp, { once: true });
     try {
       return await attemptTransaction(db, settings, fn, options, begun);

@@ -7,6 +7,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
+import { monotonicMs } from './clock';
 import { authenticator as containerAuthenticator, type Authenticator, type Caller } from './auth';
 import { config } from './config';
 import { assertOperator, withControl } from './control-plane';
@@ -418,7 +419,7 @@ export function wrap(
   if (spec.usesStorage && !dependencies.storage) throw new Error(`route ${routeId} uses storage but was given none`);
   if (spec.usesPii && !dependencies.pii) throw new Error(`route ${routeId} uses PII keys but was given none`);
   return async (event: APIGatewayProxyEvent, context?: Context): Promise<APIGatewayProxyResult> => {
-    const started = performance.now();
+    const started = monotonicMs();
     const requestId = requestIdOf(event);
     const correlationId = correlationIdOf(event, requestId);
     const routeKey = `${spec.method} ${spec.path}`;

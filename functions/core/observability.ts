@@ -1,6 +1,9 @@
 /**
  * Logger, tracer and metrics, created once per container and imported by everything that reports.
  *
+ * Logs and metrics: our own logger.ts and emf-metrics.ts, which write what Powertools' Logger and Metrics
+ * write (test/integration/logger-reference.test.ts) without their import cost.
+ *
  * Logs: every line of a request comes from that request's own child logger (`log()` finds it through
  * AsyncLocalStorage), so concurrent requests in one process (the local server) never share keys. Each
  * carries the Lambda context (function_request_id, cold_start, xray_trace_id), correlation_id,
@@ -13,9 +16,9 @@
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Context } from 'aws-lambda';
-import { Logger } from '@aws-lambda-powertools/logger';
-import { Metrics } from '@aws-lambda-powertools/metrics';
 import { lambdaTraceHeader, tracingEnabled, xrayDaemonAddress } from './config';
+import { Metrics } from './emf-metrics';
+import { Logger } from './logger';
 import { addError, annotate, captureAwsClient, configureXray, inSubsegment, tracedFetch as xrayFetch } from './xray';
 
 const serviceName = 'tenant-api';
@@ -24,13 +27,13 @@ const serviceName = 'tenant-api';
 export const logger = new Logger({ serviceName });
 export const metrics = new Metrics({ serviceName, namespace: 'TenantSovereign' });
 
-export { MetricUnit } from '@aws-lambda-powertools/metrics';
+export { MetricUnit } from './emf-metrics';
 
 /** A request's logger: the container's settings, and its own keys and Lambda context. */
 class RequestLogger extends Logger {
   constructor(coldStart: boolean) {
     super({ serviceName, logLevel: logger.getLevelName() });
-    // Powertools counts each logger's first use as the cold start: spend that unless this one is.
+    // A logger counts its first addContext as the cold start (as Powertools' does): spend that unless this one is.
     if (!coldStart) this.getColdStart();
   }
 }
@@ -72,8 +75,8 @@ export function inRequest<T>(
   work: (log: Logger, coldStart: boolean) => Promise<T>,
 ): Promise<T> {
   const cold = takeColdStart();
-  // A logger serves one request at a time; a finished one is kept for the next (building a Logger builds
-  // a Console: ~50 µs). Kept apart by whether they carry a Lambda context, which only addContext sets.
+  // A logger serves one request at a time; a finished one is kept for the next (building one reads the
+  // environment). Kept apart by whether they carry a Lambda context, which only addContext sets.
   const idle = context ? idleLoggers.withContext : idleLoggers.without;
   const child = idle.pop() ?? new RequestLogger(cold);
   if (context) child.addContext(context);

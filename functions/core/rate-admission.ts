@@ -25,7 +25,7 @@
  * A tenant that was never refused for its rate has no bucket here and is never refused here. Keyed by
  * the tenant id the wrapper has checked against the token; one per process (in Lambda, per container).
  */
-import { performance } from 'node:perf_hooks';
+import { monotonicMs } from './clock';
 
 /** The bucket as the database reported it at a rate refusal: its level and the plan's rate. */
 export interface RateLevel {
@@ -64,7 +64,7 @@ const MAX_TENANTS = 10_000;
 export class RateAdmission {
   private readonly tenants = new Map<string, TenantState>();
 
-  constructor(private readonly now: () => number = () => performance.now()) {}
+  constructor(private readonly now: () => number = monotonicMs) {}
 
   /**
    * Lets a request of `tenantId` through to the database, or answers the plan's rate when the tenant's

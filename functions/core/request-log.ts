@@ -5,6 +5,7 @@
  * group by without creating a metric per tenant.
  */
 import type { APIGatewayProxyEvent } from 'aws-lambda';
+import { monotonicMs } from './clock';
 import { AppError } from './errors';
 import { header } from './http';
 import { log, metrics, MetricUnit, type Span } from './observability';
@@ -21,7 +22,7 @@ export function correlationIdOf(event: APIGatewayProxyEvent, requestId: string):
 export interface RequestFacts {
   readonly routeId: string;
   readonly correlationId: string;
-  /** `performance.now()` when the request arrived. */
+  /** `monotonicMs()` when the request arrived. */
   readonly started: number;
   readonly span: Span;
   /** Set once the request's tenant is known. */
@@ -39,7 +40,7 @@ export function statusClass(status: number): string {
 
 /** The request's one log line, trace outcome and metrics. */
 export function recordRequest(facts: RequestFacts, status: number, error?: unknown): void {
-  const durationMs = Math.round((performance.now() - facts.started) * 1000) / 1000;
+  const durationMs = Math.round((monotonicMs() - facts.started) * 1000) / 1000;
   const failed = status >= 500;
   const refusal = !failed && error instanceof AppError ? error.detail : undefined;
 
@@ -55,10 +56,9 @@ export function recordRequest(facts: RequestFacts, status: number, error?: unkno
   if (facts.tenantId !== undefined) metrics.addMetadata('tenant_id', facts.tenantId);
   metrics.publishStoredMetrics();
   // Responses by plan and status class in a blob of its own, published by the same instance once the
-  // first is out (publishing clears its dimensions and metadata; `singleMetric()` would build a Metrics,
-  // and a Console with it, per request); the route-only metrics above keep the dimension set the alarms
-  // are built on. Plan `none`: refused before the guard told it (401, 403 on the role), a public route,
-  // a platform route without a tenant.
+  // first is out (publishing clears its dimensions and metadata); the route-only metrics above keep the
+  // dimension set the alarms are built on. Plan `none`: refused before the guard told it (401, 403 on the
+  // role), a public route, a platform route without a tenant.
   metrics.addDimensions({ route: facts.routeId, plan: facts.plan ?? 'none', status_class: statusClass(status) });
   if (facts.tenantId !== undefined) metrics.addMetadata('tenant_id', facts.tenantId);
   metrics.addMetric('Responses', MetricUnit.Count, 1);

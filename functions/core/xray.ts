@@ -30,7 +30,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomFillSync } from 'node:crypto';
 import dgram from 'node:dgram';
-import { performance } from 'node:perf_hooks';
+import { epochSeconds } from './clock';
 
 // ---------------------------------------------------------------------------------------------------
 // Trace header and daemon address.
@@ -162,9 +162,7 @@ export interface SubsegmentDocument {
 }
 
 /** Epoch seconds with sub-millisecond precision (the SDK: `Date.now() / 1000`). */
-function now(): number {
-  return (performance.timeOrigin + performance.now()) / 1000;
-}
+const now = epochSeconds;
 
 /** The SDK's CapturedException: message, type (the error's name) and the stack's frames. */
 export function capturedException(error: unknown, remote: boolean): ExceptionDocument {

@@ -22,6 +22,10 @@
  *   default HTTPS fetcher) is replaced by `functions/core/jwt-web-compat.ts`, the same checks without that
  *   fetcher, which the functions never use (auth.ts gives the verifier its own): no bundle loads
  *   `node:https` for it at import.
+ * - `alias`: `perf_hooks` is replaced by `functions/core/perf-hooks.ts`, `performance.now()` from
+ *   `functions/core/clock.ts`: postgres.js, the one bundled module that requires it, uses nothing else of
+ *   it, and loading it costs about a millisecond of every cold start (the functions' own code uses the
+ *   clock directly). The bundling test checks that no bundle requires it.
  */
 
 /** esbuild `mainFields` of every Lambda bundle. */
@@ -31,4 +35,5 @@ export const LAMBDA_MAIN_FIELDS: readonly string[] = ['module', 'main'];
 export const LAMBDA_ALIASES: Readonly<Record<string, string>> = {
   '@aws-sdk/credential-provider-node': './functions/core/env-credential-provider.ts',
   '#node-web-compat': './functions/core/jwt-web-compat.ts',
+  perf_hooks: './functions/core/perf-hooks.ts',
 };

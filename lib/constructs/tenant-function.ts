@@ -1,8 +1,8 @@
 /**
  * The one place that sets the defaults of every Lambda function in this project (route handlers and the
  * migration custom resource alike): NodejsFunction bundled by the local esbuild (never Docker), ARM64,
- * Node.js 22, minified (source maps built, not loaded at run time), X-Ray active tracing, a log group with retention, Powertools
- * settings, and a VPC placement.
+ * Node.js 22, minified (source maps built, not loaded at run time), X-Ray active tracing, a log group with retention, Powertools'
+ * settings (functions/core/logger.ts and emf-metrics.ts read the same variables), and a VPC placement.
  */
 import * as path from 'node:path';
 import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';

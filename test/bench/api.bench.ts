@@ -1023,9 +1023,9 @@ function report(r: Results): string {
     '',
     `Three bundles, each part timed in fresh \`node\` processes, median of ${IMPORT_RUNS}, interleaved: Node\'s own first ` +
       '`require` (an empty module); a module that requires only the built-in modules the bundle loads at import (all of them ' +
-      'needed by the first request: postgres.js needs `net`, `tls`, `perf_hooks`; the JWKS download `https`; the signers ' +
+      'needed by the first request: postgres.js needs `net`, `tls`; the JWKS download `https`; the signers ' +
       '`crypto`); V8 compiling the bundle as the CommonJS loader does (nothing evaluated); the whole `require`. ' +
-      '"evaluate" = whole − built-ins − compile: the modules\' top-level code (Powertools\' logger and metrics are constructed ' +
+      '"evaluate" = whole − built-ins − compile: the modules\' top-level code (the logger and metrics are constructed ' +
       'at import, the route table and validators built), an estimate.',
     '',
     '| Route | raw KiB | Node\'s floor ms | + built-ins ms | compile ms | evaluate ms (estimate) | whole import ms | built-ins loaded |',

@@ -113,6 +113,17 @@ describe('bundling with the local esbuild', () => {
     expect(sizes.filter((b) => b.bytes > b.budget)).toEqual([]);
   });
 
+  it('requires neither perf_hooks nor node:console in any function (functions/core/clock.ts and console-line.ts stand in for them: about a millisecond each at import)', () => {
+    const functions = resourcesOf(dev.json, 'AWS::Lambda::Function').filter(([, p]) => p.Environment?.Variables?.DB_HOST);
+    expect(functions).toHaveLength(routeList.length + 4);
+    for (const [, fn] of functions) {
+      const required = readFileSync(path.join(assetDir(fn), 'index.js'), 'utf8').match(/require\("[a-z_:/]+"\)/g) ?? [];
+      // Positive control: the pattern finds the built-ins a bundle loads (observability.ts's AsyncLocalStorage).
+      expect(required).toContain('require("node:async_hooks")');
+      expect(required.filter((r) => /perf_hooks|console/.test(r))).toEqual([]);
+    }
+  });
+
   it('leaves the response schemas (documentation) out of every route bundle, the OpenAPI one too (its document is built at bundling time)', () => {
     // A phrase that only a response schema holds (the tenant's deletion report, in the tenant schema).
     const phrase = 'Once deleted: counts of what was removed';

@@ -101,7 +101,7 @@ async function runInLambda(invocations: Invocation[]) {
   );
   // The last datagrams may still be in flight on loopback.
   await new Promise((resolve) => setTimeout(resolve, 300));
-  // Powertools writes ERROR lines to stderr, the others to stdout; both reach CloudWatch.
+  // The logger writes WARN and ERROR lines to stderr (as Powertools does), the others to stdout; both reach CloudWatch.
   const lines = `${stdout}\n${stderr}`.split('\n').filter(Boolean);
   const json = lines.filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
   return {

@@ -50,7 +50,7 @@ describe('log lines of concurrent requests', () => {
       createDocument: route(routes.createDocument, createDocument, deps),
     };
 
-    // Capture what Powertools writes (it writes through its own console on process.stdout/stderr).
+    // Capture what the loggers write (functions/core/console-line.ts writes to process.stdout/stderr).
     const captured: string[] = [];
     const writes = [process.stdout, process.stderr].map((stream) => {
       const original = stream.write.bind(stream);

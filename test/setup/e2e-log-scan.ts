@@ -25,7 +25,7 @@ if (testPath.includes(`${path.sep}test${path.sep}e2e${path.sep}`)) {
     stream.write = function write(this: NodeJS.WriteStream, chunk: unknown, ...rest: unknown[]): boolean {
       const text = typeof chunk === 'string' ? chunk : Buffer.from(chunk as Uint8Array).toString('utf8');
       lines.push(...text.split('\n').filter((l) => l.trim() !== ''));
-      // Powertools' JSON lines are kept out of the run's output; anything else still shows.
+      // The loggers' JSON lines are kept out of the run's output; anything else still shows.
       if (text.startsWith('{')) {
         const callback = rest.find((r) => typeof r === 'function') as (() => void) | undefined;
         callback?.();

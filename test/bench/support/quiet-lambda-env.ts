@@ -1,6 +1,6 @@
 /**
- * Import first in a benchmark that calls route handlers in-process: the container's Powertools logger
- * and metrics read their settings from the environment when their module loads, and a benchmark wants
+ * Import first in a benchmark that calls route handlers in-process: the container's logger and metrics
+ * (functions/core/logger.ts, emf-metrics.ts) read their settings from the environment when their module loads, and a benchmark wants
  * neither a log line nor an EMF blob per request on stdout (writing them would also be measured).
  * Values already set in the environment win.
  */

@@ -999,10 +999,12 @@ function report(r: Results): string {
     '### Bundles',
     '',
     'esbuild 0.28: `bundle`, `platform: node`, `target: node22`, `format: cjs`, `minify`, no source map, every dependency ' +
-      'bundled (the size column the targets apply to), with the deployed bundles\' `mainFields` (`module,main`: the SDK\'s ES ' +
-      'builds, tree-shaken) and alias (the SDK\'s default credential chain replaced by the environment link, ' +
-      '`functions/core/env-credential-provider.ts`), both from `lib/constructs/lambda-bundling.ts`. KMS, Cognito and SQS are ' +
-      'called through `functions/core/aws-json.ts` (SigV4 on `node:crypto`, no SDK client); S3 and STS through the SDK. "raw, `@aws-sdk/*` external" ' +
+      'bundled (the size column the targets apply to), with the deployed bundles\' `mainFields` (`module,main`: ES builds, ' +
+      'tree-shaken) and aliases (`LAMBDA_ALIASES`: aws-jwt-verify\'s Node layer without its HTTPS fetcher, `perf_hooks` served ' +
+      'by our clock, the SDK\'s default credential chain replaced by the environment link), both from ' +
+      '`lib/constructs/lambda-bundling.ts`. No bundle holds an AWS SDK client: every AWS call goes through our own clients on ' +
+      '`functions/core/aws-client.ts` (SigV4 on `node:crypto`): KMS, Cognito and SQS through `aws-json.ts`, S3 through ' +
+      '`aws-s3.ts`, STS through `aws-sts.ts`; logs and metrics through `logger.ts` and `emf-metrics.ts`. "raw, `@aws-sdk/*` external" ' +
       'is the same build leaving out what the Lambda Node 22 runtime provides, for information. gzip: zlib level 6. KiB = 1,024 ' +
       `bytes. Import: \`require()\` of the bundle timed inside a fresh \`node\` (${process.version}; not 22) process with ` +
       'Lambda\'s credentials and region in the environment and an empty home directory, median of ' +

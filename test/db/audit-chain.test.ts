@@ -130,7 +130,10 @@ describe('the audit hash chain', () => {
 
     await admin.begin((tx) => [
       tx`delete from app.audit_chain where tenant_id = ${t.tenantId} and seq = 2`,
-      tx`update app.audit_chain set seq = seq - 1 where tenant_id = ${t.tenantId} and seq > 2`,
+      // Closes the gap in two steps: one `seq = seq - 1` would collide with the next link whenever
+      // Postgres happens to update the rows in descending order (the primary key is checked per row).
+      tx`update app.audit_chain set seq = seq + 1000000 where tenant_id = ${t.tenantId} and seq > 2`,
+      tx`update app.audit_chain set seq = seq - 1000001 where tenant_id = ${t.tenantId} and seq > 1000000`,
       tx`delete from app.audit_events where tenant_id = ${t.tenantId} and id = ${chain[1]!.event_id}`,
     ]);
     const result = await verify(t.tenantId);

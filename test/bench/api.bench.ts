@@ -653,20 +653,27 @@ async function bundles(): Promise<BundleRow[]> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'tsb-bundles-'));
   const env = lambdaLikeEnv(dir);
   try {
-    const rows: BundleRow[] = [];
+    const built = [];
     for (const spec of routeList) {
       const file = path.join(dir, `${spec.id}.js`);
       const validators = writeInputValidators(REPO_ROOT, spec.id, spec);
       const bundle = await bundleHandler(spec.handler, file, { validators });
       const lean = await bundleHandler(spec.handler, path.join(dir, `${spec.id}.sdk-external.js`), { external: ['@aws-sdk/*'], validators });
       const mapped = await bundleHandler(spec.handler, path.join(dir, `${spec.id}.mapped.js`), { sourceMap: true, validators });
-      const times: number[] = [];
-      const mappedTimes: number[] = [];
-      // Interleaved, so that load on this shared machine lands on both alike.
-      for (let i = 0; i < IMPORT_RUNS; i++) {
-        times.push(await timeRequire(file, env));
-        mappedTimes.push(await timeRequire(mapped.file, { ...env, NODE_OPTIONS: '--enable-source-maps' }));
+      built.push({ spec, file, bundle, lean, mapped, times: [] as number[], mappedTimes: [] as number[] });
+    }
+    // In rounds over every route (a fresh order each round), each route's plain and source-mapped bundle
+    // back to back: a burst of load on this shared machine lands on many routes a little, not on one
+    // route's every run, and on both variants alike.
+    const random = seededRandom(IMPORT_RUNS);
+    for (let i = 0; i < IMPORT_RUNS; i++) {
+      for (const b of shuffle([...built], random)) {
+        b.times.push(await timeRequire(b.file, env));
+        b.mappedTimes.push(await timeRequire(b.mapped.file, { ...env, NODE_OPTIONS: '--enable-source-maps' }));
       }
+    }
+    const rows: BundleRow[] = [];
+    for (const { spec, bundle, lean, times, mappedTimes } of built) {
       const top = contributions(bundle.metafile);
       const chains = new Map(top.filter((t) => t.name !== '(project)').slice(0, 4).map((t) => [t.name, importChain(bundle.metafile, t.name)]));
       rows.push({
@@ -1008,7 +1015,8 @@ function report(r: Results): string {
       'is the same build leaving out what the Lambda Node 22 runtime provides, for information. gzip: zlib level 6. KiB = 1,024 ' +
       `bytes. Import: \`require()\` of the bundle timed inside a fresh \`node\` (${process.version}; not 22) process with ` +
       'Lambda\'s credentials and region in the environment and an empty home directory, median of ' +
-      `${IMPORT_RUNS}; "source maps on": the same build with its linked \`.map\` (no sources content, as CDK builds it), ` +
+      `${IMPORT_RUNS}, timed in rounds over every route (a fresh order each round, so that a burst of load lands on many ` +
+      `routes a little rather than on one route's every run); "source maps on": the same build with its linked \`.map\` (no sources content, as CDK builds it), ` +
       `required with \`NODE_OPTIONS=--enable-source-maps\`, interleaved with the plain runs. "before": the previous run ` +
       `recorded here (${r.previous.run ?? 'none'}${r.previous.importRuns ? `, import median of ${r.previous.importRuns}` : ''}).`,
     '',

@@ -114,14 +114,9 @@ export class Metrics {
   }
 
   addDimension(name: string, value: string): this {
-    if (blank(name) || blank(value)) {
-      this.#warn(`The dimension ${name} doesn't meet the requirements and won't be added. Ensure the dimension name and value are non empty strings`);
-      return this;
-    }
+    // The same checks and warnings as a set's (an invalid one is dropped, one added again is warned of).
+    if (!Object.hasOwn(this.#sanitize({ [name]: value }), name)) return this;
     this.#tooManyDimensions([...Object.keys(this.#defaultDimensions), ...Object.keys(this.#dimensions), name]);
-    if (Object.hasOwn(this.#dimensions, name) || Object.hasOwn(this.#defaultDimensions, name)) {
-      this.#warn(`Dimension "${name}" has already been added. The previous value will be overwritten.`);
-    }
     this.#dimensions[name] = value;
     return this;
   }

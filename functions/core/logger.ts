@@ -264,18 +264,21 @@ export class Logger {
   #timestamp(now: Date): string {
     const zone = timeZone();
     if (!zone || zone.includes('UTC')) return now.toISOString();
+    // A zone's format is built once and kept (dateFormat); an unknown zone fails to build, every time.
     let resolved = zone;
+    let format: Intl.DateTimeFormat;
     try {
-      new Intl.DateTimeFormat('en', { timeZone: zone });
+      format = dateFormat(zone);
     } catch {
       if (!this.#timeZoneWarned) {
         this.#timeZoneWarned = true;
         console.warn(`Invalid or unresolvable time zone: "${zone}" - falling back to UTC.`);
       }
       resolved = 'UTC';
+      format = dateFormat(resolved);
     }
     const parts: Record<string, string> = {};
-    for (const part of dateFormat(resolved).formatToParts(now)) parts[part.type] = part.value;
+    for (const part of format.formatToParts(now)) parts[part.type] = part.value;
     const offset = resolved === zone ? -now.getTimezoneOffset() : 0;
     const hours = Math.abs(Math.floor(offset / 60)).toString().padStart(2, '0');
     const minutes = Math.abs(offset % 60).toString().padStart(2, '0');

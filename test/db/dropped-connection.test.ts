@@ -59,7 +59,12 @@ describe('a dropped connection', () => {
         runs++;
         return insertDocument(tx, ctx, name);
       });
-      expect(runs).toBe(2);
+      // The dead connection failed the first call; it can fail a second one too (one BEGIN on the
+      // destroyed socket, one answered by its backend's last message, 57P01, read only after that: see
+      // retriesOnDrop in core/db.ts), depending on when the event loop hears of the close. Under a full
+      // test run it did (3 calls). Either way the rows below must show one committed run.
+      expect(runs).toBeGreaterThanOrEqual(2);
+      expect(runs).toBeLessThanOrEqual(3);
       const rows = await admin`select id from app.documents where tenant_id = ${tenant.tenantId} and name = ${name}`;
       expect(rows).toEqual([{ id }]);
       const audits = await admin`select 1 from app.audit_events where tenant_id = ${tenant.tenantId} and request_id = ${ctx.requestId}`;

@@ -29,7 +29,9 @@ interface ClusterState {
 }
 
 const DATABASE = 'app';
-const SERVER_FLAGS = ['-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=200', '-c', 'fsync=off'];
+const SERVER_FLAGS = ['-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=200'];
+/** Off unless asked for: the tests, benchmarks and local stack recreate what a crash could lose. */
+const NO_FSYNC = ['-c', 'fsync=off'];
 
 /**
  * Starts (initialising on first use) a cluster with its data in `dir/data`, creates the `app` database,
@@ -37,12 +39,14 @@ const SERVER_FLAGS = ['-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections
  * start. When `dir` lies behind a directory the postgres system user cannot traverse (a clone in a
  * private home), the data goes to `<tmpdir>/tenant-sovereign-data-<hash of dir>/` instead, which the
  * same `dir` finds again next time; `dir` keeps the passwords. Whatever this started is stopped again
- * when a later step fails.
+ * when a later step fails. fsync is off unless `durable` (Postgres's default, as on RDS: a COMMIT that
+ * wrote WAL waits for it to reach the disk), which a benchmark of what a durable commit costs asks for.
  */
 export async function startEmbeddedPostgres(options: {
   dir: string;
   port: number;
   persistent: boolean;
+  durable?: boolean;
   log?: (line: string) => void;
 }): Promise<PostgresHandle> {
   const user = await postgresUser();
@@ -71,7 +75,7 @@ export async function startEmbeddedPostgres(options: {
     await initialiseCluster({ binaries, user, dataDir, password: state.adminPassword, log: options.log });
     await writeFile(stateFile, JSON.stringify(state), { mode: 0o600 });
   }
-  const server = await startServer({ binaries, user, dataDir, port: options.port, flags: SERVER_FLAGS, log: options.log }).catch(
+  const server = await startServer({ binaries, user, dataDir, port: options.port, flags: options.durable ? SERVER_FLAGS : [...SERVER_FLAGS, ...NO_FSYNC], log: options.log }).catch(
     async (error: unknown) => {
       if (!options.persistent && fresh) await rm(dataDir, { recursive: true, force: true });
       throw error;

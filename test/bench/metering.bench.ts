@@ -8,7 +8,9 @@
  *     the status guard) and with `{ ...routes.listDocuments, meters: [] }`. Round trips counted by the
  *     delay proxy (target: equal), and p50/p99 latency ratio metered ÷ unmetered (target ≤ 1.10).
  *     The trusting test authenticator stands in for JWT verification in both, so token verification
- *     (the same cost in both) is out of the comparison.
+ *     (the same cost in both) is out of the comparison. The same ratio over a 1 ms link (information;
+ *     issue 13 quotes it), and over that link again on a second embedded cluster with fsync on, as on
+ *     RDS: there a metered read's COMMIT waits for a WAL flush that an unmetered read never makes.
  *  2. Hot-row contention. POST usage-events (each: api_requests counter with its token bucket + an event + the
  *     ai_tokens counter + an audit row, one transaction) with 50 requests in flight on 50 connections,
  *     all for one tenant against spread over 50 tenants: requests/s, p50/p99 and the ratio.
@@ -16,8 +18,8 @@
  * The bench plan has a rate limit of 10,000,000 requests/s and quotas far above what a run uses, so
  * neither the rate limiter nor a quota refuses anything (a refusal would be reported).
  *
- * Starts embedded Postgres in a temporary directory (or uses DATABASE_URL, in a scratch database),
- * seeds as the superuser, stops it at the end. Rewrites its section of BENCHMARKS.md when it runs at
+ * Starts embedded Postgres (fsync off) in a temporary directory, or uses DATABASE_URL in a scratch
+ * database (and then skips the second cluster), seeds as the superuser, stops it at the end. Rewrites its section of BENCHMARKS.md when it runs at
  * the default sizes; BENCH_ITERATIONS and BENCH_SECONDS lower them for a smoke run.
  */
 import './support/quiet-lambda-env';
@@ -181,6 +183,66 @@ function roundTripsOf(runtimeUrl: string, metered: boolean): Promise<RoundTripCo
   });
 }
 
+/** The server settings that decide what a COMMIT costs, as reported. */
+async function settingsOf(admin: Sql): Promise<string> {
+  const [s] = await admin<{ fsync: string; synchronous_commit: string; shared_buffers: string }[]>`
+    select current_setting('fsync') as fsync, current_setting('synchronous_commit') as synchronous_commit,
+           current_setting('shared_buffers') as shared_buffers`;
+  return `fsync=${s!.fsync}, synchronous_commit=${s!.synchronous_commit}, shared_buffers=${s!.shared_buffers}`;
+}
+
+/** Metered against unmetered through a proxy adding LINK_DELAY_MS to every client→server chunk. */
+async function latencyOverLink(runtimeUrl: string): Promise<Map<string, Summary>> {
+  const target = new URL(runtimeUrl);
+  const link = await startDelayProxy({ target: { host: target.hostname, port: Number(target.port || 5432) }, upstreamDelayMs: LINK_DELAY_MS });
+  const [forMetered, forUnmetered] = [lambdaLikeClient(link.rewriteUrl(runtimeUrl)), lambdaLikeClient(link.rewriteUrl(runtimeUrl))];
+  try {
+    return await measureLatency(
+      [
+        { key: 'metered', handler: listHandler(forMetered, true) },
+        { key: 'unmetered', handler: listHandler(forUnmetered, false) },
+      ],
+      WARMUP,
+      LINK_ITERATIONS,
+    );
+  } finally {
+    await Promise.all([forMetered.end({ timeout: 5 }), forUnmetered.end({ timeout: 5 })]);
+    await link.close();
+  }
+}
+
+interface DurableLink {
+  readonly latency: Map<string, Summary>;
+  readonly settings: string;
+}
+
+/**
+ * The link comparison again on a second embedded cluster that keeps fsync on (Postgres's default, as on
+ * RDS): there the metered read's COMMIT waits for its WAL to reach this machine's disk, while the unmetered
+ * read writes no WAL and waits for nothing. Same data, same handlers.
+ */
+async function measureDurableLink(): Promise<DurableLink> {
+  const durable = await startBenchPostgres(log, { durable: true });
+  const own: Sql[] = [];
+  const client = (url: string, poolMax = 1): Sql => {
+    const c = lambdaLikeClient(url, { poolMax });
+    own.push(c);
+    return c;
+  };
+  try {
+    const database = await durable.createDatabase('bench_metering_durable');
+    const admin = client(database.adminUrl, 2);
+    await seed(admin);
+    const settings = await settingsOf(admin);
+    if (!settings.startsWith('fsync=on')) throw new Error(`the durable cluster runs with ${settings}`);
+    await checkVariants(admin, listHandler(client(database.runtimeUrl), true), listHandler(client(database.runtimeUrl), false));
+    return { latency: await latencyOverLink(database.runtimeUrl), settings };
+  } finally {
+    await Promise.all(own.map((c) => c.end({ timeout: 5 })));
+    await durable.stop();
+  }
+}
+
 // ---------------------------------------------------------------------------------------------------
 // 2. Throughput: one tenant against fifty.
 
@@ -294,6 +356,8 @@ interface Results {
   readonly latency: Map<string, Summary>;
   /** The same comparison through a proxy adding LINK_DELAY_MS to every client→server chunk. */
   readonly linkLatency: Map<string, Summary>;
+  /** The link comparison on a cluster with fsync on; absent with DATABASE_URL (its server is the one above). */
+  readonly durableLink?: DurableLink;
   readonly trips: { metered: RoundTripCount; unmetered: RoundTripCount };
   readonly one: Throughput;
   readonly fifty: Throughput;
@@ -304,6 +368,10 @@ function report(r: Results): string {
   const u = r.latency.get('unmetered')!;
   const lm = r.linkLatency.get('metered')!;
   const lu = r.linkLatency.get('unmetered')!;
+  const dm = r.durableLink?.latency.get('metered');
+  const du = r.durableLink?.latency.get('unmetered');
+  const durableLabel = `(information) Durable commits: latency of metering over a ${LINK_DELAY_MS} ms link`;
+  const durableHow = 'the same, on a second embedded cluster that keeps fsync on (Postgres\'s default, as on RDS), where the metered read\'s COMMIT waits for its WAL to reach the disk';
   const p50 = m.p50 / u.p50;
   const p99 = m.p99 / u.p99;
   const tripsEqual = r.trips.metered.turns === r.trips.unmetered.turns;
@@ -331,6 +399,9 @@ function report(r: Results): string {
     `| Round trips: metered = unmetered | client→server turns per request, counted by a TCP proxy: GET documents through the wrapper with the manifest's spec (\`meters: ['api_requests']\`) and with \`meters: []\` | ${r.trips.metered.turns} = ${r.trips.unmetered.turns} | equal | ${verdict(tripsEqual)} |`,
     `| Latency of metering | metered ÷ unmetered, same route, p50 / p99 | ${ratio(p50)} / ${ratio(p99)} | ≤ ${TARGET.latencyRatio} | ${verdict(p50 <= TARGET.latencyRatio)} / ${verdict(p99 <= TARGET.latencyRatio)} |`,
     `| (information) Latency of metering over a ${LINK_DELAY_MS} ms link | metered ÷ unmetered, p50 / p99, through a proxy adding ${LINK_DELAY_MS} ms to every client→server chunk (a database across a network hop, as from Lambda to RDS Proxy) | ${ratio(lm.p50 / lu.p50)} / ${ratio(lm.p99 / lu.p99)} | — | — |`,
+    dm && du
+      ? `| ${durableLabel} | ${durableHow} (${r.durableLink!.settings}) | ${ratio(dm.p50 / du.p50)} / ${ratio(dm.p99 / du.p99)} | — | — |`
+      : `| ${durableLabel} | ${durableHow} | not measured: with DATABASE_URL, the server above is the one measured, with its own settings | — | — |`,
     `| Hot-row contention | POST usage-events, ${CONCURRENCY} in flight: requests/s over ${TENANTS} tenants ÷ requests/s of one tenant | ${ratio(r.fifty.perSecond / r.one.perSecond)} | (shown) | — |`,
     '',
     `Latency (ms, whole handler call, ${ITERATIONS.toLocaleString('en-US')} calls per variant after ${WARMUP} warm-up calls, ` +
@@ -342,12 +413,24 @@ function report(r: Results): string {
     `| GET documents, metered (\`app.meter_request()\` pipelined) | ${ms(m.p50)} | ${ms(m.p99)} | ${ms(m.min)} | ${ms(m.max)} |`,
     `| GET documents, unmetered, over a ${LINK_DELAY_MS} ms link (${LINK_ITERATIONS.toLocaleString('en-US')} calls) | ${ms(lu.p50)} | ${ms(lu.p99)} | ${ms(lu.min)} | ${ms(lu.max)} |`,
     `| GET documents, metered, over a ${LINK_DELAY_MS} ms link (${LINK_ITERATIONS.toLocaleString('en-US')} calls) | ${ms(lm.p50)} | ${ms(lm.p99)} | ${ms(lm.min)} | ${ms(lm.max)} |`,
+    ...(dm && du
+      ? [
+          `| GET documents, unmetered, over a ${LINK_DELAY_MS} ms link, fsync on (${LINK_ITERATIONS.toLocaleString('en-US')} calls) | ${ms(du.p50)} | ${ms(du.p99)} | ${ms(du.min)} | ${ms(du.max)} |`,
+          `| GET documents, metered, over a ${LINK_DELAY_MS} ms link, fsync on (${LINK_ITERATIONS.toLocaleString('en-US')} calls) | ${ms(dm.p50)} | ${ms(dm.p99)} | ${ms(dm.min)} | ${ms(dm.max)} |`,
+        ]
+      : []),
     '',
     `Metering adds ${ms(m.p50 - u.p50)} ms at p50 on loopback: \`app.meter_request()\` (a PL/pgSQL call; when nothing ` +
       'contends for the row, as here, two statements since migration 0013: one that takes the month\'s api_requests counter, ' +
       'which also holds the tenant\'s token bucket, if it is free and reads the plan with it, and the update of that one row), and a read-only transaction becoming a writing one (a transaction id, WAL records, a commit record; with ' +
       'fsync on, a WAL flush at COMMIT). It costs no round trip, so its share of a request shrinks as the link to the ' +
-      'database lengthens; the target ratio is measured on loopback, where the baseline is smallest.',
+      'database lengthens; the target ratio is measured on loopback, where the baseline is smallest.' +
+      (dm && du
+        ? ` Over the ${LINK_DELAY_MS} ms link it adds ${ms(lm.p50 - lu.p50)} ms with fsync off and ${ms(dm.p50 - du.p50)} ms with fsync on: ` +
+          'the difference is the WAL flush at the metered read\'s COMMIT, which the unmetered read, writing no WAL, never waits for. ' +
+          'That flush is part of what metering a read costs on RDS (where Multi-AZ also waits for the standby); its size here ' +
+          'is this machine\'s disk.'
+        : ''),
     '',
     `Round trips (delay ${ROUND_TRIP_DELAY_MS} ms on every client→server chunk, ${ROUND_TRIP_CALLS} warm calls each):`,
     '',
@@ -407,10 +490,7 @@ async function main(): Promise<void> {
     const admin = client(database.adminUrl, 2);
     await seed(admin);
     const [version] = await admin<{ version: string }[]>`select split_part(version(), ' on ', 1) as version`;
-    const [settings] = await admin<{ fsync: string; synchronous_commit: string; shared_buffers: string }[]>`
-      select current_setting('fsync') as fsync, current_setting('synchronous_commit') as synchronous_commit,
-             current_setting('shared_buffers') as shared_buffers`;
-    const settingsText = `fsync=${settings!.fsync}, synchronous_commit=${settings!.synchronous_commit}, shared_buffers=${settings!.shared_buffers}`;
+    const settingsText = await settingsOf(admin);
 
     const metered = listHandler(client(database.runtimeUrl), true);
     const unmetered = listHandler(client(database.runtimeUrl), false);
@@ -434,21 +514,11 @@ async function main(): Promise<void> {
     );
 
     log(`measuring latency over a ${LINK_DELAY_MS} ms link: 2 variants × (${WARMUP} warm-up + ${LINK_ITERATIONS}) calls`);
-    const target = new URL(database.runtimeUrl);
-    const link = await startDelayProxy({ target: { host: target.hostname, port: Number(target.port || 5432) }, upstreamDelayMs: LINK_DELAY_MS });
-    let linkLatency: Map<string, Summary>;
-    try {
-      linkLatency = await measureLatency(
-        [
-          { key: 'metered', handler: listHandler(client(link.rewriteUrl(database.runtimeUrl)), true) },
-          { key: 'unmetered', handler: listHandler(client(link.rewriteUrl(database.runtimeUrl)), false) },
-        ],
-        WARMUP,
-        LINK_ITERATIONS,
-      );
-    } finally {
-      await Promise.all(clients.splice(-2).map((c) => c.end({ timeout: 5 })));
-      await link.close();
+    const linkLatency = await latencyOverLink(database.runtimeUrl);
+    let durableLink: DurableLink | undefined;
+    if (server.source === 'embedded') {
+      log(`the same over the link on a second cluster with fsync on (durable commits)`);
+      durableLink = await measureDurableLink();
     }
 
     log(`throughput: ${ROUNDS} rounds × ${SECONDS} s per scenario, ${CONCURRENCY} in flight`);
@@ -475,6 +545,7 @@ async function main(): Promise<void> {
       loadAverage,
       latency,
       linkLatency,
+      durableLink,
       trips,
       one: combine('one', drives.one),
       fifty: combine('fifty', drives.fifty),

@@ -46,7 +46,14 @@ function withDatabase(url: string, database: string, credentials?: { user: strin
   return next.toString();
 }
 
-export async function startBenchPostgres(log: (line: string) => void = () => undefined): Promise<BenchPostgres> {
+/**
+ * `durable`: an embedded server keeps fsync on (Postgres's default, as on RDS) instead of off. Ignored with
+ * DATABASE_URL, whose server runs as it is configured (a benchmark reports its settings).
+ */
+export async function startBenchPostgres(
+  log: (line: string) => void = () => undefined,
+  options: { durable?: boolean } = {},
+): Promise<BenchPostgres> {
   const external = process.env.DATABASE_URL;
   let serverAdminUrl: string;
   let stopServer: () => Promise<void>;
@@ -56,7 +63,7 @@ export async function startBenchPostgres(log: (line: string) => void = () => und
   } else {
     const root = await mkdtemp(path.join(os.tmpdir(), 'tsb-bench-'));
     await chmod(root, 0o755); // the postgres system user must traverse it
-    const handle = await startEmbeddedPostgres({ dir: path.join(root, 'pg'), port: await freePort(), persistent: false }).catch(
+    const handle = await startEmbeddedPostgres({ dir: path.join(root, 'pg'), port: await freePort(), persistent: false, durable: options.durable }).catch(
       async (error: unknown) => {
         // The server stopped itself; its scratch directory goes too.
         await rm(root, { recursive: true, force: true });

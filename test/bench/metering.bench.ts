@@ -19,8 +19,9 @@
  * neither the rate limiter nor a quota refuses anything (a refusal would be reported).
  *
  * Starts embedded Postgres (fsync off) in a temporary directory, or uses DATABASE_URL in a scratch
- * database (and then skips the second cluster), seeds as the superuser, stops it at the end. Rewrites its section of BENCHMARKS.md when it runs at
- * the default sizes; BENCH_ITERATIONS and BENCH_SECONDS lower them for a smoke run.
+ * database (and then skips the second cluster), seeds as the superuser, stops it at the end. Rewrites
+ * its section of BENCHMARKS.md when it runs at the default sizes; BENCH_ITERATIONS and BENCH_SECONDS
+ * lower them for a smoke run.
  */
 import './support/quiet-lambda-env';
 import { randomUUID } from 'node:crypto';
@@ -33,7 +34,7 @@ import { work as listDocuments } from '../../functions/documents/list';
 import { work as recordUsageEvent } from '../../functions/usage/record-event';
 import { routes, type LambdaHandler, type RouteSpec } from '../../functions/routes';
 import { eventFor, trustingAuthenticator } from '../support/api';
-import { startBenchPostgres } from './support/postgres';
+import { startBenchPostgres, type BenchPostgres } from './support/postgres';
 import { startDelayProxy } from './support/delay-proxy';
 import { countRoundTrips, type RoundTripCount } from './support/round-trips';
 import { seededRandom, shuffle, summarize, type Summary } from './support/stats';
@@ -221,8 +222,9 @@ interface DurableLink {
  * RDS): there the metered read's COMMIT waits for its WAL to reach this machine's disk, while the unmetered
  * read writes no WAL and waits for nothing. Same data, same handlers.
  */
-async function measureDurableLink(): Promise<DurableLink> {
+async function measureDurableLink(running: Set<BenchPostgres>): Promise<DurableLink> {
   const durable = await startBenchPostgres(log, { durable: true });
+  running.add(durable);
   const own: Sql[] = [];
   const client = (url: string, poolMax = 1): Sql => {
     const c = lambdaLikeClient(url, { poolMax });
@@ -239,6 +241,7 @@ async function measureDurableLink(): Promise<DurableLink> {
     return { latency: await latencyOverLink(database.runtimeUrl), settings };
   } finally {
     await Promise.all(own.map((c) => c.end({ timeout: 5 })));
+    running.delete(durable);
     await durable.stop();
   }
 }
@@ -480,9 +483,11 @@ async function main(): Promise<void> {
     clients.push(c);
     return c;
   };
+  // The servers to stop on Ctrl-C: this one, and the durable one while it runs.
+  const running = new Set<BenchPostgres>([server]);
   const interrupt = (): void => {
     log('interrupted: stopping Postgres');
-    void server.stop().finally(() => process.exit(130));
+    void Promise.allSettled([...running].map((s) => s.stop())).finally(() => process.exit(130));
   };
   process.once('SIGINT', interrupt);
   try {
@@ -518,7 +523,7 @@ async function main(): Promise<void> {
     let durableLink: DurableLink | undefined;
     if (server.source === 'embedded') {
       log(`the same over the link on a second cluster with fsync on (durable commits)`);
-      durableLink = await measureDurableLink();
+      durableLink = await measureDurableLink(running);
     }
 
     log(`throughput: ${ROUNDS} rounds × ${SECONDS} s per scenario, ${CONCURRENCY} in flight`);

@@ -75,21 +75,14 @@ export function inRequest<T>(
   work: (log: Logger, coldStart: boolean) => Promise<T>,
 ): Promise<T> {
   const cold = takeColdStart();
-  // A logger serves one request at a time; a finished one is kept for the next (building one reads the
-  // environment). Kept apart by whether they carry a Lambda context, which only addContext sets.
-  const idle = context ? idleLoggers.withContext : idleLoggers.without;
-  const child = idle.pop() ?? new RequestLogger(cold);
+  // A new logger per request (~2 µs), never one a finished request used: work that outlives its request
+  // (answered 504 at its deadline, still running) keeps logging under its own request's keys, never under
+  // the next request's tenant, user and Lambda context.
+  const child = new RequestLogger(cold);
   if (context) child.addContext(context);
   child.appendKeys(keys);
-  return requests.run({ log: child, routeId: keys.action_type }, () => work(child, cold)).finally(() => {
-    child.resetKeys(); // the request's keys, and those its work appended
-    if (idle.length < MAX_IDLE_LOGGERS) idle.push(child);
-  });
+  return requests.run({ log: child, routeId: keys.action_type }, () => work(child, cold));
 }
-
-/** Finished request loggers, ready for the next request (Lambda: one; the local server: a few). */
-const idleLoggers = { withContext: [] as RequestLogger[], without: [] as RequestLogger[] };
-const MAX_IDLE_LOGGERS = 16;
 
 let tracing: boolean | undefined;
 

@@ -296,16 +296,13 @@ async function serve(
   const metered = (spec.meters as readonly string[]).includes('api_requests');
   // A tenant the database has just refused for its rate is refused here while its bucket is empty, with
   // the same 429, before taking a connection. Not a keyed create: its replay comes before the meter.
-  // The client first: an admitted request must always be told how it ended (toldTo), and getting the
-  // client may throw (configuration).
-  const sql = deps.sql();
   const admitted = metered && !idem ? (deps.admission ?? defaults.admission!)().admit(tenantId) : undefined;
   if (admitted && 'refused' in admitted) throw rateLimitedError(admitted.refused);
   // One round trip for a read that says so (the manifest's `oneFlush`), unless the request writes an
   // audit row or carries a key: those go the general way.
   const oneFlush = spec.oneFlush === true && !audited && !idem;
-  const outcome = await toldTo(admitted, (out) => !('replay' in out) && out.meter !== undefined, withTenant(
-    sql,
+  const outcome = await toldTo(admitted, (out) => !('replay' in out) && out.meter !== undefined, () => withTenant(
+    deps.sql(),
     context,
     async (tx, end) => {
       const guard = requestGuard(tx, facts);
@@ -350,10 +347,13 @@ async function serve(
   return withQuota(outcome.result, outcome.meter);
 }
 
-/** Tells the rate admission (core/rate-admission.ts) how the request's transaction ended. */
-async function toldTo<T>(admitted: Admitted | undefined, counted: (out: T) => boolean, pending: Promise<T>): Promise<T> {
+/**
+ * Runs the request's transaction and tells the rate admission (core/rate-admission.ts) how it ended,
+ * whatever throws, including before the transaction starts (getting the client: configuration).
+ */
+async function toldTo<T>(admitted: Admitted | undefined, counted: (out: T) => boolean, run: () => Promise<T>): Promise<T> {
   try {
-    const out = await pending;
+    const out = await run();
     admitted?.done({ counted: counted(out) });
     return out;
   } catch (error) {

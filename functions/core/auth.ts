@@ -96,6 +96,7 @@ export function claimsToCaller(payload: Record<string, unknown>): Caller {
 }
 
 export function createAuthenticator(options: AuthenticatorOptions, deps: AuthenticatorDeps = {}): Authenticator {
+  const fetcher = jwksFetcher(options.jwksUrl);
   const cognito = CognitoJwtVerifier.create(
     {
       userPoolId: options.userPoolId,
@@ -106,18 +107,15 @@ export function createAuthenticator(options: AuthenticatorOptions, deps: Authent
         if (typeof payload.exp !== 'number') throw new UnauthorizedError('The token has no expiry.');
       },
     },
-    { jwksCache: new SimpleJwksCache({ fetcher: jwksFetcher(options.jwksUrl) }) },
+    { jwksCache: new SimpleJwksCache({ fetcher }) },
   );
   const verifier: IdTokenVerifier = deps.verifier ?? { verify: async (token) => (await cognito.verify(token)) as Record<string, unknown> };
   const verified = createVerifiedTokenCache<Caller>({ maxEntries: deps.maxCachedTokens, now: deps.now });
   let jwksLoaded: Promise<void> | undefined;
 
+  /** Reads the keys at `jwksUrl` once, through the cache's own fetcher, before the first verification. */
   async function loadLocalJwks(url: string): Promise<void> {
-    // The deployed functions' JWKS is a data: URL (lib/constructs/identity.ts): read without fetch.
-    if (isDataUrl(url)) return cognito.cacheJwks(JSON.parse(dataUrlBytes(url).toString('utf8')) as Jwks);
-    const response = await tracedFetch(url, { signal: AbortSignal.timeout(3000) });
-    if (!response.ok) throw new Error(`JWKS answered ${response.status}`);
-    cognito.cacheJwks((await response.json()) as Jwks);
+    cognito.cacheJwks(JSON.parse(Buffer.from(await fetcher.fetch(url)).toString('utf8')) as Jwks);
   }
 
   return {

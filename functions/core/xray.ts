@@ -494,22 +494,16 @@ const THROTTLING_ERROR_CODES = new Set([
 ]);
 
 /**
- * The request parameters the SDK's aws_whitelist.json records for the calls these functions make (S3's
- * object calls, SQS SendMessage): parameter → attribute.
+ * The request parameters the SDK's aws_whitelist.json records for the traced calls these functions make
+ * (the S3 client's four operations, aws-s3.ts): parameter → attribute. A client or operation added later
+ * takes its entry from that file.
  */
 const RECORDED_PARAMETERS: Readonly<Record<string, Readonly<Record<string, Readonly<Record<string, string>>>>>> = {
   s3: {
     getObject: { Key: 'key', VersionId: 'version_id', Bucket: 'bucket_name' },
-    headObject: { Key: 'key', VersionId: 'version_id', Bucket: 'bucket_name' },
-    deleteObject: { Key: 'key', VersionId: 'version_id', Bucket: 'bucket_name' },
     putObject: { Key: 'key', Bucket: 'bucket_name' },
-    copyObject: { CopySource: 'copy_source', Key: 'key', Bucket: 'bucket_name' },
     deleteObjects: { Bucket: 'bucket_name' },
     listObjectVersions: { Prefix: 'prefix', Bucket: 'bucket_name' },
-    listObjectsV2: { Prefix: 'prefix', Bucket: 'bucket_name' },
-  },
-  sqs: {
-    sendMessage: { DelaySeconds: 'delay_seconds', QueueUrl: 'queue_url' },
   },
 };
 

@@ -136,6 +136,10 @@ describe('app.meter_request: the uncontended path', () => {
     expect(error).toBeInstanceOf(QuotaExceededError);
     expect((error as QuotaExceededError).rate).toBeUndefined();
     expect((error as Error).message).toMatch(/api_requests/);
+    // The detail the quota headers are built from: metric, limit, used and a period that names the month.
+    expect((error as QuotaExceededError).headers).toMatchObject({ 'X-Quota-Metric': 'api_requests', 'X-Quota-Limit': '12', 'X-Quota-Remaining': '0' });
+    expect((error as QuotaExceededError).headers['X-Quota-Reset']).toMatch(/^\d+$/);
     expect(await contendedCalls()).toBe(before);
+    expect(Number((await counter())!.used)).toBe(12);
   });
 });

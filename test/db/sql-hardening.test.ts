@@ -1,7 +1,8 @@
 /**
  * The security review's SQL reproductions, run as the roles it named: an audited change cannot borrow an
  * old audit event's request id, whichever role writes; app_runtime cannot reset or lock the usage
- * counters; app_control cannot mint platform operators, change plans or write invoices; app_billing
+ * counters nor call the contended metering function, and the meter refuses a context without a known
+ * tenant; app_control cannot mint platform operators, change plans or write invoices; app_billing
  * reads and inserts invoices and writes nothing else; the runtime role has statement and idle timeouts.
  */
 import { randomUUID } from 'node:crypto';
@@ -141,6 +142,26 @@ describe('SQL hardening', () => {
       const ctx = contextFor(t, 'user');
       const [row] = await withTenant(runtime, ctx, (tx) => tx<{ used: string }[]>`select used from app.consume('ai_tokens', 3)`);
       expect(Number(row!.used)).toBeGreaterThanOrEqual(3);
+    });
+
+    it('cannot call the contended metering function, which only app.meter_request() runs', async () => {
+      const ctx = contextFor(t, 'user');
+      await expect(withTenant(runtime, ctx, (tx) => tx`select * from app.meter_request_contended()`)).rejects.toMatchObject({
+        code: PERMISSION_DENIED,
+      });
+    });
+
+    it.each([
+      ['no tenant in the request context', ''],
+      ['a tenant that does not exist', 'no-such-tenant'],
+    ])('is refused by app.meter_request() with TS403 for %s, and nothing is counted', async (_case, tenantId) => {
+      const metered = runtime.begin(async (tx) => {
+        await tx`select set_config('app.tenant_id', ${tenantId}, true)`;
+        return tx`select * from app.meter_request()`;
+      });
+      await expect(metered).rejects.toMatchObject({ code: 'TS403' });
+      const [row] = await admin<{ n: number }[]>`select count(*)::int as n from app.usage_counters where tenant_id = ${tenantId}`;
+      expect(row!.n).toBe(0);
     });
 
     it('runs with a statement timeout and an idle-in-transaction timeout', async () => {

@@ -459,12 +459,12 @@ const FALSY = new Set(['0', 'n', 'no', 'f', 'false', 'off']);
 
 /** `POWERTOOLS_DEV` as Powertools' `isDevMode()`: 1, y, yes, t, true, on (any case); anything else is off. */
 export function devMode(env: Env = process.env): boolean {
-  return TRUTHY.has((env.POWERTOOLS_DEV ?? '').trim().toLowerCase());
+  return TRUTHY.has((optional(env, 'POWERTOOLS_DEV') ?? '').toLowerCase());
 }
 
 /** `TZ` as the logger's timestamp reads it, at each line; '' when unset. */
 export function timeZone(env: Env = process.env): string {
-  return (env.TZ ?? '').trim();
+  return optional(env, 'TZ') ?? '';
 }
 
 /** What a logger reads of the environment when it is built. */
@@ -483,13 +483,13 @@ export interface LoggerEnvironment {
 }
 
 export function loggerEnvironment(env: Env = process.env): LoggerEnvironment {
-  const rate = Number((env.POWERTOOLS_LOGGER_SAMPLE_RATE ?? '0').trim());
+  const rate = Number(optional(env, 'POWERTOOLS_LOGGER_SAMPLE_RATE') ?? '0');
   if (Number.isNaN(rate)) throw new ConfigError('Environment variable POWERTOOLS_LOGGER_SAMPLE_RATE must be a number');
   return {
     devMode: devMode(env),
-    serviceName: (env.POWERTOOLS_SERVICE_NAME ?? '').trim(),
-    logLevel: (env.POWERTOOLS_LOG_LEVEL ?? '').trim() || (env.LOG_LEVEL ?? '').trim(),
-    lambdaLogLevel: (env.AWS_LAMBDA_LOG_LEVEL ?? '').trim(),
+    serviceName: optional(env, 'POWERTOOLS_SERVICE_NAME') ?? '',
+    logLevel: optional(env, 'POWERTOOLS_LOG_LEVEL') ?? optional(env, 'LOG_LEVEL') ?? '',
+    lambdaLogLevel: optional(env, 'AWS_LAMBDA_LOG_LEVEL') ?? '',
     sampleRate: rate,
     onDemand: env.AWS_LAMBDA_INITIALIZATION_TYPE?.trim() === 'on-demand',
   };
@@ -516,8 +516,8 @@ export function metricsEnvironment(env: Env = process.env): MetricsEnvironment {
     disabled = TRUTHY.has(value);
   }
   return {
-    serviceName: (env.POWERTOOLS_SERVICE_NAME ?? '').trim(),
-    namespace: (env.POWERTOOLS_METRICS_NAMESPACE ?? '').trim(),
+    serviceName: optional(env, 'POWERTOOLS_SERVICE_NAME') ?? '',
+    namespace: optional(env, 'POWERTOOLS_METRICS_NAMESPACE') ?? '',
     disabled,
     devMode: dev,
   };

@@ -40,7 +40,7 @@
  * (observability.ts), so only the container's logger, outside requests, would share them.
  */
 import type { Context } from 'aws-lambda';
-import { devMode, lambdaTraceHeader, loggerEnvironment, timeZone } from './config';
+import { lambdaTraceHeader, loggerEnvironment, timeZone } from './config';
 import { writeLine, type ConsoleMethod } from './console-line';
 
 const LEVELS = { TRACE: 6, DEBUG: 8, INFO: 12, WARN: 16, ERROR: 20, CRITICAL: 24, SILENT: 28 } as const;
@@ -257,7 +257,7 @@ export class Logger {
     const kept: Record<string, unknown> = {};
     for (const key in line) if (line[key] !== undefined && line[key] !== '' && line[key] !== null) kept[key] = line[key];
     const method: ConsoleMethod = level === LEVELS.CRITICAL ? 'error' : (name.toLowerCase() as ConsoleMethod);
-    writeLine(method, JSON.stringify(kept, jsonReplacer(), this.#dev ? 4 : 0), this.#dev);
+    writeLine(method, JSON.stringify(kept, jsonReplacer(this.#dev), this.#dev ? 4 : 0), this.#dev);
   }
 
   /** ISO 8601 in UTC, or local time with its offset where `TZ` names another zone (Powertools' formatTimestamp). */
@@ -313,11 +313,11 @@ function xrayTraceId(): string | undefined {
 }
 
 /** Powertools' JSON replacer: Errors formatted, bigints as text, circular references left out. */
-function jsonReplacer(): (this: unknown, key: string, value: unknown) => unknown {
+function jsonReplacer(dev: boolean): (this: unknown, key: string, value: unknown) => unknown {
   const ancestors: unknown[] = [];
   return function replace(this: unknown, _key: string, value: unknown): unknown {
     let replaced = value;
-    if (replaced instanceof Error) replaced = formatError(replaced);
+    if (replaced instanceof Error) replaced = formatError(replaced, dev);
     if (typeof replaced === 'bigint') return replaced.toString();
     if (typeof replaced === 'object' && replaced !== null) {
       while (ancestors.length > 0 && ancestors.at(-1) !== this) ancestors.pop();
@@ -328,15 +328,15 @@ function jsonReplacer(): (this: unknown, key: string, value: unknown) => unknown
   };
 }
 
-/** An Error as Powertools' LogFormatter.formatError gives it. */
-function formatError(error: Error): Record<string, unknown> {
+/** An Error as Powertools' LogFormatter.formatError gives it; `dev`: the logger's dev mode (the stack as lines). */
+function formatError(error: Error, dev: boolean): Record<string, unknown> {
   const { name, message, stack, cause, ...rest } = error as Error & Record<string, unknown>;
   const formatted: Record<string, unknown> = {
     name,
     location: codeLocation(error.stack),
     message,
-    stack: devMode() && typeof stack === 'string' ? stack.split('\n') : stack,
-    cause: cause instanceof Error ? formatError(cause) : cause,
+    stack: dev && typeof stack === 'string' ? stack.split('\n') : stack,
+    cause: cause instanceof Error ? formatError(cause, dev) : cause,
   };
   for (const key in error) {
     if (!['name', 'message', 'stack', 'cause'].includes(key)) formatted[key] = rest[key];

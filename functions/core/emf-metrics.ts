@@ -23,8 +23,9 @@
  * (`setDefaultDimensions`), high-resolution metrics, `setTimestamp`, `singleMetric`, the cold-start metric
  * (`captureColdStartMetric`, `POWERTOOLS_METRICS_FUNCTION_NAME`), `throwOnEmptyMetrics`, `logMetrics`/middy,
  * a custom logger or config service, and the per-invocation scoping of what is stored where one process
- * serves invocations concurrently (`AWS_LAMBDA_MAX_CONCURRENCY`): the functions add and publish a
- * request's metrics without awaiting in between.
+ * serves invocations concurrently (`AWS_LAMBDA_MAX_CONCURRENCY`, which no function enables): the request
+ * wrapper adds and publishes a request's metrics without awaiting in between; the job runner adds its
+ * failures over its batch and publishes them at the batch's end, one invocation at a time.
  */
 import { metricsEnvironment } from './config';
 import { writeLine } from './console-line';

@@ -27,7 +27,6 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import dgram from 'node:dgram';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -51,6 +50,7 @@ import { numberIn, previousSection, runOf, tableRows } from './support/previous-
 import { createCognitoIdentity, serveJwks, type CognitoIdentity, type JwksServer } from './support/cognito-tokens';
 import type { ParentMessage, TargetMessage, TargetMode } from './support/http-target';
 import { startBenchPostgres, type ScratchDatabase } from './support/postgres';
+import { startXrayDaemon } from '../support/xray-daemon';
 import { postgresCpuReader } from './support/postgres-cpu';
 import { seededRandom, shuffle, summarize, type Summary } from './support/stats';
 import { hasTaskset, pin } from './support/pinning';
@@ -239,18 +239,11 @@ interface InProcess {
  * (as for an unsampled invocation), so the other variants are measured as before.
  */
 async function lambdaTracing(): Promise<{ header(): string; datagrams(): number; bytes(): number; restore(): Promise<void> }> {
-  const daemon = dgram.createSocket('udp4');
-  let datagrams = 0;
-  let bytes = 0;
-  daemon.on('message', (message) => {
-    datagrams++;
-    bytes += message.length;
-  });
-  await new Promise<void>((resolve) => daemon.bind(0, '127.0.0.1', resolve));
+  const daemon = await startXrayDaemon();
   const set: Record<string, string> = {
     AWS_EXECUTION_ENV: 'AWS_Lambda_nodejs22.x',
     LAMBDA_TASK_ROOT: REPO_ROOT,
-    AWS_XRAY_DAEMON_ADDRESS: `127.0.0.1:${daemon.address().port}`,
+    AWS_XRAY_DAEMON_ADDRESS: daemon.address,
   };
   const saved = Object.fromEntries(Object.keys(set).map((name) => [name, process.env[name]]));
   Object.assign(process.env, set);
@@ -261,8 +254,8 @@ async function lambdaTracing(): Promise<{ header(): string; datagrams(): number;
       n++;
       return `Root=1-${epoch}-${n.toString(16).padStart(24, '0')};Parent=${(0x5eed0000 + n).toString(16).padStart(16, '0')};Sampled=1`;
     },
-    datagrams: () => datagrams,
-    bytes: () => bytes,
+    datagrams: () => daemon.received.length,
+    bytes: () => daemon.bytes(),
     async restore() {
       delete process.env._X_AMZN_TRACE_ID;
       for (const [name, value] of Object.entries(saved)) {
@@ -270,8 +263,7 @@ async function lambdaTracing(): Promise<{ header(): string; datagrams(): number;
         else process.env[name] = value;
       }
       // The last datagrams may still be in flight on loopback.
-      await new Promise((resolve) => setTimeout(resolve, 200));
-      daemon.close();
+      await daemon.close(200);
     },
   };
 }

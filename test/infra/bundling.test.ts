@@ -9,8 +9,7 @@
  * one of them also with Lambda's tracing environment, sending its X-Ray subsegments to a UDP listener.
  */
 import { runNodeScript } from '../support/node-script';
-import { generateKeyPairSync, randomBytes, sign } from 'node:crypto';
-import dgram from 'node:dgram';
+import { generateKeyPairSync, sign } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -23,6 +22,7 @@ import { eventFor } from '../support/api';
 import { CreateBucketCommand, PutBucketVersioningCommand } from '@aws-sdk/client-s3';
 import { emulatorS3, storedVersions } from '../support/storage';
 import { adminSql, createTenant, uniqueTenantId } from '../support/db';
+import { sampledTraceHeader, startXrayDaemon } from '../support/xray-daemon';
 import { resourcesOf, ROOT, routeFunctionsOf, synthEnvironment, type SynthesizedEnvironment } from './support/synth';
 
 const outdir = mkdtempSync(path.join(os.tmpdir(), 'tsb-bundle-'));
@@ -379,12 +379,8 @@ describe('bundling with the local esbuild', () => {
     }, 90_000);
     it('traces as deployed: with Lambda\'s tracing environment the member list bundle sends its subsegments (handler, Postgres, KMS) to the daemon', async () => {
       expect(adminUserId).toBeDefined();
-      const daemon = dgram.createSocket('udp4');
-      const documents: Record<string, any>[] = [];
-      daemon.on('message', (message) => documents.push(JSON.parse(message.toString('utf8').split('\n')[1]!) as Record<string, any>));
-      await new Promise<void>((resolve) => daemon.bind(0, '127.0.0.1', resolve));
-      const root = `1-${Math.floor(Date.now() / 1000).toString(16)}-${randomBytes(12).toString('hex')}`;
-      const parent = randomBytes(8).toString('hex');
+      const daemon = await startXrayDaemon();
+      const { header, root, parent } = sampledTraceHeader();
       try {
         const event = eventFor(routes.listMembers, { pathParameters: { tenantId } });
         event.headers.Authorization = `Bearer ${idToken(signing, pool, client, { sub: adminUserId!, 'custom:tenant_id': tenantId, 'custom:role': 'org_admin' })}`;
@@ -393,14 +389,14 @@ describe('bundling with the local esbuild', () => {
           AWS_EXECUTION_ENV: 'AWS_Lambda_nodejs22.x',
           AWS_LAMBDA_FUNCTION_NAME: 'tenant-api-listMembers',
           LAMBDA_TASK_ROOT: routeAsset('listMembers'),
-          AWS_XRAY_DAEMON_ADDRESS: `127.0.0.1:${daemon.address().port}`,
-          _X_AMZN_TRACE_ID: `Root=${root};Parent=${parent};Sampled=1`,
+          AWS_XRAY_DAEMON_ADDRESS: daemon.address,
+          _X_AMZN_TRACE_ID: header,
         });
         expect(listed.statusCode).toBe(200);
-        await new Promise((resolve) => setTimeout(resolve, 200));
       } finally {
-        daemon.close();
+        await daemon.close(200);
       }
+      const documents = daemon.documents();
       expect(documents).toHaveLength(1);
       const [handler] = documents;
       expect(handler).toMatchObject({ name: '## listMembers', type: 'subsegment', trace_id: root, parent_id: parent });

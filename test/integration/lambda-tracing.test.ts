@@ -5,12 +5,12 @@
  * loopback, and the test reads the segment documents the functions send it (functions/core/xray.ts).
  */
 import { execFile } from 'node:child_process';
-import { randomBytes, randomUUID } from 'node:crypto';
-import dgram from 'node:dgram';
+import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import type { Sql } from '../../functions/core/db';
 import { adminSql, createTenant, uniqueTenantId } from '../support/db';
+import { sampledTraceHeader, startXrayDaemon, type XrayDaemon } from '../support/xray-daemon';
 import type { Invocation } from './support/lambda-runner';
 
 interface SegmentDocument {
@@ -31,29 +31,18 @@ interface EmfDocument {
 }
 
 let admin: Sql;
-let daemon: dgram.Socket;
-const documents: SegmentDocument[] = [];
+let daemon: XrayDaemon;
+const documents = (): SegmentDocument[] => daemon.documents<SegmentDocument>();
 
 beforeAll(async () => {
   admin = adminSql();
-  daemon = dgram.createSocket('udp4');
-  daemon.on('message', (message) => {
-    // Each datagram is `{"format":"json","version":1}\n<document>`.
-    const [, body] = message.toString('utf8').split('\n');
-    if (body) documents.push(JSON.parse(body) as SegmentDocument);
-  });
-  await new Promise<void>((resolve) => daemon.bind(0, '127.0.0.1', resolve));
+  daemon = await startXrayDaemon();
 });
 
 afterAll(async () => {
-  daemon.close();
+  await daemon.close();
   await admin.end();
 });
-
-function traceHeader(): { header: string; root: string } {
-  const root = `1-${Math.floor(Date.now() / 1000).toString(16)}-${randomBytes(12).toString('hex')}`;
-  return { header: `Root=${root};Parent=${randomBytes(8).toString('hex')};Sampled=1`, root };
-}
 
 /**
  * Every subsegment of the documents received, nested ones included. A subsegment nested in a document
@@ -65,12 +54,11 @@ function allSubsegments(): SegmentDocument[] {
     out.push({ ...doc, trace_id: doc.trace_id ?? traceId });
     for (const sub of doc.subsegments ?? []) visit(sub, doc.trace_id ?? traceId);
   };
-  for (const doc of documents) visit(doc, doc.trace_id);
+  for (const doc of documents()) visit(doc, doc.trace_id);
   return out;
 }
 
 async function runInLambda(invocations: Invocation[]) {
-  const port = daemon.address().port;
   const env = {
     PATH: process.env.PATH,
     AWS_REGION: 'us-east-1',
@@ -83,7 +71,7 @@ async function runInLambda(invocations: Invocation[]) {
     AWS_LAMBDA_LOG_STREAM_NAME: '2026/12/01/[$LATEST]0123456789abcdef',
     AWS_LAMBDA_INITIALIZATION_TYPE: 'on-demand',
     LAMBDA_TASK_ROOT: path.resolve(__dirname, '../..'),
-    AWS_XRAY_DAEMON_ADDRESS: `127.0.0.1:${port}`,
+    AWS_XRAY_DAEMON_ADDRESS: daemon.address,
     AWS_XRAY_CONTEXT_MISSING: 'LOG_ERROR',
     AWS_ACCESS_KEY_ID: 'testing',
     AWS_SECRET_ACCESS_KEY: 'testing',
@@ -116,9 +104,9 @@ async function runInLambda(invocations: Invocation[]) {
 describe('a route handler invoked the way Lambda invokes it', () => {
   let tenantId: string;
   let userId: string;
-  const cold = traceHeader();
-  const warm = traceHeader();
-  const failing = traceHeader();
+  const cold = sampledTraceHeader();
+  const warm = sampledTraceHeader();
+  const failing = sampledTraceHeader();
   let run: Awaited<ReturnType<typeof runInLambda>>;
 
   beforeAll(async () => {
@@ -174,10 +162,10 @@ describe('a route handler invoked the way Lambda invokes it', () => {
 
   it('sends each invocation\'s subsegments in one datagram, the Postgres one nested in the handler\'s', () => {
     for (const { root } of [cold, warm, failing]) {
-      const sent = documents.filter((d) => d.trace_id === root);
+      const sent = documents().filter((d) => d.trace_id === root);
       expect(sent.map((d) => [d.name, d.type])).toEqual([['## listDocuments', 'subsegment']]);
     }
-    const warmHandler = documents.find((d) => d.trace_id === warm.root)!;
+    const warmHandler = documents().find((d) => d.trace_id === warm.root)!;
     expect(warmHandler.parent_id).toBe(warm.header.match(/Parent=([0-9a-f]{16})/)![1]);
     expect((warmHandler.subsegments ?? []).map((s) => s.name)).toEqual(['postgres listDocuments']);
   });

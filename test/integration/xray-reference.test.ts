@@ -11,10 +11,10 @@
  */
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import dgram from 'node:dgram';
 import http from 'node:http';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { startXrayDaemon } from '../support/xray-daemon';
 
 interface Doc {
   id: string;
@@ -83,14 +83,7 @@ afterAll(async () => {
 });
 
 async function record(mode: 'powertools' | 'ours', header: string): Promise<Recorded> {
-  const daemon = dgram.createSocket('udp4');
-  const docs: Doc[] = [];
-  daemon.on('message', (message) => {
-    const [preamble, body] = message.toString('utf8').split('\n');
-    expect(preamble).toBe('{"format":"json","version":1}');
-    docs.push(JSON.parse(body!) as Doc);
-  });
-  await new Promise<void>((resolve) => daemon.bind(0, '127.0.0.1', resolve));
+  const daemon = await startXrayDaemon();
   stubHeaders.length = 0;
   const env = {
     PATH: process.env.PATH,
@@ -98,7 +91,7 @@ async function record(mode: 'powertools' | 'ours', header: string): Promise<Reco
     AWS_EXECUTION_ENV: 'AWS_Lambda_nodejs22.x',
     AWS_LAMBDA_FUNCTION_NAME: 'tenant-api-reference',
     LAMBDA_TASK_ROOT: path.resolve(__dirname, '../..'),
-    AWS_XRAY_DAEMON_ADDRESS: `127.0.0.1:${daemon.address().port}`,
+    AWS_XRAY_DAEMON_ADDRESS: daemon.address,
     AWS_XRAY_CONTEXT_MISSING: 'LOG_ERROR',
     AWS_ACCESS_KEY_ID: 'testing',
     AWS_SECRET_ACCESS_KEY: 'testing',
@@ -112,10 +105,11 @@ async function record(mode: 'powertools' | 'ours', header: string): Promise<Reco
       { env, timeout: 60_000 },
     );
     expect(stdout).toContain('DONE');
-    await new Promise((resolve) => setTimeout(resolve, 200));
   } finally {
-    daemon.close();
+    await daemon.close(200);
   }
+  // Each datagram is the daemon's header line and one document (documents() throws otherwise).
+  const docs = daemon.documents<Doc>();
   const entries: Recorded['entries'] = [];
   const visit = (doc: Doc, parentId: string, traceId: string | undefined) => {
     entries.push({ doc, parentId, traceId });

@@ -6,20 +6,19 @@
  * A `data:` URL (the deployed snapshot) is no download and makes no subsegment.
  */
 import { generateKeyPairSync, randomUUID, sign } from 'node:crypto';
-import dgram from 'node:dgram';
 import http from 'node:http';
 import type { createAuthenticator as CreateAuthenticator } from '../../../functions/core/auth';
 import type { traced as Traced } from '../../../functions/core/observability';
+import { startXrayDaemon, type XrayDaemon } from '../../support/xray-daemon';
 
 const POOL = 'eu-west-1_Traced';
 const CLIENT = 'traced-client';
 const root = '1-6759e988-bd862e3fe1be46a994272793';
 const facade = '63995c3f42cd8ad8';
 
-let daemon: dgram.Socket;
+let daemon: XrayDaemon;
 let jwksServer: http.Server;
 let jwksUrl: string;
-const documents: Record<string, any>[] = [];
 const downloads: (string | undefined)[] = [];
 let createAuthenticator: typeof CreateAuthenticator;
 let traced: typeof Traced;
@@ -40,9 +39,7 @@ function idToken(): string {
 }
 
 beforeAll(async () => {
-  daemon = dgram.createSocket('udp4');
-  daemon.on('message', (message) => documents.push(JSON.parse(message.toString('utf8').split('\n')[1]!) as Record<string, any>));
-  await new Promise<void>((resolve) => daemon.bind(0, '127.0.0.1', resolve));
+  daemon = await startXrayDaemon();
   jwksServer = http.createServer((req, res) => {
     downloads.push(req.headers['x-amzn-trace-id'] as string | undefined);
     res.writeHead(200, { 'content-type': 'application/json' });
@@ -53,7 +50,7 @@ beforeAll(async () => {
   Object.assign(process.env, {
     AWS_EXECUTION_ENV: 'AWS_Lambda_nodejs22.x',
     LAMBDA_TASK_ROOT: process.cwd(),
-    AWS_XRAY_DAEMON_ADDRESS: `127.0.0.1:${daemon.address().port}`,
+    AWS_XRAY_DAEMON_ADDRESS: daemon.address,
     _X_AMZN_TRACE_ID: `Root=${root};Parent=${facade};Sampled=1`,
   });
   // Loaded now, with the environment above (config.ts decides tracing once, at the first request).
@@ -63,7 +60,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   process.env = saved;
-  daemon.close();
+  await daemon.close();
   await new Promise((resolve) => jwksServer.close(resolve));
 });
 
@@ -72,8 +69,8 @@ it('shows the JWKS download as a remote subsegment of the request, with the trac
   const caller = await traced('## listDocuments', () => auth.authenticate(`Bearer ${idToken()}`));
   expect(caller).toMatchObject({ role: 'user', tenantId: 'acme' });
   await new Promise((resolve) => setTimeout(resolve, 100));
-  expect(documents).toHaveLength(1);
-  const [request] = documents;
+  expect(daemon.documents()).toHaveLength(1);
+  const [request] = daemon.documents();
   expect(request).toMatchObject({ name: '## listDocuments', trace_id: root, parent_id: facade });
   const downloadsTraced = (request!.subsegments ?? []) as Record<string, any>[];
   expect(downloadsTraced.length).toBeGreaterThanOrEqual(1);
@@ -89,11 +86,11 @@ it('shows the JWKS download as a remote subsegment of the request, with the trac
 });
 
 it('makes no subsegment for a JWKS snapshot in a data: URL (no download)', async () => {
-  documents.length = 0;
+  daemon.clear();
   const snapshot = `data:application/json;base64,${Buffer.from(JSON.stringify(jwks)).toString('base64')}`;
   const auth = createAuthenticator({ userPoolId: POOL, clientId: CLIENT, jwksUrl: snapshot });
   await traced('## listDocuments', () => auth.authenticate(`Bearer ${idToken()}`));
   await new Promise((resolve) => setTimeout(resolve, 100));
-  expect(documents).toHaveLength(1);
-  expect(documents[0]!.subsegments).toBeUndefined();
+  expect(daemon.documents()).toHaveLength(1);
+  expect(daemon.documents()[0]!.subsegments).toBeUndefined();
 });

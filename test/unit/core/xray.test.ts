@@ -5,6 +5,7 @@
  * X-Ray SDK formats them.
  */
 import dgram from 'node:dgram';
+import { startXrayDaemon, type XrayDaemon } from '../../support/xray-daemon';
 import {
   MAX_DATAGRAM,
   capturedException,
@@ -27,13 +28,12 @@ const SdkCapturedException = require('aws-xray-sdk-core/dist/lib/segments/attrib
   remote?: boolean,
 ) => Record<string, unknown>;
 
-let daemon: dgram.Socket;
-let received: Buffer[] = [];
+let daemon: XrayDaemon;
 const reports: string[] = [];
 let header: string | undefined;
 let tracing = true;
 
-const docs = () => received.map((m) => JSON.parse(m.toString('utf8').split('\n')[1]!) as SubsegmentDocument);
+const docs = () => daemon.documents<SubsegmentDocument>();
 const settle = () => new Promise((resolve) => setTimeout(resolve, 50));
 
 function configure(address: string | undefined): void {
@@ -50,22 +50,20 @@ const root = '1-5759e988-bd862e3fe1be46a994272793';
 const facade = '53995c3f42cd8ad8';
 
 beforeAll(async () => {
-  daemon = dgram.createSocket('udp4');
-  daemon.on('message', (message) => received.push(message));
-  await new Promise<void>((resolve) => daemon.bind(0, '127.0.0.1', resolve));
+  daemon = await startXrayDaemon();
 });
 
 beforeEach(() => {
-  received = [];
+  daemon.clear();
   reports.length = 0;
   tracing = true;
   header = `Root=${root};Parent=${facade};Sampled=1`;
-  configure(`127.0.0.1:${daemon.address().port}`);
+  configure(daemon.address);
 });
 
-afterAll(() => {
+afterAll(async () => {
   resetXray();
-  daemon.close();
+  await daemon.close();
 });
 
 describe('the trace header', () => {
@@ -116,8 +114,8 @@ describe('what is sent', () => {
     });
     expect(result).toBe(42);
     await settle();
-    expect(received).toHaveLength(1);
-    expect(received[0]!.toString('utf8').startsWith('{"format":"json","version":1}\n')).toBe(true);
+    expect(daemon.received).toHaveLength(1);
+    expect(daemon.received[0]!.toString('utf8').startsWith('{"format":"json","version":1}\n')).toBe(true);
     const [doc] = docs();
     expect(doc).toEqual({
       id: expect.stringMatching(/^[0-9a-f]{16}$/),
@@ -170,7 +168,7 @@ describe('what is sent', () => {
     expect(ran).toBe(2);
     expect(openSubsegment('x')).toBeUndefined();
     await settle();
-    expect(received).toHaveLength(0);
+    expect(daemon.received).toHaveLength(0);
     expect(reports).toEqual([]);
   });
 
@@ -221,8 +219,8 @@ describe('what is sent', () => {
       for (let i = 0; i < 5; i++) await inSubsegment(`part ${i}`, async (open) => annotate(open!, 'blob', big));
     });
     await settle();
-    expect(received.length).toBe(6);
-    for (const message of received) expect(message.length).toBeLessThanOrEqual(MAX_DATAGRAM);
+    expect(daemon.received.length).toBe(6);
+    for (const message of daemon.received) expect(message.length).toBeLessThanOrEqual(MAX_DATAGRAM);
     const all = docs();
     const top = all.find((d) => d.name === '## large')!;
     expect(top.subsegments).toBeUndefined();
@@ -233,7 +231,7 @@ describe('what is sent', () => {
     await inSubsegment('## huge', async (open) => annotate(open!, 'blob', 'y'.repeat(70_000)));
     await inSubsegment('## huge', async (open) => annotate(open!, 'blob', 'y'.repeat(70_000)));
     await settle();
-    expect(received).toHaveLength(0);
+    expect(daemon.received).toHaveLength(0);
     expect(reports).toEqual([expect.stringMatching(/larger than a datagram/)]);
   });
 });
@@ -265,7 +263,7 @@ describe('a daemon socket that fails', () => {
   it('never fails or delays the request; a closed socket is replaced, and reported once', async () => {
     await inSubsegment('## connects', async () => 0);
     await settle();
-    received = [];
+    daemon.clear();
     const send = jest.spyOn(dgram.Socket.prototype, 'send').mockImplementation(() => {
       throw Object.assign(new Error('Not running'), { code: 'ERR_SOCKET_DGRAM_NOT_RUNNING' });
     });

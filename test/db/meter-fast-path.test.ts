@@ -13,7 +13,7 @@ import { migrate } from '../../db/migrate';
 import { withTenant, type Sql } from '../../functions/core/db';
 import { QuotaExceededError } from '../../functions/core/errors';
 import { meterRequest } from '../../functions/core/metering';
-import { adminSql, createTenant, type TenantFixture } from '../support/db';
+import { adminSql, createTenant, holdCounterRow, lockWaiters, type TenantFixture } from '../support/db';
 
 const database = `meter_fast_${process.pid}_${Date.now()}`;
 const applicationName = `meter-fast-${randomUUID().slice(0, 8)}`;
@@ -103,28 +103,17 @@ describe('app.meter_request: the uncontended path', () => {
 
   it('goes through the contended path while another request of the tenant holds the row', async () => {
     const before = await contendedCalls();
-    let release!: () => void;
-    const released = new Promise<void>((resolve) => (release = resolve));
-    let held!: () => void;
-    const rowHeld = new Promise<void>((resolve) => (held = resolve));
-    const holding = holder.begin(async (tx) => {
-      await tx`select 1 from app.usage_counters where tenant_id = ${t.tenantId} and metric = 'api_requests' for update`;
-      held();
-      await released;
-    });
-    await rowHeld;
+    const row = await holdCounterRow(holder, t.tenantId);
     const metered = meter();
     // The contended function waits for the row (tokens are left): let the row go once it does.
     let waited = false;
     for (let i = 0; i < 300 && !waited; i++) {
-      const [row] = await admin<{ n: number }[]>`
-        select count(*)::int as n from pg_stat_activity where application_name = ${applicationName} and wait_event_type = 'Lock'`;
-      waited = row!.n > 0;
+      waited = (await lockWaiters(admin, applicationName)) > 0;
       if (!waited) await new Promise((r) => setTimeout(r, 5));
     }
-    release();
+    row.release();
     expect(waited).toBe(true);
-    await holding;
+    await row.ended;
     await expect(metered).resolves.toMatchObject({ used: 6, limit: 12 });
     expect(await contendedCalls()).toBe(before + 1);
   });

@@ -11,7 +11,7 @@ import { performance } from 'node:perf_hooks';
 import { withTenant, type Sql } from '../../functions/core/db';
 import { QuotaExceededError } from '../../functions/core/errors';
 import { meterRequest } from '../../functions/core/metering';
-import { adminSql, contextFor, createTenant, runtimeSql, uniqueTenantId, type TenantFixture } from '../support/db';
+import { adminSql, contextFor, createTenant, holdCounterRow, lockWaiters, runtimeSql, uniqueTenantId, type TenantFixture } from '../support/db';
 
 /** withTenant's default lock_timeout (functions/core/db.ts) for clients not made by createSql. */
 const LOCK_TIMEOUT_MS = 2000;
@@ -43,30 +43,17 @@ describe('rate limit without lock waits', () => {
    * its committed bucket (refill frozen by a bucket time in the future), and samples pg_stat_activity meanwhile.
    */
   async function requestWhileRowHeld(tokens: number) {
-    let release!: () => void;
-    const released = new Promise<void>((resolve) => (release = resolve));
-    let held!: () => void;
-    const rowHeld = new Promise<void>((resolve) => (held = resolve));
     await admin`
       update app.usage_counters set bucket_tokens = ${tokens}, bucket_at = now() + interval '1 hour'
        where tenant_id = ${t.tenantId} and metric = 'api_requests'`;
-    const holding = holder.begin(async (tx) => {
-      // What an in-flight request of the tenant does: holds the row until it commits.
-      await tx`select 1 from app.usage_counters where tenant_id = ${t.tenantId} and metric = 'api_requests' for update`;
-      held();
-      await released;
-    });
-    await rowHeld;
+    const row = await holdCounterRow(holder, t.tenantId);
 
     let settled = false;
-    let lockWaiters = 0;
+    let waiters = 0;
     const sampling = (async () => {
       while (!settled) {
-        const [row] = await admin<{ n: number }[]>`
-          select count(*)::int as n from pg_stat_activity
-           where application_name = ${applicationName} and wait_event_type = 'Lock'`;
-        lockWaiters = Math.max(lockWaiters, row!.n);
-        if (lockWaiters > 0) release(); // seen waiting: let it through
+        waiters = Math.max(waiters, await lockWaiters(admin, applicationName));
+        if (waiters > 0) row.release(); // seen waiting: let it through
         await new Promise((resolve) => setTimeout(resolve, 5));
       }
     })();
@@ -78,9 +65,9 @@ describe('rate limit without lock waits', () => {
     const elapsedMs = performance.now() - started;
     settled = true;
     await sampling;
-    release();
-    await holding;
-    return { ...outcome, elapsedMs, lockWaiters };
+    row.release();
+    await row.ended;
+    return { ...outcome, elapsedMs, lockWaiters: waiters };
   }
 
   it('refuses a request over the limit at once with 429 while another session holds the counter row', async () => {

@@ -72,3 +72,29 @@ export async function insertDocument(tx: Tx, ctx: RequestContext, name = 'report
     returning id`;
   return row!.id;
 }
+
+/**
+ * What an in-flight request of the tenant does to its `api_requests` counter row: holds it (`FOR UPDATE`)
+ * in a transaction of `holder` until `release()`; `ended` settles when that transaction has. Resolves once
+ * the row is held.
+ */
+export async function holdCounterRow(holder: Sql, tenantId: string): Promise<{ release(): void; readonly ended: Promise<void> }> {
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => (release = resolve));
+  let held!: () => void;
+  const rowHeld = new Promise<void>((resolve) => (held = resolve));
+  const holding = holder.begin(async (tx) => {
+    await tx`select 1 from app.usage_counters where tenant_id = ${tenantId} and metric = 'api_requests' for update`;
+    held();
+    await released;
+  });
+  await Promise.race([rowHeld, holding]);
+  return { release, ended: holding.then(() => undefined) };
+}
+
+/** How many backends named `applicationName` wait on a lock now (`pg_stat_activity`). */
+export async function lockWaiters(admin: Sql, applicationName: string): Promise<number> {
+  const [row] = await admin<{ n: number }[]>`
+    select count(*)::int as n from pg_stat_activity where application_name = ${applicationName} and wait_event_type = 'Lock'`;
+  return row!.n;
+}

@@ -184,6 +184,21 @@ function roundTripsOf(runtimeUrl: string, metered: boolean): Promise<RoundTripCo
   });
 }
 
+/** Lambda-like clients made through `client`, all ended by `endAll`. */
+function clientPool(): { client(url: string, poolMax?: number): Sql; endAll(): Promise<void> } {
+  const made: Sql[] = [];
+  return {
+    client: (url, poolMax = 1) => {
+      const c = lambdaLikeClient(url, { poolMax });
+      made.push(c);
+      return c;
+    },
+    endAll: async () => {
+      await Promise.all(made.map((c) => c.end({ timeout: 5 })));
+    },
+  };
+}
+
 /** The server settings that decide what a COMMIT costs, as reported. */
 async function settingsOf(admin: Sql): Promise<string> {
   const [s] = await admin<{ fsync: string; synchronous_commit: string; shared_buffers: string }[]>`
@@ -225,12 +240,7 @@ interface DurableLink {
 async function measureDurableLink(running: Set<BenchPostgres>): Promise<DurableLink> {
   const durable = await startBenchPostgres(log, { durable: true });
   running.add(durable);
-  const own: Sql[] = [];
-  const client = (url: string, poolMax = 1): Sql => {
-    const c = lambdaLikeClient(url, { poolMax });
-    own.push(c);
-    return c;
-  };
+  const { client, endAll } = clientPool();
   try {
     const database = await durable.createDatabase('bench_metering_durable');
     const admin = client(database.adminUrl, 2);
@@ -240,7 +250,7 @@ async function measureDurableLink(running: Set<BenchPostgres>): Promise<DurableL
     await checkVariants(admin, listHandler(client(database.runtimeUrl), true), listHandler(client(database.runtimeUrl), false));
     return { latency: await latencyOverLink(database.runtimeUrl), settings };
   } finally {
-    await Promise.all(own.map((c) => c.end({ timeout: 5 })));
+    await endAll();
     running.delete(durable);
     await durable.stop();
   }
@@ -477,12 +487,7 @@ async function main(): Promise<void> {
   const full = ITERATIONS >= FULL.iterations && SECONDS >= FULL.seconds;
   log(`starting Postgres (${process.env.DATABASE_URL ? 'DATABASE_URL' : 'embedded'})`);
   const server = await startBenchPostgres(log);
-  const clients: Sql[] = [];
-  const client = (url: string, poolMax = 1): Sql => {
-    const c = lambdaLikeClient(url, { poolMax });
-    clients.push(c);
-    return c;
-  };
+  const { client, endAll } = clientPool();
   // The servers to stop on Ctrl-C: this one, and the durable one while it runs.
   const running = new Set<BenchPostgres>([server]);
   const interrupt = (): void => {
@@ -559,7 +564,7 @@ async function main(): Promise<void> {
     await publishSection(HEADING, body, full, log, 'the default sizes (BENCH_ITERATIONS / BENCH_SECONDS)');
   } finally {
     process.off('SIGINT', interrupt);
-    await Promise.all(clients.map((c) => c.end({ timeout: 5 })));
+    await endAll();
     await server.stop();
     log('Postgres stopped');
   }

@@ -109,11 +109,14 @@ const s3Calls: { name: string; checksums?: 'WHEN_SUPPORTED'; command: () => obje
   },
 ];
 
-/** The SDK's bookkeeping headers (invocation id, attempt, its user agent) that the small clients do not send. */
+/** The protocol headers the small client must send exactly as the SDK does. */
 const PROTOCOL_HEADERS = [
   'content-type', 'content-length', 'host', 'range', 'if-none-match', 'x-amz-meta-tombstone', 'x-amz-content-sha256', 'x-amz-security-token',
   'x-amz-sdk-checksum-algorithm', 'x-amz-checksum-crc32', 'x-amz-checksum-sha256', 'x-amz-target',
 ];
+
+/** The SDK's bookkeeping headers (invocation id, attempt, its user agent), signed by it, never sent by the small client. */
+const SDK_BOOKKEEPING = ['amz-sdk-invocation-id', 'amz-sdk-request', 'x-amz-user-agent'];
 
 /** The request's path and decoded query, as SigV4 takes them. */
 function splitPath(path: string): { path: string; query: Record<string, string> } {
@@ -140,7 +143,7 @@ function expectSameRequest(theirs: Recorded, mine: Recorded, credentials: typeof
   for (const name of PROTOCOL_HEADERS) expect([name, mine.headers[name]]).toEqual([name, theirs.headers[name]]);
   // Every header the SDK signs, ours signs too, but for the bookkeeping ones.
   const signedBy = (h: Record<string, string>) => /SignedHeaders=([^,]+)/.exec(h.authorization!)![1]!.split(';');
-  expect(signedBy(mine.headers)).toEqual(signedBy(theirs.headers).filter((n) => !['amz-sdk-invocation-id', 'amz-sdk-request', 'x-amz-user-agent'].includes(n)));
+  expect(signedBy(mine.headers)).toEqual(signedBy(theirs.headers).filter((n) => !SDK_BOOKKEEPING.includes(n)));
   // Ours verifies the same way: its signature over what it sent, with its signed headers.
   const { authorization: ourAuthorization, ...ourSigned } = mine.headers;
   expect(signatureOf({ method: mine.method, ...splitPath(mine.path), headers: ourSigned, body: mine.body }, credentials, region, service)).toBe(ourAuthorization);
@@ -148,7 +151,7 @@ function expectSameRequest(theirs: Recorded, mine: Recorded, credentials: typeof
   // headers, signed by SigV4 (proved the SDK's above), is our authorization header byte for byte.
   expect(mine.headers['x-amz-date']).toBe(FROZEN_AMZ_DATE);
   expect(theirs.headers['x-amz-date']).toBe(FROZEN_AMZ_DATE);
-  const sdkOwn = new Set(['amz-sdk-invocation-id', 'amz-sdk-request', 'x-amz-user-agent', 'user-agent', 'connection']);
+  const sdkOwn = new Set([...SDK_BOOKKEEPING, 'user-agent', 'connection']);
   const withoutBookkeeping = Object.fromEntries(Object.entries(signed).filter(([name]) => !sdkOwn.has(name)));
   expect(signatureOf({ method: theirs.method, ...splitPath(theirs.path), headers: withoutBookkeeping, body: theirs.body }, credentials, region, service)).toBe(ourAuthorization);
 }
